@@ -1,0 +1,1 @@
+dotnet run --project "$PSScriptRoot/build/Build.csproj" -- $args; exit $LASTEXITCODE

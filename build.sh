@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+exec dotnet run --project "$(dirname "$0")/build/Build.csproj" -- "$@"

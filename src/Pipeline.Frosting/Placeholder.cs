@@ -1,0 +1,1 @@
+namespace Pipeline.Frosting; internal static class Placeholder {}

@@ -1,0 +1,1 @@
+namespace Pipeline; internal static class Placeholder {}

@@ -1,0 +1,1 @@
+namespace Pipeline.Tests; public class Smoke { [Test] public void Runs() => Assert.Pass(); }
