@@ -1,0 +1,72 @@
+namespace Pipeline.Docker;
+
+/// <summary>A folder with a Dockerfile to build, and the tags the result gets.</summary>
+/// <param name="ContextDirectory">The build context folder.</param>
+/// <param name="Dockerfile">The Dockerfile's path relative to the context (e.g. <c>Dockerfile.tests</c>).</param>
+/// <param name="Tags">Tags given to the built image.</param>
+/// <param name="Labels">Labels given to the built image.</param>
+/// <param name="BuildArgs">Build arguments.</param>
+public sealed record ImageBuildRequest(
+    string ContextDirectory,
+    string Dockerfile,
+    IReadOnlyList<ImageRef> Tags,
+    IReadOnlyDictionary<string, string>? Labels = null,
+    IReadOnlyDictionary<string, string>? BuildArgs = null);
+
+/// <summary>User name and password (or token) for an image registry. Never logged.</summary>
+public sealed record RegistryCredentials(string Username, string Password)
+{
+    /// <inheritdoc />
+    public override string ToString() => $"RegistryCredentials {{ Username = {Username}, Password = *** }}";
+}
+
+/// <summary>A published port: the host address and port mapped to a container port (tcp).</summary>
+public sealed record PortBinding(string HostIp, int HostPort, int ContainerPort);
+
+/// <summary>What to create a container from.</summary>
+public sealed record ContainerSpec
+{
+    /// <summary>The container name (unique on the engine).</summary>
+    public required string Name { get; init; }
+    /// <summary>The image reference.</summary>
+    public required string Image { get; init; }
+    /// <summary>Command (overrides the image's CMD) or null for the image default.</summary>
+    public IReadOnlyList<string>? Command { get; init; }
+    /// <summary>Entrypoint override, or null for the image default.</summary>
+    public IReadOnlyList<string>? Entrypoint { get; init; }
+    /// <summary>Environment variables.</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+    /// <summary>Labels; the pipeline always sets service, colour, version and deploy id.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    /// <summary>The network to attach to, or null for the engine default.</summary>
+    public string? Network { get; init; }
+    /// <summary>Ports published on the host.</summary>
+    public IReadOnlyList<PortBinding> Ports { get; init; } = [];
+    /// <summary>Named volumes mounted: volume name → path in the container.</summary>
+    public IReadOnlyDictionary<string, string> Volumes { get; init; } = new Dictionary<string, string>();
+    /// <summary>Restart policy name (<c>no</c>, <c>unless-stopped</c>, …).</summary>
+    public string RestartPolicy { get; init; } = "no";
+}
+
+/// <summary>What Pipeline needs to know about a container.</summary>
+public sealed record ContainerInfo(
+    string Id,
+    string Name,
+    string Image,
+    string ImageId,
+    string State,
+    IReadOnlyDictionary<string, string> Labels,
+    IReadOnlyDictionary<string, string> NetworkAddresses)
+{
+    /// <summary>True while the container runs.</summary>
+    public bool IsRunning => State == "running";
+}
+
+/// <summary>The result of a command run inside a container.</summary>
+public sealed record ExecResult(long ExitCode, string Stdout, string Stderr);
+
+/// <summary>A network found on an engine.</summary>
+public sealed record NetworkInfo(string Id, string Name, IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>A volume found on an engine.</summary>
+public sealed record VolumeInfo(string Name, IReadOnlyDictionary<string, string> Labels);

@@ -1,1 +1,0 @@
-namespace Pipeline; internal static class Placeholder {}

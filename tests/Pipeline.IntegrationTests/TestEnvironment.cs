@@ -1,0 +1,21 @@
+using Pipeline.Docker;
+
+namespace Pipeline.IntegrationTests;
+
+/// <summary>
+/// Where the real engines listen during integration tests. `./build.sh --target=Test` provisions them first
+/// (dockerd, docker-registry on 127.0.0.1:5000, etcd on 127.0.0.1:2379); the same environment variables the
+/// build program reads point the tests elsewhere.
+/// </summary>
+internal static class TestEnvironment
+{
+    public static DockerEndpoint Docker =>
+        Environment.GetEnvironmentVariable("DOCKER_HOST") is { Length: > 0 } host ? new DockerEndpoint(new Uri(host)) : DockerEndpoint.Local;
+
+    public static string ImageRegistry => Environment.GetEnvironmentVariable("PIPELINE_IMAGE_REGISTRY") ?? "127.0.0.1:5000";
+
+    public static Uri Etcd => new(Environment.GetEnvironmentVariable("PIPELINE_ETCD") ?? "http://127.0.0.1:2379");
+
+    /// <summary>A name no other test (or earlier run) uses: prefix + 8 hex characters, lowercase.</summary>
+    public static string UniqueName(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+}
