@@ -1,0 +1,21 @@
+using System.Diagnostics;
+using Cake.Core;
+using Cake.Core.Diagnostics;
+
+namespace Build;
+
+/// <summary>Runs a program, streaming its output into the build log.</summary>
+internal static class Shell
+{
+    public static void Run(ICakeContext context, string program, params string[] arguments)
+    {
+        context.Log.Information($"> {program} {string.Join(' ', arguments)}");
+        var start = new ProcessStartInfo(program, arguments) { WorkingDirectory = context.Environment.WorkingDirectory.FullPath };
+        using var process = Process.Start(start) ?? throw new CakeException($"Could not start {program}.");
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new CakeException(process.ExitCode, $"{program} {string.Join(' ', arguments)} exited with {process.ExitCode}.");
+        }
+    }
+}

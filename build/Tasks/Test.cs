@@ -1,0 +1,56 @@
+using System.Xml.Linq;
+using Cake.Core;
+using Cake.Core.Diagnostics;
+using Pipeline;
+using Pipeline.Frosting;
+
+namespace Build.Tasks;
+
+/// <summary>Runs every test (fast and integration) and ends with the line "N passed, N failed".</summary>
+[TaskName("Test")]
+[TaskDescription("Runs every test against the local engines and prints 'N passed, N failed'.")]
+[IsDependentOn(typeof(ProvisionLocalServices))]
+public sealed class Test : FrostingTask<DeploymentContext>
+{
+    /// <inheritdoc />
+    public override void Run(DeploymentContext context)
+    {
+        var results = Path.Combine(context.Environment.WorkingDirectory.FullPath, "artifacts", "test-results");
+        if (Directory.Exists(results))
+        {
+            Directory.Delete(results, recursive: true);
+        }
+
+        var filter = context.Arguments.HasArgument("filter") ? context.Arguments.GetArgument("filter") : null;
+        var failure = default(CakeException);
+        try
+        {
+            Shell.Run(context, "dotnet",
+            [
+                "test", "Pipeline.Tests.slnf", "--logger", "trx", "--logger", "console;verbosity=normal", "--results-directory", results,
+                .. filter is null ? Array.Empty<string>() : ["--filter", filter],
+            ]);
+        }
+        catch (CakeException e)
+        {
+            failure = e;
+        }
+
+        var (passed, failed) = Count(results);
+        context.Log.Information($"{passed} passed, {failed} failed");
+        if (failure is not null || failed > 0 || passed == 0)
+        {
+            throw new CakeException(1, failure?.Message ?? $"{failed} tests failed.");
+        }
+    }
+
+    private static (int Passed, int Failed) Count(string results)
+    {
+        XNamespace ns = "http://microsoft.com/schemas/VisualStudio/TeamTest/2010";
+        var counters = Directory.Exists(results)
+            ? Directory.GetFiles(results, "*.trx").Select(f => XDocument.Load(f).Descendants(ns + "Counters").Single()).ToList()
+            : [];
+        int Sum(string name) => counters.Sum(c => (int?)c.Attribute(name) ?? 0);
+        return (Sum("passed"), Sum("failed") + Sum("error") + Sum("timeout") + Sum("aborted"));
+    }
+}

@@ -1,0 +1,119 @@
+using Pipeline.Docker;
+
+namespace Pipeline.Configuration;
+
+/// <summary>
+/// The inputs of one deployment run. Set them in C# in the build program; environment variables
+/// (<c>PIPELINE_SERVICE_DIR</c>, …) and command-line options (<c>--service-dir=…</c>) override them.
+/// <see cref="OptionResolver"/> merges the three and validates the result once, before any engine is touched.
+/// </summary>
+public sealed record DeploymentOptions
+{
+    /// <summary>The folder holding the service's <c>Dockerfile</c> and <c>Dockerfile.tests</c>.</summary>
+    /// <value>The default value is <c>examples/hello</c>.</value>
+    public string ServiceDirectory { get; init; } = "examples/hello";
+
+    /// <summary>The service name: registry keys, labels, image repository and proxy routes use it.</summary>
+    /// <value>The default value is null: the service folder's name.</value>
+    public string? Service { get; init; }
+
+    /// <summary>The release version, used as the image tag.</summary>
+    /// <value>The default value is null: <c>git describe --tags --always --dirty</c> in the service folder, else <c>0.0.0-local</c>.</value>
+    public string? Version { get; init; }
+
+    /// <summary>The path prefix the proxy routes to this service.</summary>
+    /// <value>The default value is <c>/</c>.</value>
+    public string Route { get; init; } = "/";
+
+    /// <summary>The host name the proxy routes to this service, or null for any host.</summary>
+    /// <value>The default value is null.</value>
+    public string? HostName { get; init; }
+
+    /// <summary>The port the service listens on inside its container.</summary>
+    /// <value>The default value is 8080.</value>
+    public int ServicePort { get; init; } = 8080;
+
+    /// <summary>The path that answers 2xx when a release is healthy.</summary>
+    /// <value>The default value is <c>/health</c>.</value>
+    public string HealthPath { get; init; } = "/health";
+
+    /// <summary>How long a new release may take to become healthy.</summary>
+    /// <value>The default value is 60 seconds.</value>
+    public TimeSpan HealthTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long one test container may run.</summary>
+    /// <value>The default value is 10 minutes.</value>
+    public TimeSpan TestTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long the proxy may take to answer from the new colour after a switch.</summary>
+    /// <value>The default value is 30 seconds.</value>
+    public TimeSpan SwitchTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long each undo step may take during a rollback (it runs even when the run was cancelled).</summary>
+    /// <value>The default value is 60 seconds.</value>
+    public TimeSpan UndoTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The image registry (<c>host:port</c>) images are pushed to and production pulls from.</summary>
+    /// <value>The default value is <c>127.0.0.1:5000</c>.</value>
+    public string ImageRegistry { get; init; } = "127.0.0.1:5000";
+
+    /// <summary>The image registry user, or null for none.</summary>
+    /// <value>The default value is null.</value>
+    public string? RegistryUsername { get; init; }
+
+    /// <summary>The image registry password or token. A secret: never logged.</summary>
+    /// <value>The default value is null.</value>
+    public string? RegistryPassword { get; init; }
+
+    /// <summary>The CD engine: tests, builds and pushes run there.</summary>
+    /// <value>The default value is the local engine (or DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH).</value>
+    public DockerEndpoint CdEngine { get; init; } = DockerEndpoint.Local;
+
+    /// <summary>The production engine: releases and the proxy run there.</summary>
+    /// <value>The default value is the local engine (or PRODUCTION_DOCKER_HOST / PRODUCTION_DOCKER_TLS_VERIFY / PRODUCTION_DOCKER_CERT_PATH).</value>
+    public DockerEndpoint ProductionEngine { get; init; } = DockerEndpoint.Local;
+
+    /// <summary>The service registry kind: <c>etcd</c> or <c>consul</c>.</summary>
+    /// <value>The default value is <c>etcd</c>.</value>
+    public string RegistryKind { get; init; } = "etcd";
+
+    /// <summary>The service registry endpoints (etcd client URLs, or the Consul HTTP address).</summary>
+    /// <value>The default value is <c>http://127.0.0.1:2379</c>.</value>
+    public IReadOnlyList<Uri> RegistryEndpoints { get; init; } = [new Uri("http://127.0.0.1:2379")];
+
+    /// <summary>The Consul ACL token, when the registry is Consul. A secret: never logged.</summary>
+    /// <value>The default value is null.</value>
+    public string? ConsulToken { get; init; }
+
+    /// <summary>The proxy kind: <c>haproxy</c> (switches without dropping requests) or <c>nginx</c>.</summary>
+    /// <value>The default value is <c>haproxy</c>.</value>
+    public string ProxyKind { get; init; } = "haproxy";
+
+    /// <summary>The address the proxy publishes its port on.</summary>
+    /// <value>The default value is <c>127.0.0.1</c>.</value>
+    public string ProxyAddress { get; init; } = "127.0.0.1";
+
+    /// <summary>The port the proxy publishes.</summary>
+    /// <value>The default value is 8080.</value>
+    public int ProxyPort { get; init; } = 8080;
+
+    /// <summary>The proxy container's name.</summary>
+    /// <value>The default value is <c>pipeline-proxy</c>.</value>
+    public string ProxyContainer { get; init; } = "pipeline-proxy";
+
+    /// <summary>The image the proxy runs (nginx and HAProxy with socat).</summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm</c>, built locally when missing.</value>
+    public string ProxyImage { get; init; } = "127.0.0.1:5000/pipeline/proxy:bookworm";
+
+    /// <summary>A Liquid template that replaces the built-in proxy config template, or null.</summary>
+    /// <value>The default value is null.</value>
+    public string? ProxyTemplate { get; init; }
+
+    /// <summary>The Docker bridge network releases, the proxy and integration test containers share.</summary>
+    /// <value>The default value is <c>pipeline</c>.</value>
+    public string Network { get; init; } = "pipeline";
+
+    /// <summary>The prefix of every key Pipeline writes in the service registry.</summary>
+    /// <value>The default value is <c>pipeline</c>.</value>
+    public string KeyPrefix { get; init; } = "pipeline";
+}

@@ -1,0 +1,267 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+using Pipeline.Docker;
+
+namespace Pipeline.Configuration;
+
+/// <summary>
+/// Merges <see cref="DeploymentOptions"/> from code with environment variables and command-line options
+/// (command line wins), then validates everything once. Every option <c>--name</c> has the environment variable
+/// <c>PIPELINE_NAME</c> (upper case, dashes as underscores); engines also read DOCKER_HOST-style variables.
+/// </summary>
+public static partial class OptionResolver
+{
+    private sealed record Definition(string Name, string Example, Func<DeploymentOptions, string, DeploymentOptions> Apply);
+
+    private static readonly Definition[] Definitions =
+    [
+        new("service-dir", "--service-dir=examples/hello", (o, v) => o with { ServiceDirectory = v }),
+        new("service", "--service=hello", (o, v) => o with { Service = v }),
+        new("version", "--version=1.4.0", (o, v) => o with { Version = v }),
+        new("route", "--route=/api", (o, v) => o with { Route = v }),
+        new("host-name", "--host-name=api.example.test", (o, v) => o with { HostName = v.Length == 0 ? null : v }),
+        new("service-port", "--service-port=8080", (o, v) => o with { ServicePort = ParseInt(v) }),
+        new("health-path", "--health-path=/health", (o, v) => o with { HealthPath = v }),
+        new("health-timeout", "--health-timeout=60", (o, v) => o with { HealthTimeout = ParseSeconds(v) }),
+        new("test-timeout", "--test-timeout=600", (o, v) => o with { TestTimeout = ParseSeconds(v) }),
+        new("switch-timeout", "--switch-timeout=30", (o, v) => o with { SwitchTimeout = ParseSeconds(v) }),
+        new("undo-timeout", "--undo-timeout=60", (o, v) => o with { UndoTimeout = ParseSeconds(v) }),
+        new("image-registry", "--image-registry=127.0.0.1:5000", (o, v) => o with { ImageRegistry = v }),
+        new("registry-username", "--registry-username=ci", (o, v) => o with { RegistryUsername = v }),
+        new("registry-password", "PIPELINE_REGISTRY_PASSWORD=…", (o, v) => o with { RegistryPassword = v }),
+        new("registry", "--registry=etcd", (o, v) => o with { RegistryKind = v }),
+        new("registry-endpoints", "--registry-endpoints=http://127.0.0.1:2379", (o, v) => o with { RegistryEndpoints = ParseUris(v) }),
+        new("consul-token", "PIPELINE_CONSUL_TOKEN=…", (o, v) => o with { ConsulToken = v }),
+        new("proxy", "--proxy=haproxy", (o, v) => o with { ProxyKind = v }),
+        new("proxy-address", "--proxy-address=127.0.0.1", (o, v) => o with { ProxyAddress = v }),
+        new("proxy-port", "--proxy-port=8080", (o, v) => o with { ProxyPort = ParseInt(v) }),
+        new("proxy-container", "--proxy-container=pipeline-proxy", (o, v) => o with { ProxyContainer = v }),
+        new("proxy-image", "--proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm", (o, v) => o with { ProxyImage = v }),
+        new("proxy-template", "--proxy-template=deploy/haproxy.cfg.liquid", (o, v) => o with { ProxyTemplate = v }),
+        new("network", "--network=pipeline", (o, v) => o with { Network = v }),
+        new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
+    ];
+
+    /// <summary>The option names this resolver understands (without the leading dashes).</summary>
+    public static IEnumerable<string> OptionNames => Definitions.Select(d => d.Name);
+
+    /// <summary>The environment variable that sets an option: <c>service-dir</c> → <c>PIPELINE_SERVICE_DIR</c>.</summary>
+    public static string EnvironmentVariableFor(string option) => "PIPELINE_" + option.ToUpperInvariant().Replace('-', '_');
+
+    /// <summary>
+    /// Merges and validates. <paramref name="getArgument"/> answers command-line options by name (null when absent),
+    /// <paramref name="getEnvironment"/> environment variables. Relative paths are taken from <paramref name="workingDirectory"/>.
+    /// </summary>
+    /// <exception cref="InvalidOptionsException">One or more values are invalid; each problem names the value and the fix.</exception>
+    public static DeploymentOptions Resolve(
+        DeploymentOptions fromCode,
+        Func<string, string?> getArgument,
+        Func<string, string?> getEnvironment,
+        string workingDirectory)
+    {
+        var problems = new List<string>();
+        var options = fromCode;
+        foreach (var definition in Definitions)
+        {
+            var value = getArgument(definition.Name) ?? getEnvironment(EnvironmentVariableFor(definition.Name));
+            if (value is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                options = definition.Apply(options, value.Trim());
+            }
+            catch (FormatException e)
+            {
+                problems.Add($"--{definition.Name}={Shown(definition.Name, value)}: {e.Message}; e.g. {definition.Example}");
+            }
+        }
+
+        options = options with
+        {
+            CdEngine = Engine(options.CdEngine, "", getArgument("docker-host"), getEnvironment, problems),
+            ProductionEngine = Engine(options.ProductionEngine, "PRODUCTION_", getArgument("production-docker-host"), getEnvironment, problems),
+            ServiceDirectory = Path.GetFullPath(options.ServiceDirectory, workingDirectory),
+            ProxyTemplate = options.ProxyTemplate is null ? null : Path.GetFullPath(options.ProxyTemplate, workingDirectory),
+        };
+        options = options with { Service = options.Service ?? Path.GetFileName(options.ServiceDirectory.TrimEnd('/')).ToLowerInvariant() };
+
+        problems.AddRange(Validate(options));
+        if (problems.Count > 0)
+        {
+            throw new InvalidOptionsException(problems);
+        }
+
+        return options with { Version = options.Version ?? VersionFromGit(options.ServiceDirectory) };
+    }
+
+    /// <summary>Every problem with a set of options, each naming the value and the fix; empty when valid.</summary>
+    public static IReadOnlyList<string> Validate(DeploymentOptions o)
+    {
+        var problems = new List<string>();
+        void Check(bool ok, string problem)
+        {
+            if (!ok)
+            {
+                problems.Add(problem);
+            }
+        }
+
+        var dockerfile = Path.Combine(o.ServiceDirectory, "Dockerfile");
+        var testsDockerfile = Path.Combine(o.ServiceDirectory, "Dockerfile.tests");
+        if (!Directory.Exists(o.ServiceDirectory))
+        {
+            problems.Add($"--service-dir={o.ServiceDirectory}: the folder does not exist; point it at the folder holding the service's Dockerfile and Dockerfile.tests");
+        }
+        else
+        {
+            Check(IsReadableFile(dockerfile), $"--service-dir={o.ServiceDirectory}: no readable Dockerfile at {dockerfile}; add one or point --service-dir at the service's folder");
+            Check(IsReadableFile(testsDockerfile), $"--service-dir={o.ServiceDirectory}: no readable Dockerfile.tests at {testsDockerfile}; add one (its container runs the tests selected by TEST_TYPE)");
+        }
+
+        Check(o.Service is not null && ServiceName().IsMatch(o.Service),
+            $"--service={Escape(o.Service)}: a service name is 1-63 lowercase letters, digits and dashes, starting with a letter or digit; set --service=NAME");
+        Check(o.Version is null || VersionTag().IsMatch(o.Version),
+            $"--version={Escape(o.Version)}: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', not starting with '.' or '-'; e.g. --version=1.4.0");
+        Check(RoutePrefix().IsMatch(o.Route),
+            $"--route={Escape(o.Route)}: a route is a path prefix of letters, digits and . _ ~ / -, starting with '/'; e.g. --route=/api");
+        Check(o.HostName is null || HostName().IsMatch(o.HostName),
+            $"--host-name={Escape(o.HostName)}: a host name is lowercase labels of letters, digits and dashes separated by dots; e.g. --host-name=api.example.test");
+        Check(o.ServicePort is >= 1 and <= 65535, $"--service-port={o.ServicePort}: must be a port number 1-65535; e.g. --service-port=8080");
+        Check(o.ProxyPort is >= 1 and <= 65535, $"--proxy-port={o.ProxyPort}: must be a port number 1-65535; e.g. --proxy-port=8080");
+        Check(RoutePrefix().IsMatch(o.HealthPath), $"--health-path={Escape(o.HealthPath)}: must be a path starting with '/'; e.g. --health-path=/health");
+        CheckTimeout(o.HealthTimeout, "health-timeout", 60);
+        CheckTimeout(o.TestTimeout, "test-timeout", 600);
+        CheckTimeout(o.SwitchTimeout, "switch-timeout", 30);
+        CheckTimeout(o.UndoTimeout, "undo-timeout", 60);
+        Check(RegistryHost().IsMatch(o.ImageRegistry),
+            $"--image-registry={Escape(o.ImageRegistry)}: an image registry is host[:port]; e.g. --image-registry=127.0.0.1:5000");
+        Check((o.RegistryUsername is null) == (o.RegistryPassword is null),
+            "--registry-username and PIPELINE_REGISTRY_PASSWORD: set both or neither");
+        Check(o.RegistryKind is "etcd" or "consul", $"--registry={Escape(o.RegistryKind)}: unknown service registry; use --registry=etcd or --registry=consul");
+        Check(o.RegistryEndpoints.Count > 0 && o.RegistryEndpoints.All(u => u.IsAbsoluteUri && u.Scheme is "http" or "https"),
+            $"--registry-endpoints={string.Join(',', o.RegistryEndpoints)}: give one or more http(s) URLs, comma-separated; e.g. --registry-endpoints=http://127.0.0.1:2379");
+        Check(o.ProxyKind is "nginx" or "haproxy", $"--proxy={Escape(o.ProxyKind)}: unknown proxy kind; use --proxy=haproxy or --proxy=nginx");
+        Check(IPAddress.TryParse(o.ProxyAddress, out _), $"--proxy-address={Escape(o.ProxyAddress)}: must be an IP address; e.g. --proxy-address=127.0.0.1");
+        Check(DockerName().IsMatch(o.ProxyContainer), $"--proxy-container={Escape(o.ProxyContainer)}: a container name is letters, digits and _ . -; e.g. --proxy-container=pipeline-proxy");
+        Check(DockerName().IsMatch(o.Network), $"--network={Escape(o.Network)}: a network name is letters, digits and _ . -; e.g. --network=pipeline");
+        Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm");
+        Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
+        Check(KeyPrefix().IsMatch(o.KeyPrefix), $"--key-prefix={Escape(o.KeyPrefix)}: lowercase letters, digits and / _ -; e.g. --key-prefix=pipeline");
+        return problems;
+
+        void CheckTimeout(TimeSpan value, string name, int example) =>
+            Check(value > TimeSpan.Zero && value <= TimeSpan.FromDays(1),
+                $"--{name}={value.TotalSeconds.ToString(CultureInfo.InvariantCulture)}: must be a positive number of seconds (at most a day); e.g. --{name}={example}");
+    }
+
+    private static DockerEndpoint Engine(DockerEndpoint fromCode, string prefix, string? argument, Func<string, string?> getEnvironment, List<string> problems)
+    {
+        var host = argument ?? getEnvironment(prefix + "DOCKER_HOST");
+        if (host is null)
+        {
+            return fromCode;
+        }
+
+        try
+        {
+            var tls = getEnvironment(prefix + "DOCKER_TLS_VERIFY") is { Length: > 0 } verify && verify != "0";
+            return DockerEndpoint.Parse(host, tls, getEnvironment(prefix + "DOCKER_CERT_PATH"));
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            problems.Add($"{prefix}DOCKER_HOST={Escape(host)}: {e.Message}");
+            return fromCode;
+        }
+    }
+
+    private static string VersionFromGit(string directory)
+    {
+        try
+        {
+            var start = new ProcessStartInfo("git", ["describe", "--tags", "--always", "--dirty"])
+            {
+                WorkingDirectory = directory,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var git = Process.Start(start)!;
+            var output = git.StandardOutput.ReadToEnd().Trim();
+            git.WaitForExit();
+            var tag = output.StartsWith('v') && output.Length > 1 && char.IsDigit(output[1]) ? output[1..] : output;
+            return git.ExitCode == 0 && VersionTag().IsMatch(tag) ? tag : "0.0.0-local";
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "0.0.0-local";
+        }
+    }
+
+    private static bool IsReadableFile(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static string Shown(string option, string value) =>
+        option.Contains("password") || option.Contains("token") ? "***" : Escape(value);
+
+    /// <summary>Shows a bad value on one line, with control characters visible.</summary>
+    private static string Escape(string? value) =>
+        value is null ? "" : value.Replace("\n", "\\n").Replace("\r", "\\r").Replace("\t", "\\t");
+
+    private static int ParseInt(string value) =>
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number)
+            ? number
+            : throw new FormatException("not a whole number");
+
+    private static TimeSpan ParseSeconds(string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds) && Math.Abs(seconds) < 1e7
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new FormatException("not a number of seconds");
+
+    private static IReadOnlyList<Uri> ParseUris(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(text => Uri.TryCreate(text, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"'{text}' is not an absolute URL"))
+            .ToList();
+
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{0,62}$")]
+    internal static partial Regex ServiceName();
+
+    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+    private static partial Regex VersionTag();
+
+    [GeneratedRegex(@"^/[A-Za-z0-9._~/-]*$")]
+    private static partial Regex RoutePrefix();
+
+    [GeneratedRegex(@"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")]
+    private static partial Regex HostName();
+
+    [GeneratedRegex(@"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$")]
+    private static partial Regex RegistryHost();
+
+    [GeneratedRegex(@"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")]
+    private static partial Regex DockerName();
+
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9/_-]{0,62}$")]
+    private static partial Regex KeyPrefix();
+}
+
+/// <summary>Options failed validation; nothing was touched. <see cref="Problems"/> names each bad value and its fix.</summary>
+public sealed class InvalidOptionsException(IReadOnlyList<string> problems)
+    : Exception("Invalid options (nothing was changed):\n" + string.Join('\n', problems.Select(p => "  " + p)))
+{
+    /// <summary>One line per problem.</summary>
+    public IReadOnlyList<string> Problems { get; } = problems;
+}

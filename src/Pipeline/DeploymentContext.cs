@@ -1,0 +1,156 @@
+using System.Runtime.InteropServices;
+using Cake.Core;
+using Cake.Core.Diagnostics;
+using Pipeline.Configuration;
+using Pipeline.Docker;
+using Pipeline.Frosting;
+using Pipeline.Journal;
+using Pipeline.Proxy;
+using Pipeline.Registry;
+
+namespace Pipeline;
+
+/// <summary>
+/// What every stage shares: <see cref="Options"/> (inputs, validated once), <see cref="State"/> (what stages
+/// found and made), the <see cref="Journal"/>, a <see cref="CancellationToken"/> wired to Ctrl-C and SIGTERM,
+/// and the adapters (engines, service registry, proxy), created on first use from the options.
+/// Register options from code with <c>ConfigureServices(s =&gt; s.AddSingleton(new DeploymentOptions { … }))</c>.
+/// </summary>
+public class DeploymentContext : FrostingContext, IDisposable
+{
+    private readonly DeploymentOptions _fromCode;
+    private readonly CancellationTokenSource _cancellation = new();
+    private readonly List<IDisposable> _owned = [];
+    private readonly PosixSignalRegistration? _sigterm;
+    private DeploymentOptions? _options;
+    private IDockerEngine? _cdEngine;
+    private IDockerEngine? _productionEngine;
+    private IServiceRegistry? _serviceRegistry;
+    private IProxy? _proxy;
+    private Task<RollbackReport>? _rollback;
+
+    /// <summary>Creates the context; options from code are merged with the environment and command line on first use.</summary>
+    public DeploymentContext(ICakeContext context, DeploymentOptions? options = null)
+        : base(context)
+    {
+        _fromCode = options ?? new DeploymentOptions();
+        DeployId = $"{DateTime.UtcNow:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
+        Console.CancelKeyPress += OnCancelKeyPress;
+        _sigterm = OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
+        {
+            signal.Cancel = true;
+            _cancellation.Cancel();
+        });
+    }
+
+    /// <summary>The validated options. The first access resolves and validates them; bad values throw <see cref="InvalidOptionsException"/> before any engine is touched.</summary>
+    public DeploymentOptions Options => _options ??= OptionResolver.Resolve(
+        _fromCode,
+        name => Arguments.HasArgument(name) ? Arguments.GetArgument(name) : null,
+        System.Environment.GetEnvironmentVariable,
+        Environment.WorkingDirectory.FullPath);
+
+    /// <summary>This run's id: labels and history carry it.</summary>
+    public string DeployId { get; }
+
+    /// <summary>The service this run deploys.</summary>
+    public string Service => Options.Service!;
+
+    /// <summary>The version this run deploys.</summary>
+    public string Version => Options.Version!;
+
+    /// <summary>What the stages found and made.</summary>
+    public DeploymentState State { get; } = new();
+
+    /// <summary>Cancelled by Ctrl-C or SIGTERM. Undo steps do not use it: they get their own timeout.</summary>
+    public CancellationToken CancellationToken => _cancellation.Token;
+
+    /// <summary>The engine that runs tests, builds and pushes.</summary>
+    public IDockerEngine CdEngine => _cdEngine ??= Own(new DockerEngine(Options.CdEngine));
+
+    /// <summary>The engine that runs releases and the proxy.</summary>
+    public IDockerEngine ProductionEngine => _productionEngine ??=
+        Options.ProductionEngine == Options.CdEngine ? CdEngine : Own(new DockerEngine(Options.ProductionEngine));
+
+    /// <summary>The service registry (etcd or Consul).</summary>
+    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own<IServiceRegistry>(Options.RegistryKind == "consul"
+        ? new ConsulRegistry(Options.RegistryEndpoints[0], Options.ConsulToken)
+        : new EtcdRegistry(Options.RegistryEndpoints));
+
+    /// <summary>Pipeline's keys in the service registry.</summary>
+    public ServiceCatalog Catalog => new(ServiceRegistry, Options.KeyPrefix);
+
+    /// <summary>The write-ahead journal of this service's deploy.</summary>
+    public DeploymentJournal Journal => new(ServiceRegistry, Options.KeyPrefix, Service);
+
+    /// <summary>The proxy in front of every service.</summary>
+    public IProxy Proxy => _proxy ??= ProxyFactory.Create(
+        new ProxyOptions
+        {
+            Kind = Options.ProxyKind,
+            ContainerName = Options.ProxyContainer,
+            Image = Options.ProxyImage,
+            Network = Options.Network,
+            ListenAddress = Options.ProxyAddress,
+            ListenPort = Options.ProxyPort,
+            TemplatePath = Options.ProxyTemplate,
+        },
+        ProductionEngine);
+
+    /// <summary>Image registry credentials, or null.</summary>
+    public RegistryCredentials? RegistryCredentials =>
+        Options.RegistryUsername is { } user ? new RegistryCredentials(user, Options.RegistryPassword!) : null;
+
+    /// <summary>Labels for a resource this run creates.</summary>
+    public Dictionary<string, string> LabelsFor(string role, string? color = null)
+    {
+        var labels = new Dictionary<string, string>
+        {
+            [Labels.Service] = Service,
+            [Labels.Version] = Version,
+            [Labels.DeployId] = DeployId,
+            [Labels.Role] = role,
+        };
+        if (color is not null)
+        {
+            labels[Labels.Color] = color;
+        }
+
+        return labels;
+    }
+
+    /// <summary>
+    /// Unwinds the journal (the first call does the work; later calls return the same report), so every
+    /// failing stage's handler can call it.
+    /// </summary>
+    public Task<RollbackReport> RollbackAsync() => _rollback ??= new RollbackRunner(
+        Journal, ProductionEngine, ServiceRegistry, () => Proxy, Options.UndoTimeout, line => Log.Information(line)).RunAsync();
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Console.CancelKeyPress -= OnCancelKeyPress;
+        _sigterm?.Dispose();
+        foreach (var owned in _owned)
+        {
+            owned.Dispose();
+        }
+
+        _cancellation.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    private T Own<T>(T disposable)
+        where T : IDisposable
+    {
+        _owned.Add(disposable);
+        return disposable;
+    }
+
+    private void OnCancelKeyPress(object? sender, ConsoleCancelEventArgs e)
+    {
+        e.Cancel = true;
+        Log.Warning("Cancelling: the current stage stops and the rollback runs.");
+        _cancellation.Cancel();
+    }
+}

@@ -1,0 +1,35 @@
+using Pipeline.Docker;
+using Pipeline.Registry;
+
+namespace Pipeline;
+
+/// <summary>What the stages found and made during one run; each stage reads what earlier ones wrote.</summary>
+public sealed class DeploymentState
+{
+    /// <summary>When the run started.</summary>
+    public DateTimeOffset StartedAt { get; set; }
+
+    /// <summary>The service image, tagged with the version.</summary>
+    public ImageRef? Image { get; set; }
+
+    /// <summary>The test image built from Dockerfile.tests, tagged with the version.</summary>
+    public ImageRef? TestImage { get; set; }
+
+    /// <summary>The service image's digest in the image registry, once pushed.</summary>
+    public string? ImageDigest { get; set; }
+
+    /// <summary>The colour that was live before this run, or null on a first deploy.</summary>
+    public string? PreviousColor { get; set; }
+
+    /// <summary>The colour this run deploys.</summary>
+    public string? NewColor { get; set; }
+
+    /// <summary>The new release's container.</summary>
+    public ContainerInfo? NewContainer { get; set; }
+
+    /// <summary>The new release as registered.</summary>
+    public ReleaseRecord? NewRelease { get; set; }
+
+    /// <summary>How long each stage took, in the order they ran.</summary>
+    public List<(string Stage, TimeSpan Duration)> StageDurations { get; } = [];
+}

@@ -1,0 +1,102 @@
+using System.Text.Json;
+
+namespace Pipeline.Registry;
+
+/// <summary>A release as registered in the service registry, the way Registrator would.</summary>
+public sealed record ReleaseRecord(
+    string Service,
+    string Color,
+    string Version,
+    string Image,
+    string? Digest,
+    string Address,
+    int Port,
+    string Route,
+    string? HostName,
+    string DeployId,
+    string ContainerId,
+    DateTimeOffset RegisteredAt);
+
+/// <summary>One finished deploy of a service.</summary>
+public sealed record HistoryEntry(
+    string DeployId,
+    string Version,
+    string Color,
+    string? PreviousColor,
+    DateTimeOffset StartedAt,
+    DateTimeOffset FinishedAt,
+    IReadOnlyDictionary<string, double> StageSeconds);
+
+/// <summary>
+/// Pipeline's key layout in the service registry (documented in the README, stable):
+/// <list type="bullet">
+/// <item><c>{prefix}/services/{service}/color</c> — the live colour (<c>blue</c> or <c>green</c>)</item>
+/// <item><c>{prefix}/services/{service}/releases/{color}</c> — a <see cref="ReleaseRecord"/> as JSON</item>
+/// <item><c>{prefix}/services/{service}/history/{UTC timestamp}-{deploy id}</c> — a <see cref="HistoryEntry"/> as JSON</item>
+/// <item><c>{prefix}/journal/{service}/{sequence}</c> — the write-ahead journal of the running deploy</item>
+/// </list>
+/// </summary>
+public sealed class ServiceCatalog(IServiceRegistry registry, string prefix)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>The registry underneath.</summary>
+    public IServiceRegistry Registry { get; } = registry;
+
+    /// <summary>The key holding a service's live colour.</summary>
+    public string ColorKey(string service) => $"{prefix}/services/{service}/color";
+
+    /// <summary>The key holding a service's release of one colour.</summary>
+    public string ReleaseKey(string service, string color) => $"{prefix}/services/{service}/releases/{color}";
+
+    /// <summary>The prefix of a service's history entries.</summary>
+    public string HistoryPrefix(string service) => $"{prefix}/services/{service}/history/";
+
+    /// <summary>The prefix of every key of one service.</summary>
+    public string ServicePrefix(string service) => $"{prefix}/services/{service}/";
+
+    /// <summary>The live colour of a service, or null before its first deploy.</summary>
+    public Task<string?> GetLiveColorAsync(string service, CancellationToken ct = default) =>
+        Registry.GetAsync(ColorKey(service), ct);
+
+    /// <summary>The registered release of one colour, or null.</summary>
+    public async Task<ReleaseRecord?> GetReleaseAsync(string service, string color, CancellationToken ct = default) =>
+        await Registry.GetAsync(ReleaseKey(service, color), ct) is { } json ? Deserialize<ReleaseRecord>(json) : null;
+
+    /// <summary>Registers a release.</summary>
+    public Task PutReleaseAsync(ReleaseRecord release, CancellationToken ct = default) =>
+        Registry.PutAsync(ReleaseKey(release.Service, release.Color), JsonSerializer.Serialize(release, Json), null, ct);
+
+    /// <summary>The live release of every service in the registry, ordered by service name.</summary>
+    public async Task<IReadOnlyList<ReleaseRecord>> GetLiveReleasesAsync(CancellationToken ct = default)
+    {
+        var keys = await Registry.GetPrefixAsync($"{prefix}/services/", ct);
+        var live = new List<ReleaseRecord>();
+        foreach (var (key, color) in keys.Where(k => k.Key.EndsWith("/color", StringComparison.Ordinal)))
+        {
+            var service = key[$"{prefix}/services/".Length..^"/color".Length];
+            if (keys.TryGetValue(ReleaseKey(service, color), out var json))
+            {
+                live.Add(Deserialize<ReleaseRecord>(json));
+            }
+        }
+
+        return live.OrderBy(r => r.Service, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Appends a history entry.</summary>
+    public Task AppendHistoryAsync(string service, HistoryEntry entry, CancellationToken ct = default) =>
+        Registry.PutAsync(
+            $"{HistoryPrefix(service)}{entry.FinishedAt.UtcDateTime:yyyyMMddHHmmssfff}-{entry.DeployId}",
+            JsonSerializer.Serialize(entry, Json), null, ct);
+
+    /// <summary>The newest history entries of a service, newest first.</summary>
+    public async Task<IReadOnlyList<HistoryEntry>> GetHistoryAsync(string service, int count, CancellationToken ct = default)
+    {
+        var entries = await Registry.GetPrefixAsync(HistoryPrefix(service), ct);
+        return entries.OrderByDescending(e => e.Key, StringComparer.Ordinal).Take(count).Select(e => Deserialize<HistoryEntry>(e.Value)).ToList();
+    }
+
+    private static T Deserialize<T>(string json) =>
+        JsonSerializer.Deserialize<T>(json, Json) ?? throw new ServiceRegistryException($"A registry value is not a {typeof(T).Name}: {json}");
+}

@@ -1,0 +1,23 @@
+using Pipeline.Docker;
+using Pipeline.Frosting;
+using Pipeline.Testing;
+
+namespace Pipeline.Tasks;
+
+/// <summary>Builds the test image from Dockerfile.tests and runs it with TEST_TYPE=pre-deployment. Production is not touched.</summary>
+[TaskName("PreDeploymentTests")]
+[TaskDescription("Builds the test image from Dockerfile.tests and runs it with TEST_TYPE=pre-deployment.")]
+public sealed class PreDeploymentTests : DeploymentStage
+{
+    /// <inheritdoc />
+    protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
+    {
+        var testImage = ImageRef.Parse($"{context.Options.ImageRegistry}/{context.Service}-tests:{context.Version}");
+        await context.CdEngine.BuildImageAsync(
+            new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile.tests", [testImage], context.LabelsFor("test")),
+            new LogProgress(context.Log, "  [build tests] "),
+            ct);
+        context.State.TestImage = testImage;
+        await TestStage.RunAsync(context, TestTypes.PreDeployment, targetUrl: null, network: null, ct);
+    }
+}

@@ -1,0 +1,48 @@
+using Cake.Core.Diagnostics;
+using Pipeline.Frosting;
+using Pipeline.Registry;
+
+namespace Pipeline.Tasks;
+
+/// <summary>
+/// The commit point. Appends a history entry and clears the journal (from here on the new release stays),
+/// then stops and removes every other release container of the service (the old colour and any left by
+/// crashed runs, found by label) and deregisters the old colour.
+/// </summary>
+[TaskName("RetireOldRelease")]
+[TaskDescription("Commits the deploy (history, journal cleared), then removes and deregisters the old colour's containers.")]
+[IsDependentOn(typeof(PostIntegrationTests))]
+public sealed class RetireOldRelease : DeploymentStage
+{
+    /// <inheritdoc />
+    protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
+    {
+        var state = context.State;
+        await context.Catalog.AppendHistoryAsync(
+            context.Service,
+            new HistoryEntry(
+                context.DeployId,
+                context.Version,
+                state.NewColor!,
+                state.PreviousColor,
+                state.StartedAt,
+                DateTimeOffset.UtcNow,
+                state.StageDurations.ToDictionary(s => s.Stage, s => Math.Round(s.Duration.TotalSeconds, 3))),
+            ct);
+        await context.Journal.ClearAsync(ct);
+
+        var releases = await context.ProductionEngine.ListContainersAsync(
+            new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "release" }, ct);
+        foreach (var old in releases.Where(c => c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
+        {
+            await context.ProductionEngine.StopContainerAsync(old.Id, TimeSpan.FromSeconds(10), ct);
+            await context.ProductionEngine.RemoveContainerAsync(old.Id, ct);
+            context.Log.Information($"Removed {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
+        }
+
+        if (state.PreviousColor is { } previous && previous != state.NewColor)
+        {
+            await context.ServiceRegistry.DeleteAsync(context.Catalog.ReleaseKey(context.Service, previous), ct);
+        }
+    }
+}

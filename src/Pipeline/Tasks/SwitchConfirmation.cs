@@ -1,0 +1,63 @@
+using System.Net.Http.Headers;
+
+namespace Pipeline.Tasks;
+
+/// <summary>Polls through the proxy until its answers for this service carry the expected colour header.</summary>
+internal static class SwitchConfirmation
+{
+    public const string ColorHeader = "X-Pipeline-Color";
+
+    public static async Task WaitForColorAsync(DeploymentContext context, string color, CancellationToken ct)
+    {
+        var url = new Uri(context.Proxy.PublicUrl, context.Options.Route);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(context.Options.SwitchTimeout);
+        var last = "no answer yet";
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                    request.Headers.ConnectionClose = true;
+                    if (context.Options.HostName is { } host)
+                    {
+                        request.Headers.Host = host;
+                    }
+
+                    using var response = await http.SendAsync(request, deadline.Token);
+                    var served = ColorOf(response.Headers);
+                    if (response.IsSuccessStatusCode && served == color)
+                    {
+                        return;
+                    }
+
+                    last = $"HTTP {(int)response.StatusCode} from colour {served ?? "(none)"}";
+                }
+                catch (HttpRequestException e)
+                {
+                    last = e.Message;
+                }
+                catch (TaskCanceledException) when (!deadline.IsCancellationRequested)
+                {
+                    last = "no answer within 2 s";
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(20), deadline.Token);
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new SwitchNotConfirmedException(
+                $"The proxy at {url} did not answer from {color} within {context.Options.SwitchTimeout.TotalSeconds:0.#} s; last: {last}.");
+        }
+    }
+
+    private static string? ColorOf(HttpResponseHeaders headers) =>
+        headers.TryGetValues(ColorHeader, out var values) ? values.FirstOrDefault() : null;
+}
+
+/// <summary>After a proxy switch, answers through the proxy never came from the new colour.</summary>
+public sealed class SwitchNotConfirmedException(string message) : Exception(message);

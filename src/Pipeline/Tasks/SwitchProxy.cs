@@ -1,0 +1,47 @@
+using System.Diagnostics;
+using Cake.Core.Diagnostics;
+using Pipeline.Frosting;
+using Pipeline.Journal;
+using Pipeline.Proxy;
+
+namespace Pipeline.Tasks;
+
+/// <summary>
+/// Makes the new colour live: sets the service's colour in the registry, renders the proxy config from every
+/// service's live release, checks it with the proxy's validator, applies it through the production engine,
+/// then polls through the proxy until the answers come from the new colour.
+/// </summary>
+[TaskName("SwitchProxy")]
+[TaskDescription("Sets the live colour, renders the proxy config from the registry, validates, applies and confirms it through the proxy.")]
+[IsDependentOn(typeof(PreIntegrationTests))]
+public sealed class SwitchProxy : DeploymentStage
+{
+    /// <inheritdoc />
+    protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
+    {
+        var proxy = context.Proxy;
+        if (await proxy.FindContainerAsync(ct) is null)
+        {
+            await context.Journal.RecordAsync(UndoStep.RemoveContainer(context.Options.ProxyContainer), ct);
+        }
+
+        await proxy.EnsureRunningAsync(ct);
+        var previousConfig = await proxy.ReadLiveConfigAsync(ct);
+
+        var colorKey = context.Catalog.ColorKey(context.Service);
+        await context.Journal.RecordAsync(UndoStep.RestoreKey(colorKey, context.State.PreviousColor), ct);
+        await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
+
+        var config = proxy.Render(await ProxyRoutes.FromRegistryAsync(context.Catalog, ct));
+        await proxy.ValidateAsync(config, ct);
+        if (previousConfig is not null)
+        {
+            await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig), ct);
+        }
+
+        var switchStarted = Stopwatch.GetTimestamp();
+        await proxy.ApplyAsync(config, ct);
+        await SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
+        context.Log.Information($"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({Stopwatch.GetElapsedTime(switchStarted).TotalMilliseconds:0} ms after apply).");
+    }
+}

@@ -1,0 +1,24 @@
+using Pipeline.Testing;
+
+namespace Pipeline.Tasks;
+
+/// <summary>Runs this run's test image with one TEST_TYPE, following the test-container contract.</summary>
+internal static class TestStage
+{
+    public static Task RunAsync(DeploymentContext context, string testType, string? targetUrl, string? network, CancellationToken ct) =>
+        new TestContainerRunner(context.CdEngine).RunAsync(
+            new TestRun
+            {
+                Image = context.State.TestImage!.ToString(),
+                TestType = testType,
+                TargetUrl = targetUrl,
+                ServiceName = context.Service,
+                ServiceVersion = context.Version,
+                ServiceColor = context.State.NewColor,
+                Network = network,
+                Timeout = context.Options.TestTimeout,
+                Labels = context.LabelsFor("test", context.State.NewColor),
+            },
+            line => context.Log.Information(line),
+            ct);
+}

@@ -1,0 +1,169 @@
+using Pipeline.Configuration;
+
+namespace Pipeline.Tests.Configuration;
+
+public sealed class OptionResolverTests
+{
+    private string _serviceDir = null!;
+
+    [SetUp]
+    public void CreateServiceFolder()
+    {
+        _serviceDir = Path.Combine(Path.GetTempPath(), "pipeline-options-" + Guid.NewGuid().ToString("N")[..8], "shop-api");
+        Directory.CreateDirectory(_serviceDir);
+        File.WriteAllText(Path.Combine(_serviceDir, "Dockerfile"), "FROM busybox\n");
+        File.WriteAllText(Path.Combine(_serviceDir, "Dockerfile.tests"), "FROM busybox\n");
+    }
+
+    [TearDown]
+    public void RemoveServiceFolder() => Directory.Delete(Path.GetDirectoryName(_serviceDir)!, recursive: true);
+
+    private DeploymentOptions Resolve(Dictionary<string, string>? arguments = null, Dictionary<string, string>? environment = null, DeploymentOptions? code = null) =>
+        OptionResolver.Resolve(
+            code ?? new DeploymentOptions { ServiceDirectory = _serviceDir, Version = "1.0.0" },
+            name => arguments?.GetValueOrDefault(name),
+            name => environment?.GetValueOrDefault(name),
+            "/");
+
+    [Test]
+    public void Should_Default_Service_Name_To_Folder_Name()
+    {
+        // Given options from code naming only the folder / When resolved
+        var options = Resolve();
+
+        // Then the service is named after its folder
+        options.Service.ShouldBe("shop-api");
+    }
+
+    [Test]
+    public void Should_Let_Command_Line_Override_Environment_Override_Code()
+    {
+        // Given the same option set in code, in the environment and on the command line
+        var code = new DeploymentOptions { ServiceDirectory = _serviceDir, Version = "1.0.0", ProxyPort = 1000 };
+
+        // When resolved with and without the command-line value
+        var fromEnvironment = Resolve(environment: new() { ["PIPELINE_PROXY_PORT"] = "2000" }, code: code);
+        var fromArgument = Resolve(new() { ["proxy-port"] = "3000" }, new() { ["PIPELINE_PROXY_PORT"] = "2000" }, code);
+
+        // Then the environment beats code and the command line beats both
+        fromEnvironment.ProxyPort.ShouldBe(2000);
+        fromArgument.ProxyPort.ShouldBe(3000);
+    }
+
+    [Test]
+    public void Should_Read_Production_Engine_From_Prefixed_Docker_Variables()
+    {
+        // Given DOCKER_HOST-style variables for each engine
+        var options = Resolve(environment: new()
+        {
+            ["DOCKER_HOST"] = "unix:///run/cd.sock",
+            ["PRODUCTION_DOCKER_HOST"] = "tcp://10.0.0.5:2375",
+        });
+
+        // Then each engine gets its own endpoint
+        options.CdEngine.Host.ShouldBe(new Uri("unix:///run/cd.sock"));
+        options.ProductionEngine.Host.ShouldBe(new Uri("tcp://10.0.0.5:2375"));
+    }
+
+    [TestCase("proxy-port", "70000", "--proxy-port=70000: must be a port number 1-65535")]
+    [TestCase("proxy-port", "eighty", "--proxy-port=eighty: not a whole number; e.g. --proxy-port=8080")]
+    [TestCase("service-port", "0", "--service-port=0: must be a port number 1-65535")]
+    [TestCase("health-timeout", "-5", "--health-timeout=-5: must be a positive number of seconds")]
+    [TestCase("test-timeout", "0", "--test-timeout=0: must be a positive number of seconds")]
+    [TestCase("switch-timeout", "soon", "--switch-timeout=soon: not a number of seconds")]
+    [TestCase("undo-timeout", "-1", "--undo-timeout=-1: must be a positive number of seconds")]
+    [TestCase("service", "Shop API", "--service=Shop API: a service name is 1-63 lowercase letters")]
+    [TestCase("service", "api;evil", "--service=api;evil: a service name is")]
+    [TestCase("service", "api}", "--service=api}: a service name is")]
+    [TestCase("service", "api\nserver evil", "--service=api\\nserver evil: a service name is")]
+    [TestCase("version", "1.0 beta", "--version=1.0 beta: a version is an image tag")]
+    [TestCase("version", "-rc1", "--version=-rc1: a version is an image tag")]
+    [TestCase("route", "api", "--route=api: a route is a path prefix")]
+    [TestCase("route", "/api;return 200", "--route=/api;return 200: a route is a path prefix")]
+    [TestCase("route", "/a}b", "--route=/a}b: a route is a path prefix")]
+    [TestCase("route", "/a b", "--route=/a b: a route is a path prefix")]
+    [TestCase("host-name", "evil.test;", "--host-name=evil.test;: a host name is")]
+    [TestCase("host-name", "Bad_Host", "--host-name=Bad_Host: a host name is")]
+    [TestCase("health-path", "health", "--health-path=health: must be a path starting with '/'")]
+    [TestCase("image-registry", "http://127.0.0.1:5000", "--image-registry=http://127.0.0.1:5000: an image registry is host[:port]")]
+    [TestCase("image-registry", "bad registry", "--image-registry=bad registry: an image registry is host[:port]")]
+    [TestCase("registry", "zookeeper", "--registry=zookeeper: unknown service registry; use --registry=etcd or --registry=consul")]
+    [TestCase("registry-endpoints", "127.0.0.1:2379", "--registry-endpoints=")]
+    [TestCase("registry-endpoints", "ftp://127.0.0.1:2379", "--registry-endpoints=ftp://127.0.0.1:2379: give one or more http(s) URLs")]
+    [TestCase("proxy", "traefik", "--proxy=traefik: unknown proxy kind; use --proxy=haproxy or --proxy=nginx")]
+    [TestCase("proxy-address", "localhost:80", "--proxy-address=localhost:80: must be an IP address")]
+    [TestCase("proxy-container", "my proxy", "--proxy-container=my proxy: a container name is")]
+    [TestCase("network", "net/work", "--network=net/work: a network name is")]
+    [TestCase("proxy-image", "Proxy:Latest", "--proxy-image=Proxy:Latest: repository 'Proxy' must be lowercase")]
+    [TestCase("proxy-image", "proxy:bad tag", "--proxy-image=proxy:bad tag: tag 'bad tag' must be")]
+    [TestCase("proxy-template", "/nonexistent/haproxy.cfg.liquid", "--proxy-template=/nonexistent/haproxy.cfg.liquid: the file does not exist or cannot be read")]
+    [TestCase("key-prefix", "Pipeline Keys", "--key-prefix=Pipeline Keys: lowercase letters")]
+    [TestCase("service-dir", "/nonexistent/service", "--service-dir=/nonexistent/service: the folder does not exist")]
+    public void Should_Name_The_Bad_Value_And_The_Fix_When_An_Option_Is_Invalid(string option, string value, string expected)
+    {
+        // Given one bad command-line value / When the options are resolved
+        var error = Should.Throw<InvalidOptionsException>(() => Resolve(new() { [option] = value }));
+
+        // Then the problem names the option, its value and what to do
+        error.Problems.ShouldHaveSingleItem().ShouldStartWith(expected);
+        error.Message.ShouldStartWith("Invalid options (nothing was changed):");
+    }
+
+    [Test]
+    public void Should_Reject_A_Folder_Without_Dockerfile_Tests()
+    {
+        // Given a service folder that has no Dockerfile.tests
+        File.Delete(Path.Combine(_serviceDir, "Dockerfile.tests"));
+
+        // When resolved
+        var error = Should.Throw<InvalidOptionsException>(() => Resolve());
+
+        // Then the message says which file is missing
+        error.Problems.ShouldHaveSingleItem().ShouldContain($"no readable Dockerfile.tests at {Path.Combine(_serviceDir, "Dockerfile.tests")}");
+    }
+
+    [Test]
+    public void Should_Reject_A_Folder_Name_That_Is_No_Service_Name_Unless_Service_Is_Given()
+    {
+        // Given a service folder whose name has a space
+        var odd = Path.Combine(Path.GetDirectoryName(_serviceDir)!, "My Service");
+        Directory.Move(_serviceDir, odd);
+        _serviceDir = odd;
+
+        // When resolved with and without --service
+        var error = Should.Throw<InvalidOptionsException>(() => Resolve());
+        var named = Resolve(new() { ["service"] = "my-service" });
+
+        // Then the default name is refused with the fix, and an explicit name works
+        error.Problems.ShouldHaveSingleItem().ShouldContain("set --service=NAME");
+        named.Service.ShouldBe("my-service");
+    }
+
+    [Test]
+    public void Should_Require_Registry_Username_And_Password_Together()
+    {
+        var error = Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["registry-username"] = "ci" }));
+
+        error.Problems.ShouldHaveSingleItem().ShouldBe("--registry-username and PIPELINE_REGISTRY_PASSWORD: set both or neither");
+    }
+
+    [Test]
+    public void Should_Never_Show_A_Secret_When_It_Is_Invalid_Elsewhere()
+    {
+        // Given a password and an invalid option in the same run
+        var error = Should.Throw<InvalidOptionsException>(() => Resolve(
+            new() { ["proxy-port"] = "-1" },
+            new() { ["PIPELINE_REGISTRY_USERNAME"] = "ci", ["PIPELINE_REGISTRY_PASSWORD"] = "s3cr3t-value" }));
+
+        // Then the message does not carry the secret
+        error.Message.ShouldNotContain("s3cr3t-value");
+    }
+
+    [Test]
+    public void Should_List_Every_Problem_At_Once()
+    {
+        var error = Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["proxy"] = "apache", ["proxy-port"] = "0", ["route"] = "x" }));
+
+        error.Problems.Count.ShouldBe(3);
+    }
+}
