@@ -7,6 +7,7 @@ using Pipeline.Frosting;
 using Pipeline.Journal;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Snapshots;
 
 namespace Pipeline;
 
@@ -125,6 +126,10 @@ public class DeploymentContext : FrostingContext, IDisposable
     /// </summary>
     public Task<RollbackReport> RollbackAsync() => _rollback ??= new RollbackRunner(
         Journal, ProductionEngine, ServiceRegistry, () => Proxy, Options.UndoTimeout, line => Log.Information(line)).RunAsync();
+
+    /// <summary>Captures the service's production state (see <see cref="ProductionSnapshot"/>).</summary>
+    public Task<ProductionSnapshot> CaptureSnapshotAsync(CancellationToken ct = default) =>
+        ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Options.Network, ProductionEngine, ServiceRegistry, Proxy, ct);
 
     /// <inheritdoc />
     public void Dispose()

@@ -1,0 +1,85 @@
+using System.Net;
+using Pipeline.Testing;
+
+namespace Pipeline.IntegrationTests.Deploy;
+
+[TestFixture("haproxy")]
+[TestFixture("nginx")]
+[NonParallelizable]
+public sealed class BlueGreenDeployTests(string proxyKind)
+{
+    private PipelineHarness _harness = null!;
+
+    [SetUp]
+    public void CreateHarness() => _harness = new PipelineHarness(proxyKind);
+
+    [TearDown]
+    public void RemoveHarness() => _harness.Dispose();
+
+    [Test]
+    public async Task Should_Alternate_Colours_And_Keep_Only_The_Live_One_When_Deployed_Three_Times()
+    {
+        // Given a service that was never deployed
+        var service = TestEnvironment.UniqueName("bg");
+        var dir = _harness.CreateService(service);
+
+        foreach (var (version, color) in new[] { ("1.0.0", "blue"), ("1.1.0", "green"), ("1.2.0", "blue") })
+        {
+            // When it is deployed
+            PipelineHarness.Run(_harness.OptionsFor(dir, version)).ShouldBe(0, $"deploy of {version}");
+
+            // Then the registry, the proxy and the engine all say the new colour, and only it runs
+            (await _harness.Catalog.GetLiveColorAsync(service)).ShouldBe(color);
+            var (status, served, body) = await _harness.GetThroughProxyAsync();
+            status.ShouldBe(HttpStatusCode.OK);
+            served.ShouldBe(color);
+            body.Trim().ShouldBe($"hello from {service} {version} ({color})");
+            var releases = await _harness.ReleasesAsync(service);
+            releases.ShouldHaveSingleItem().Labels[Labels.Color].ShouldBe(color);
+            releases[0].Labels[Labels.Version].ShouldBe(version);
+            (await _harness.Catalog.GetReleaseAsync(service, color)).ShouldNotBeNull().Version.ShouldBe(version);
+            (await _harness.Catalog.GetReleaseAsync(service, color == "blue" ? "green" : "blue")).ShouldBeNull();
+        }
+
+        (await _harness.Catalog.GetHistoryAsync(service, 10)).Select(h => h.Color).ShouldBe(["blue", "green", "blue"]);
+    }
+
+    [TestCase(TestTypes.PreDeployment)]
+    [TestCase(TestTypes.PreIntegration)]
+    [TestCase(TestTypes.PostIntegration)]
+    public async Task Should_Leave_Production_As_It_Was_When_Tests_Fail(string failingStage)
+    {
+        // Given a service live in blue
+        var service = TestEnvironment.UniqueName("fail");
+        PipelineHarness.Run(_harness.OptionsFor(_harness.CreateService(service), "1.0.0")).ShouldBe(0);
+        var before = await _harness.SnapshotAsync(service);
+
+        // When a new version's tests fail at one stage
+        var failing = _harness.CreateService(service + "-next", failingStage);
+        var exitCode = PipelineHarness.Run(_harness.OptionsFor(failing, "2.0.0") with { Service = service });
+
+        // Then the run fails and production is exactly as before: same containers, keys, proxy config and answers
+        exitCode.ShouldNotBe(0);
+        var after = await _harness.SnapshotAsync(service);
+        before.Diff(after).ShouldBeEmpty();
+        var (status, served, body) = await _harness.GetThroughProxyAsync();
+        status.ShouldBe(HttpStatusCode.OK);
+        served.ShouldBe("blue");
+        body.ShouldContain("1.0.0");
+    }
+
+    [Test]
+    public async Task Should_Remove_Everything_It_Started_When_The_First_Deploy_Fails_After_The_Switch()
+    {
+        // Given no proxy, network or keys yet
+        var service = TestEnvironment.UniqueName("first");
+        var before = await _harness.SnapshotAsync(service);
+
+        // When the very first deploy fails in post-integration tests
+        PipelineHarness.Run(_harness.OptionsFor(_harness.CreateService(service, TestTypes.PostIntegration), "1.0.0")).ShouldNotBe(0);
+
+        // Then the proxy container, the network, the release and the keys are gone again
+        (await _harness.SnapshotAsync(service)).Diff(before).ShouldBeEmpty();
+        (await _harness.Proxy.FindContainerAsync()).ShouldBeNull();
+    }
+}
