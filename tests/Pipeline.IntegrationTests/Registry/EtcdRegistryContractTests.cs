@@ -8,8 +8,8 @@ public sealed class EtcdRegistryContractTests : ServiceRegistryContract
 {
     protected override Uri Endpoint => TestEnvironment.Etcd;
 
-    protected override IServiceRegistry CreateRegistry(IReadOnlyList<Uri> endpoints) =>
-        new EtcdRegistry(endpoints, timeout: TimeSpan.FromSeconds(5));
+    protected override IServiceRegistry CreateRegistry(IReadOnlyList<Uri> endpoints, TimeSpan? timeout = null) =>
+        new EtcdRegistry(endpoints, timeout: timeout ?? TimeSpan.FromSeconds(5));
 
     // etcd rounds a TTL up to its minimum (about 2 s) and checks expiry every 500 ms.
     protected override TimeSpan ExpiryDeadline(TimeSpan ttl) => ttl + TimeSpan.FromSeconds(8);

@@ -21,8 +21,8 @@ public abstract class ServiceRegistryContract
     /// <summary>The address of the registry under test.</summary>
     protected abstract Uri Endpoint { get; }
 
-    /// <summary>A registry client talking to <paramref name="endpoints"/> (tried in order).</summary>
-    protected abstract IServiceRegistry CreateRegistry(IReadOnlyList<Uri> endpoints);
+    /// <summary>A registry client talking to <paramref name="endpoints"/> (tried in order), each request limited to <paramref name="timeout"/>.</summary>
+    protected abstract IServiceRegistry CreateRegistry(IReadOnlyList<Uri> endpoints, TimeSpan? timeout = null);
 
     /// <summary>The longest a lease of <paramref name="ttl"/> may take to expire in this implementation.</summary>
     protected abstract TimeSpan ExpiryDeadline(TimeSpan ttl);
@@ -481,6 +481,26 @@ public abstract class ServiceRegistryContract
 
         // Then
         (await registry.GetAsync(Key("failover"))).ShouldBe("reached");
+    }
+
+    [Test]
+    public async Task Should_Move_On_And_Name_Endpoint_When_It_Does_Not_Answer_In_Time()
+    {
+        // Given: an endpoint that accepts connections and never answers
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start(backlog: 16);
+        var mute = new Uri($"http://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}");
+        var timeout = TimeSpan.FromMilliseconds(300);
+        using var onlyMute = CreateRegistry([mute], timeout);
+        using var muteThenLive = CreateRegistry([mute, Endpoint], timeout);
+
+        // When
+        var error = await Should.ThrowAsync<ServiceRegistryException>(() => onlyMute.GetAsync(Key("live")));
+        await muteThenLive.PutAsync(Key("live"), "reached");
+
+        // Then
+        error.Message.ShouldContain($"at {mute.ToString().TrimEnd('/')} to get '{Key("live")}': no answer within 0.3 s.");
+        (await muteThenLive.GetAsync(Key("live"))).ShouldBe("reached");
     }
 
     /// <summary>An address on 127.0.0.1 where nothing listens: a port the kernel just handed out and took back.</summary>
