@@ -75,7 +75,7 @@ public class DeploymentContext : FrostingContext, IDisposable
 
     /// <summary>The service registry (etcd or Consul).</summary>
     public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own<IServiceRegistry>(Options.RegistryKind == "consul"
-        ? new ConsulRegistry(Options.RegistryEndpoints[0], Options.ConsulToken)
+        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken)
         : new EtcdRegistry(Options.RegistryEndpoints));
 
     /// <summary>Pipeline's keys in the service registry.</summary>

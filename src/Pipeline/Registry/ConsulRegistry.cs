@@ -64,7 +64,7 @@ public sealed class ConsulRegistry : IServiceRegistry
             throw new ArgumentOutOfRangeException(nameof(minimumSessionTtl), _minimumSessionTtl, "The minimum session TTL must be positive.");
         _http = new RegistryHttp(
             "Consul",
-            "Start the Consul agent or set --consul-endpoints.",
+            "Start the Consul agent or set --registry=consul --registry-endpoints.",
             endpoints,
             httpClient,
             timeout ?? DefaultTimeout,

@@ -35,7 +35,7 @@ public sealed class EtcdRegistry : IServiceRegistry
     {
         _http = new RegistryHttp(
             "etcd",
-            "Start etcd or set --etcd-endpoints.",
+            "Start etcd or set --registry-endpoints.",
             endpoints,
             httpClient,
             timeout ?? DefaultTimeout,
