@@ -33,7 +33,8 @@ internal static partial class FrostingHarness
     {
         lock (Gate)
         {
-            var (stdout, stderr) = (Console.Out, Console.Error);
+            // Cake sets the process' current directory to the run's working directory: restore it.
+            var (stdout, stderr, directory) = (Console.Out, Console.Error, Environment.CurrentDirectory);
             using var capturedOut = new StringWriter();
             using var capturedError = new StringWriter();
             Console.SetOut(capturedOut);
@@ -56,6 +57,7 @@ internal static partial class FrostingHarness
             {
                 Console.SetOut(stdout);
                 Console.SetError(stderr);
+                Environment.CurrentDirectory = directory;
             }
         }
     }
