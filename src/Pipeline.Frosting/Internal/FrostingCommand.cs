@@ -1,0 +1,95 @@
+using Cake.Cli;
+using Cake.Cli.Infrastructure;
+using Cake.Core;
+using Cake.Core.Diagnostics;
+using Cake.Core.IO;
+using Cake.Core.Scripting;
+using Microsoft.Extensions.DependencyInjection;
+using Spectre.Console.Cli;
+
+namespace Pipeline.Frosting.Internal;
+
+/// <summary>The single command of a Frosting program: run (or dry-run, or describe) the targets.</summary>
+internal sealed class FrostingCommand(HostRun run) : AsyncCommand<HostSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, HostSettings settings, CancellationToken cancellationToken)
+    {
+        var targets = settings.GetTargets();
+        var services = run.Services;
+        services.AddSingleton<ICakeArguments>(context.Remaining.ToCakeArguments([.. targets]));
+        services.AddSingleton(context.Remaining);
+
+        await using var provider = services.BuildServiceProvider();
+        ICakeLog? log = null;
+        try
+        {
+            if (settings.Version)
+            {
+                provider.GetRequiredService<VersionFeature>().Run(provider.GetRequiredService<IConsole>());
+                return 0;
+            }
+
+            if (settings.Info)
+            {
+                provider.GetRequiredService<InfoFeature>().Run(provider.GetRequiredService<IConsole>());
+                return 0;
+            }
+
+            log = provider.GetRequiredService<ICakeLog>();
+            log.Verbosity = settings.Verbosity;
+
+            SetWorkingDirectory(provider, settings);
+
+            var host = GetScriptHost(provider, settings);
+            provider.GetRequiredService<TaskRegistrar>().Register();
+            TargetOrder.Chain(provider.GetRequiredService<ICakeEngine>(), targets);
+            if (settings.Exclusive)
+            {
+                host.Settings.UseExclusiveTarget();
+            }
+
+            await host.RunTargetsAsync(targets).ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception exception)
+        {
+            log ??= provider.GetService<ICakeLog>();
+            return ErrorReport.Write(log, exception);
+        }
+    }
+
+    private static IScriptHost GetScriptHost(IServiceProvider provider, HostSettings settings)
+    {
+        if (settings.DryRun)
+        {
+            return provider.GetRequiredService<DryRunScriptHost<IFrostingContext>>();
+        }
+
+        if (settings.Tree)
+        {
+            return provider.GetRequiredService<TreeScriptHost>();
+        }
+
+        if (settings.Description)
+        {
+            return provider.GetRequiredService<DescriptionScriptHost>();
+        }
+
+        return provider.GetRequiredService<BuildScriptHost<IFrostingContext>>();
+    }
+
+    private static void SetWorkingDirectory(IServiceProvider provider, HostSettings settings)
+    {
+        var fileSystem = provider.GetRequiredService<IFileSystem>();
+        var environment = provider.GetRequiredService<ICakeEnvironment>();
+
+        var directory = settings.WorkingDirectory ?? provider.GetService<WorkingDirectory>()?.Path;
+        directory = directory?.MakeAbsolute(environment) ?? environment.WorkingDirectory;
+        if (!fileSystem.Exist(directory))
+        {
+            throw new FrostingException($"The working directory '{directory.FullPath}' does not exist.");
+        }
+
+        environment.WorkingDirectory = directory;
+    }
+}

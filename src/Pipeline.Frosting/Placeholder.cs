@@ -1,1 +1,0 @@
-namespace Pipeline.Frosting; internal static class Placeholder {}
