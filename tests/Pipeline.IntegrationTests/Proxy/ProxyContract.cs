@@ -1,0 +1,429 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Pipeline.Docker;
+using Pipeline.Proxy;
+
+namespace Pipeline.IntegrationTests.Proxy;
+
+/// <summary>
+/// The behaviour every <see cref="IProxy"/> must show against the real engine: one proxy container per fixture
+/// (unique name, unique network, a free loopback port) in front of two busybox httpd upstreams that answer with
+/// their own name ("blue" or "green").
+/// </summary>
+public abstract class ProxyContract(string kind)
+{
+    private static readonly TimeSpan SwitchDeadline = TimeSpan.FromSeconds(15);
+    private readonly Dictionary<string, string> testLabels = new() { ["pipeline.test"] = "true" };
+    private readonly List<string> containers = [];
+    private IDockerEngine engine = null!;
+    private ImageRef upstreamImage = null!;
+    private string network = null!;
+    private string buildDirectory = null!;
+    private HttpClient http = null!;
+    private string? initialLiveConfig;
+
+    private protected ContainerProxy Proxy { get; private set; } = null!;
+
+    private protected UpstreamEndpoint Blue { get; private set; } = null!;
+
+    private protected UpstreamEndpoint Green { get; private set; } = null!;
+
+    /// <summary>True when the proxy must drop nothing on keep-alive connections while reloading.</summary>
+    protected abstract bool ZeroDropsWithKeepAlive { get; }
+
+    [OneTimeSetUp]
+    public async Task StartProxyAndUpstreams()
+    {
+        engine = new DockerEngine(TestEnvironment.Docker);
+        network = TestEnvironment.UniqueName($"proxy-{kind}-net");
+        upstreamImage = new ImageRef(null, "pipeline-test/busybox-httpd", TestEnvironment.UniqueName(kind));
+        buildDirectory = Directory.CreateTempSubdirectory("proxy-upstream-").FullName;
+        File.Copy("/bin/busybox", Path.Combine(buildDirectory, "busybox"));
+        await File.WriteAllTextAsync(Path.Combine(buildDirectory, "Dockerfile"), """
+            FROM scratch
+            COPY busybox /bin/busybox
+            RUN ["/bin/busybox", "--install", "-s", "/bin"]
+            """);
+        await engine.BuildImageAsync(new ImageBuildRequest(buildDirectory, "Dockerfile", [upstreamImage], testLabels));
+
+        Proxy = ProxyFactory.Create(Options(), engine);
+        await Proxy.EnsureRunningAsync();
+        containers.Add(Proxy.Options.ContainerName);
+        initialLiveConfig = await Proxy.ReadLiveConfigAsync();
+
+        Blue = await StartUpstreamAsync("blue");
+        Green = await StartUpstreamAsync("green");
+        http = new HttpClient { BaseAddress = Proxy.PublicUrl, Timeout = TimeSpan.FromSeconds(5) };
+    }
+
+    [OneTimeTearDown]
+    public async Task RemoveEverything()
+    {
+        http?.Dispose();
+        if (engine is null)
+        {
+            return;
+        }
+
+        foreach (var container in containers)
+        {
+            await engine.RemoveContainerAsync(container);
+        }
+
+        await engine.RemoveNetworkAsync(network);
+        using (var client = new Docker.DotNet.DockerClientConfiguration(TestEnvironment.Docker.Host).CreateClient())
+        {
+            try
+            {
+                await client.Images.DeleteImageAsync(upstreamImage.ToString(), new Docker.DotNet.Models.ImageDeleteParameters { Force = true });
+            }
+            catch (Docker.DotNet.DockerImageNotFoundException)
+            {
+                // Never built.
+            }
+        }
+
+        if (buildDirectory is not null)
+        {
+            Directory.Delete(buildDirectory, recursive: true);
+        }
+
+        engine.Dispose();
+    }
+
+    private ProxyOptions Options(string? templatePath = null) => new()
+    {
+        Kind = kind,
+        ContainerName = TestEnvironment.UniqueName($"proxy-{kind}"),
+        Network = network,
+        ListenPort = FreeLoopbackPort(),
+        TemplatePath = templatePath,
+        Labels = testLabels,
+    };
+
+    [Test]
+    public async Task Should_Start_With_A_Config_That_Answers_503_For_Everything()
+    {
+        // Given the proxy as EnsureRunningAsync created it
+        initialLiveConfig.ShouldBe(Proxy.Render([]));
+        await Proxy.ApplyAsync(Proxy.Render([]));
+
+        // When anything is asked
+        using var response = await http.GetAsync("/anything");
+
+        // Then it answers 503 with a short text
+        response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        (await response.Content.ReadAsStringAsync()).ShouldContain("No route for this request.");
+    }
+
+    [Test]
+    public async Task Should_Label_The_Container_And_Create_The_Network()
+    {
+        var info = (await engine.InspectContainerAsync(Proxy.Options.ContainerName)).ShouldNotBeNull();
+
+        info.Labels["pipeline.role"].ShouldBe("proxy");
+        info.Labels["pipeline.proxy"].ShouldBe(kind);
+        info.Labels["pipeline.test"].ShouldBe("true");
+        info.NetworkAddresses.Keys.ShouldContain(network);
+        (await engine.ListNetworksAsync(new Dictionary<string, string> { ["pipeline.role"] = "proxy", ["pipeline.test"] = "true" }))
+            .Select(n => n.Name).ShouldContain(network);
+    }
+
+    [Test]
+    public async Task Should_Route_To_The_Upstream_And_Tag_The_Answer_With_Its_Colour()
+    {
+        // Given a route for / to blue
+        await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]));
+
+        // When asked through the public URL / Then blue answers, tagged by the proxy
+        await ExpectAsync("/", body: "blue", color: "blue", service: "web", version: "1.0.0");
+    }
+
+    [Test]
+    public async Task Should_Answer_From_The_New_Colour_After_A_Switch()
+    {
+        // Given blue is live
+        await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]));
+        await ExpectAsync("/", body: "blue", color: "blue");
+
+        // When the route moves to green
+        await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "green", "1.1.0", Green)]));
+
+        // Then green answers
+        await ExpectAsync("/", body: "green", color: "green", version: "1.1.0");
+    }
+
+    [Test]
+    public async Task Should_Route_Two_Services_By_Path_Prefix_Keeping_The_Path()
+    {
+        // Given web on / (blue) and api on /api/ (green)
+        await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue), Route("api", "/api/", "green", "2.0.0", Green)]));
+
+        // Then /api/ reaches green's /api/ (the path is not stripped) and / reaches blue
+        await ExpectAsync("/api/", body: "green api", color: "green", service: "api", version: "2.0.0");
+        await ExpectAsync("/", body: "blue", color: "blue", service: "web");
+    }
+
+    [Test]
+    public async Task Should_Route_By_Host_Name()
+    {
+        // Given admin.example.test on green and every other host on blue
+        await Proxy.ApplyAsync(Proxy.Render([
+            Route("web", "/", "blue", "1.0.0", Blue),
+            Route("admin", "/", "green", "3.0.0", Green) with { HostName = "admin.example.test" },
+        ]));
+
+        // Then the Host header picks the route
+        await ExpectAsync("/", body: "green", color: "green", service: "admin", host: "admin.example.test");
+        await ExpectAsync("/", body: "blue", color: "blue", service: "web", host: "other.example.test");
+    }
+
+    [Test]
+    public async Task Should_Keep_The_Live_Config_When_The_Proxy_Rejects_A_New_One()
+    {
+        // Given blue is live
+        var live = Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]);
+        await Proxy.ApplyAsync(live);
+
+        // And a user template that renders a config the proxy cannot parse
+        var templatePath = Path.Combine(buildDirectory, $"broken-{Guid.NewGuid():N}.liquid");
+        await File.WriteAllTextAsync(templatePath, "this is {{ route_count }} not a proxy config {\n");
+        var broken = ProxyFactory.Create(Proxy.Options with { TemplatePath = templatePath }, engine);
+        var config = broken.Render([Route("web", "/", "green", "1.1.0", Green)]);
+
+        // When it is validated or applied
+        var validated = await Should.ThrowAsync<ProxyConfigRejectedException>(() => broken.ValidateAsync(config));
+        var applied = await Should.ThrowAsync<ProxyConfigRejectedException>(() => broken.ApplyAsync(config));
+
+        // Then the validator's output is carried, the live config is unchanged and blue still answers
+        validated.ValidatorOutput.ShouldNotBeNullOrWhiteSpace();
+        applied.Message.ShouldStartWith($"{kind} rejected the rendered config:");
+        (await Proxy.ReadLiveConfigAsync()).ShouldBe(live);
+        await ExpectAsync("/", body: "blue", color: "blue");
+    }
+
+    [Test]
+    public async Task Should_Reject_Unsafe_Values_Before_Anything_Reaches_The_Proxy()
+    {
+        // Given a live config
+        var live = Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]);
+        await Proxy.ApplyAsync(live);
+
+        // When a route carries a directive in its prefix
+        var ex = Should.Throw<ArgumentException>(() => Proxy.Render([Route("web", "/; return 200 pwned; #", "green", "1.0.0", Green)]));
+
+        // Then rendering refuses it and the proxy is untouched
+        ex.Message.ShouldContain("'/; return 200 pwned; #'");
+        (await Proxy.ReadLiveConfigAsync()).ShouldBe(live);
+    }
+
+    [Test]
+    public async Task Should_Return_The_Applied_Config_As_Live()
+    {
+        var config = Proxy.Render([Route("web", "/", "green", "1.2.3", Green), Route("api", "/api/", "blue", "1.0.0", Blue)]);
+
+        await Proxy.ApplyAsync(config);
+
+        (await Proxy.ReadLiveConfigAsync()).ShouldBe(config);
+    }
+
+    [Test]
+    public async Task Should_Ensure_Running_Idempotently_And_Restart_A_Stopped_Proxy()
+    {
+        // Given a proxy serving blue
+        var config = Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]);
+        await Proxy.ApplyAsync(config);
+        var id = await Proxy.EnsureRunningAsync();
+
+        // When asked again, and again after it was stopped
+        (await Proxy.EnsureRunningAsync()).ShouldBe(id);
+        (await Proxy.FindContainerAsync()).ShouldBe(id);
+        await engine.StopContainerAsync(id, TimeSpan.FromSeconds(10));
+        (await engine.InspectContainerAsync(id)).ShouldNotBeNull().IsRunning.ShouldBeFalse();
+        (await Proxy.EnsureRunningAsync()).ShouldBe(id);
+
+        // Then the same container runs the config it had
+        (await engine.ListContainersAsync(new Dictionary<string, string> { ["pipeline.role"] = "proxy", ["pipeline.proxy"] = kind, ["pipeline.test"] = "true" }))
+            .Count(c => c.Name.TrimStart('/') == Proxy.Options.ContainerName).ShouldBe(1);
+        (await Proxy.ReadLiveConfigAsync()).ShouldBe(config);
+        await ExpectAsync("/", body: "blue", color: "blue");
+    }
+
+    [Test]
+    public async Task Should_Find_No_Container_For_A_Proxy_Never_Started()
+    {
+        var other = ProxyFactory.Create(Options(), engine);
+
+        (await other.FindContainerAsync()).ShouldBeNull();
+        (await other.ReadLiveConfigAsync()).ShouldBeNull();
+        (await Should.ThrowAsync<ProxyException>(() => other.ApplyAsync(other.Render([])))).Message.ShouldContain("call EnsureRunningAsync first");
+    }
+
+    [Test]
+    public async Task Should_Not_Fail_Requests_While_Switching_Ten_Times()
+    {
+        // Given blue is live and clients keep asking, on kept-alive connections and on fresh ones
+        var blue = Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]);
+        var green = Proxy.Render([Route("web", "/", "green", "1.1.0", Green)]);
+        await Proxy.ApplyAsync(blue);
+        await ExpectAsync("/", body: "blue", color: "blue");
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var keepAlive = Enumerable.Range(0, 6).Select(_ => LoadAsync(keepAlive: true, stop.Token)).ToList();
+        var close = Enumerable.Range(0, 3).Select(_ => LoadAsync(keepAlive: false, stop.Token)).ToList();
+
+        // When the route switches ten times
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < 10; i++)
+        {
+            await Task.Delay(150);
+            await Proxy.ApplyAsync(i % 2 == 0 ? green : blue);
+        }
+
+        await Task.Delay(300);
+        await stop.CancelAsync();
+        var keepAliveRuns = await Task.WhenAll(keepAlive);
+        var closeRuns = await Task.WhenAll(close);
+        watch.Stop();
+
+        // Then (figures reported; nginx may lose keep-alive requests on reload, so only HAProxy must lose none there)
+        var keptAlive = Sum(keepAliveRuns);
+        var fresh = Sum(closeRuns);
+        TestContext.Out.WriteLine(
+            $"{kind}: 10 switches in {watch.Elapsed.TotalSeconds:0.0} s; keep-alive: {keptAlive.Requests} requests, {keptAlive.Failures.Count} failed; " +
+            $"Connection: close: {fresh.Requests} requests, {fresh.Failures.Count} failed");
+        foreach (var failure in keptAlive.Failures.Concat(fresh.Failures).Take(5))
+        {
+            TestContext.Out.WriteLine("  " + failure);
+        }
+
+        keptAlive.Requests.ShouldBeGreaterThan(100);
+        fresh.Requests.ShouldBeGreaterThan(50);
+        fresh.Failures.ShouldBeEmpty();
+        if (ZeroDropsWithKeepAlive)
+        {
+            keptAlive.Failures.ShouldBeEmpty();
+        }
+        else
+        {
+            keptAlive.Failures.Count.ShouldBeLessThan(keptAlive.Requests / 20, "nginx may drop a few kept-alive requests per reload, not a large share");
+        }
+
+        await ExpectAsync("/", body: "blue", color: "blue");
+    }
+
+    private static (int Requests, List<string> Failures) Sum(IEnumerable<(int Requests, List<string> Failures)> runs) =>
+        runs.Aggregate((0, new List<string>()), (sum, run) => (sum.Item1 + run.Requests, [.. sum.Item2, .. run.Failures]));
+
+    private async Task<(int Requests, List<string> Failures)> LoadAsync(bool keepAlive, CancellationToken stop)
+    {
+        await Task.Yield();
+        var failures = new List<string>();
+        var requests = 0;
+        using var client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+        {
+            BaseAddress = Proxy.PublicUrl,
+            Timeout = TimeSpan.FromSeconds(5),
+        };
+        while (!stop.IsCancellationRequested && requests < 20_000)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/");
+            request.Headers.ConnectionClose = !keepAlive;
+            requests++;
+            try
+            {
+                using var response = await client.SendAsync(request, CancellationToken.None);
+                var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+                if (response.StatusCode != HttpStatusCode.OK || body.Trim() is not ("blue" or "green"))
+                {
+                    failures.Add($"{(int)response.StatusCode} {body.Trim()}");
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                failures.Add($"{e.GetType().Name}: {e.Message} {e.InnerException?.Message}");
+            }
+        }
+
+        return (requests, failures);
+    }
+
+    private async Task ExpectAsync(string path, string body, string color, string? service = null, string? version = null, string? host = null)
+    {
+        // A reload is asynchronous in the proxy; poll until the answer is the expected one or the deadline passes.
+        var deadline = Stopwatch.StartNew();
+        var last = "";
+        while (deadline.Elapsed < SwitchDeadline)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
+            if (host is not null)
+            {
+                request.Headers.Host = host;
+            }
+
+            try
+            {
+                using var response = await http.SendAsync(request);
+                var text = (await response.Content.ReadAsStringAsync()).Trim();
+                var headers = Header(response, "X-Pipeline-Color") + "/" + Header(response, "X-Pipeline-Service") + "/" + Header(response, "X-Pipeline-Version");
+                last = $"{(int)response.StatusCode} '{text}' {headers}";
+                if (response.StatusCode == HttpStatusCode.OK && text == body && Header(response, "X-Pipeline-Color") == color
+                    && (service is null || Header(response, "X-Pipeline-Service") == service)
+                    && (version is null || Header(response, "X-Pipeline-Version") == version))
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException e)
+            {
+                last = e.Message;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Fail($"GET {path}{(host is null ? "" : $" (Host {host})")} through {Proxy.PublicUrl} did not answer '{body}' with colour {color} within {SwitchDeadline.TotalSeconds} s; last answer: {last}");
+    }
+
+    private static string Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) ? string.Join(",", values) : "";
+
+    private static ProxyRoute Route(string service, string prefix, string color, string version, UpstreamEndpoint upstream) =>
+        new(service, prefix, null, color, version, [upstream]);
+
+    private async Task<UpstreamEndpoint> StartUpstreamAsync(string name)
+    {
+        // busybox httpd answers with the file's content: its own name for / and "<name> api" for /api/.
+        var id = await engine.CreateContainerAsync(new ContainerSpec
+        {
+            Name = TestEnvironment.UniqueName($"proxy-{kind}-{name}"),
+            Image = upstreamImage.ToString(),
+            Command = ["/bin/sh", "-c", $"mkdir -p /www/api && echo {name} > /www/index.html && echo '{name} api' > /www/api/index.html && trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"],
+            Labels = new Dictionary<string, string>(testLabels) { ["pipeline.role"] = "test" },
+            Network = network,
+        });
+        containers.Add(id);
+        await engine.StartContainerAsync(id);
+        var info = (await engine.InspectContainerAsync(id)).ShouldNotBeNull();
+        return new UpstreamEndpoint(info.NetworkAddresses[network], 8080);
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+[TestFixture]
+public sealed class NginxProxyContract() : ProxyContract(ProxyKinds.Nginx)
+{
+    protected override bool ZeroDropsWithKeepAlive => false;
+}
+
+[TestFixture]
+public sealed class HaproxyProxyContract() : ProxyContract(ProxyKinds.Haproxy)
+{
+    protected override bool ZeroDropsWithKeepAlive => true;
+}
