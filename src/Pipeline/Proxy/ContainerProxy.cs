@@ -106,8 +106,9 @@ public abstract class ContainerProxy : IProxy
 
         if (!info.IsRunning)
         {
-            if (await Engine.GetFileAsync(info.Id, LiveConfigPath, ct).ConfigureAwait(false) is null)
+            if (info.State == "created")
             {
+                // Never started: it may have been left between create and upload; a created container was never given a route.
                 await Engine.PutFileAsync(info.Id, LiveConfigPath, Encoding.UTF8.GetBytes(Render([])), ct).ConfigureAwait(false);
             }
 
@@ -127,8 +128,7 @@ public abstract class ContainerProxy : IProxy
             return null;
         }
 
-        var bytes = await Engine.GetFileAsync(info.Id, LiveConfigPath, ct).ConfigureAwait(false);
-        return bytes is null ? null : Encoding.UTF8.GetString(bytes);
+        return await ReadFileAsync(info, LiveConfigPath, ct).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -159,7 +159,7 @@ public abstract class ContainerProxy : IProxy
         try
         {
             await CheckAsync(id, candidate, ct).ConfigureAwait(false);
-            previous = await Engine.GetFileAsync(id, LiveConfigPath, ct).ConfigureAwait(false);
+            previous = await ReadFileAsync(id, LiveConfigPath, ct).ConfigureAwait(false) is { } text ? Encoding.UTF8.GetBytes(text) : null;
             await ExecCheckedAsync(id, ["/bin/mv", "-f", candidate, LiveConfigPath], "install the new config", ct).ConfigureAwait(false);
         }
         catch
@@ -198,24 +198,58 @@ public abstract class ContainerProxy : IProxy
     private protected static string Output(ExecResult result) =>
         string.Join('\n', new[] { result.Stdout.TrimEnd(), result.Stderr.TrimEnd() }.Where(s => s.Length > 0));
 
+    private async Task<string?> ReadFileAsync(ContainerInfo info, string path, CancellationToken ct)
+    {
+        if (!info.IsRunning)
+        {
+            var bytes = await Engine.GetFileAsync(info.Id, path, ct).ConfigureAwait(false);
+            return bytes is null ? null : Encoding.UTF8.GetString(bytes);
+        }
+
+        return await ReadFileAsync(info.Id, path, ct).ConfigureAwait(false);
+    }
+
+    private async Task<string?> ReadFileAsync(string runningId, string path, CancellationToken ct)
+    {
+        // Read through an exec while it runs: the config is text, and exit code 3 says the file is missing.
+        var result = await Engine.ExecAsync(runningId, ["/bin/sh", "-c", "[ -e \"$1\" ] || exit 3; exec /bin/cat \"$1\"", "sh", path], ct).ConfigureAwait(false);
+        return result.ExitCode switch
+        {
+            0 => result.Stdout,
+            3 => null,
+            _ => throw new ProxyException($"Could not read {path} in the {Kind} proxy '{Options.ContainerName}': cat exited with {result.ExitCode}:\n{ProxyException.Indent(Output(result))}"),
+        };
+    }
+
     private async Task ActivateAsync(string id, CancellationToken ct)
     {
         var before = await ServingProcessesAsync(id, ct).ConfigureAwait(false);
         await SignalReloadAsync(id, ct).ConfigureAwait(false);
         var deadline = Time.GetUtcNow() + ActivateTimeout;
+        var last = "";
         while (true)
         {
-            var now = await ServingProcessesAsync(id, ct).ConfigureAwait(false);
-            if (now.Count > 0 && now.Any(p => !before.Contains(p)))
+            try
             {
-                return;
+                // While it reloads the proxy may briefly refuse its control socket: that is "not yet", not a failure.
+                var now = await ServingProcessesAsync(id, ct).ConfigureAwait(false);
+                if (now.Count > 0 && now.Any(p => !before.Contains(p)))
+                {
+                    return;
+                }
+
+                last = $"workers now: {string.Join(", ", now)}";
+            }
+            catch (ProxyException e)
+            {
+                last = e.Message;
             }
 
             if (Time.GetUtcNow() > deadline)
             {
                 throw new ProxyException(
                     $"The {Kind} proxy '{Options.ContainerName}' started no new worker within {ActivateTimeout.TotalSeconds:0} s of the reload " +
-                    $"(workers before: {string.Join(", ", before)}; now: {string.Join(", ", now)}).");
+                    $"(workers before: {string.Join(", ", before)}; {last}).");
             }
 
             await Task.Delay(PollInterval, Time, ct).ConfigureAwait(false);
@@ -227,7 +261,10 @@ public abstract class ContainerProxy : IProxy
         var result = await Engine.ExecAsync(id, ValidateCommand(candidate), ct).ConfigureAwait(false);
         if (result.ExitCode != 0)
         {
-            throw new ProxyConfigRejectedException(Kind, Output(result).Replace(candidate, "<candidate config>", StringComparison.Ordinal));
+            var output = Output(result);
+            throw new ProxyConfigRejectedException(
+                Kind,
+                output.Length == 0 ? $"(no output; `{string.Join(' ', ValidateCommand("<candidate config>"))}` exited with {result.ExitCode})" : output.Replace(candidate, "<candidate config>", StringComparison.Ordinal));
         }
     }
 

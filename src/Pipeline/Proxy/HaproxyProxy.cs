@@ -28,7 +28,7 @@ public sealed class HaproxyProxy : ContainerProxy
 
     private protected override IReadOnlyList<string> ReadyCommand => MasterCommand("show proc");
 
-    private protected override IReadOnlyList<string> ValidateCommand(string path) => ["/usr/sbin/haproxy", "-c", "-q", "-f", path];
+    private protected override IReadOnlyList<string> ValidateCommand(string path) => ["/usr/sbin/haproxy", "-c", "-f", path];
 
     private protected override async Task<IReadOnlySet<string>> ServingProcessesAsync(string containerId, CancellationToken ct)
     {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Pipeline.Docker;
+using Pipeline.IntegrationTests.Docker;
 using Pipeline.Proxy;
 
 namespace Pipeline.IntegrationTests.Proxy;
@@ -37,19 +38,12 @@ public abstract class ProxyContract(string kind)
     {
         engine = new DockerEngine(TestEnvironment.Docker);
         network = TestEnvironment.UniqueName($"proxy-{kind}-net");
-        upstreamImage = new ImageRef(null, "pipeline-test/busybox-httpd", TestEnvironment.UniqueName(kind));
-        buildDirectory = Directory.CreateTempSubdirectory("proxy-upstream-").FullName;
-        File.Copy("/bin/busybox", Path.Combine(buildDirectory, "busybox"));
-        await File.WriteAllTextAsync(Path.Combine(buildDirectory, "Dockerfile"), """
-            FROM scratch
-            COPY busybox /bin/busybox
-            RUN ["/bin/busybox", "--install", "-s", "/bin"]
-            """);
-        await engine.BuildImageAsync(new ImageBuildRequest(buildDirectory, "Dockerfile", [upstreamImage], testLabels));
+        upstreamImage = await BusyboxImage.BuildAsync(engine);
+        buildDirectory = Directory.CreateTempSubdirectory("proxy-contract-").FullName;
 
         Proxy = ProxyFactory.Create(Options(), engine);
-        await Proxy.EnsureRunningAsync();
         containers.Add(Proxy.Options.ContainerName);
+        await Proxy.EnsureRunningAsync();
         initialLiveConfig = await Proxy.ReadLiveConfigAsync();
 
         Blue = await StartUpstreamAsync("blue");
@@ -72,16 +66,9 @@ public abstract class ProxyContract(string kind)
         }
 
         await engine.RemoveNetworkAsync(network);
-        using (var client = new Docker.DotNet.DockerClientConfiguration(TestEnvironment.Docker.Host).CreateClient())
+        if (upstreamImage is not null)
         {
-            try
-            {
-                await client.Images.DeleteImageAsync(upstreamImage.ToString(), new Docker.DotNet.Models.ImageDeleteParameters { Force = true });
-            }
-            catch (Docker.DotNet.DockerImageNotFoundException)
-            {
-                // Never built.
-            }
+            await BusyboxImage.RemoveImageAsync(upstreamImage);
         }
 
         if (buildDirectory is not null)
@@ -109,12 +96,8 @@ public abstract class ProxyContract(string kind)
         initialLiveConfig.ShouldBe(Proxy.Render([]));
         await Proxy.ApplyAsync(Proxy.Render([]));
 
-        // When anything is asked
-        using var response = await http.GetAsync("/anything");
-
-        // Then it answers 503 with a short text
-        response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
-        (await response.Content.ReadAsStringAsync()).ShouldContain("No route for this request.");
+        // When anything is asked / Then it answers 503 with a short text
+        await ExpectAsync("/anything", body: "No route for this request.", color: "", status: HttpStatusCode.ServiceUnavailable);
     }
 
     [Test]
@@ -348,7 +331,7 @@ public abstract class ProxyContract(string kind)
         return (requests, failures);
     }
 
-    private async Task ExpectAsync(string path, string body, string color, string? service = null, string? version = null, string? host = null)
+    private async Task ExpectAsync(string path, string body, string color, string? service = null, string? version = null, string? host = null, HttpStatusCode status = HttpStatusCode.OK)
     {
         // A reload is asynchronous in the proxy; poll until the answer is the expected one or the deadline passes.
         var deadline = Stopwatch.StartNew();
@@ -367,7 +350,7 @@ public abstract class ProxyContract(string kind)
                 var text = (await response.Content.ReadAsStringAsync()).Trim();
                 var headers = Header(response, "X-Pipeline-Color") + "/" + Header(response, "X-Pipeline-Service") + "/" + Header(response, "X-Pipeline-Version");
                 last = $"{(int)response.StatusCode} '{text}' {headers}";
-                if (response.StatusCode == HttpStatusCode.OK && text == body && Header(response, "X-Pipeline-Color") == color
+                if (response.StatusCode == status && text == body && Header(response, "X-Pipeline-Color") == color
                     && (service is null || Header(response, "X-Pipeline-Service") == service)
                     && (version is null || Header(response, "X-Pipeline-Version") == version))
                 {
