@@ -111,6 +111,7 @@ public sealed class ProxyTemplateTests
         config.ShouldContain("server s1 172.18.0.6:8080");
         config.ShouldContain("server s2 172.18.0.7:8081");
         config.ShouldContain("timeout connect 2s");
+        config.ShouldContain("option idle-close-on-response", customMessage: "without it a reload closes idle keep-alive connections under the clients");
     }
 
     [TestCase(ProxyKinds.Nginx, "server [fd00::5]:8080;")]
