@@ -88,7 +88,12 @@ public abstract class ContainerProxy : IProxy
             }
             catch (DockerEngineException e) when (e.StatusCode == 409)
             {
-                // Someone else created it at the same moment: use theirs.
+                // Someone else created it at the same moment: use theirs (once; a second conflict is not a race).
+                if (await Engine.InspectContainerAsync(Options.ContainerName, ct).ConfigureAwait(false) is null)
+                {
+                    throw;
+                }
+
                 return await EnsureRunningAsync(ct).ConfigureAwait(false);
             }
 
