@@ -1,0 +1,132 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Pipeline.Docker;
+
+namespace Pipeline.Proxy;
+
+/// <summary>The proxy kinds Pipeline can drive.</summary>
+public static class ProxyKinds
+{
+    /// <summary>nginx: config checked with <c>nginx -t</c>, activated with <c>nginx -s reload</c>.</summary>
+    public const string Nginx = "nginx";
+
+    /// <summary>HAProxy in master-worker mode: config checked with <c>haproxy -c</c>, activated by a seamless reload through the master socket.</summary>
+    public const string Haproxy = "haproxy";
+
+    /// <summary>Every supported kind.</summary>
+    public static IReadOnlyList<string> All { get; } = [Nginx, Haproxy];
+}
+
+/// <summary>
+/// Where and how the proxy container runs on the production engine. Validate with <see cref="Validate"/>
+/// (the proxies and <see cref="ProxyFactory"/> do it for you).
+/// </summary>
+public sealed partial record ProxyOptions
+{
+    /// <summary>The port the proxy listens on inside its container.</summary>
+    public const int ContainerPort = 80;
+
+    /// <summary>The default proxy image: Debian bookworm with nginx-light, haproxy and socat.</summary>
+    public const string DefaultImage = "127.0.0.1:5000/pipeline/proxy:bookworm";
+
+    /// <summary>Which proxy runs: <see cref="ProxyKinds.Nginx"/> or <see cref="ProxyKinds.Haproxy"/>.</summary>
+    /// <value>The default value is <c>nginx</c>.</value>
+    public string Kind { get; init; } = ProxyKinds.Nginx;
+
+    /// <summary>The proxy container's name on the production engine.</summary>
+    /// <value>The default value is <c>pipeline-proxy</c>.</value>
+    public string ContainerName { get; init; } = "pipeline-proxy";
+
+    /// <summary>The image the proxy container runs; it must contain nginx, haproxy and socat. Pulled when the engine lacks it.</summary>
+    /// <value>The default value is <see cref="DefaultImage"/>.</value>
+    public string Image { get; init; } = DefaultImage;
+
+    /// <summary>The Docker bridge network the releases are on; created (labelled) when missing.</summary>
+    /// <value>The default value is <c>pipeline</c>.</value>
+    public string Network { get; init; } = "pipeline";
+
+    /// <summary>The host address the proxy's port is published on.</summary>
+    /// <value>The default value is <c>127.0.0.1</c>.</value>
+    public string ListenAddress { get; init; } = "127.0.0.1";
+
+    /// <summary>The host port the proxy's port is published on.</summary>
+    /// <value>The default value is 8080.</value>
+    public int ListenPort { get; init; } = 8080;
+
+    /// <summary>
+    /// A Liquid template (a file on the machine running the pipeline) that replaces the built-in one for this kind.
+    /// It gets the same model as the built-in templates (see the README); every value in it is validated before rendering.
+    /// </summary>
+    /// <value>The default value is null: the built-in template.</value>
+    public string? TemplatePath { get; init; }
+
+    /// <summary>Extra labels for the proxy container and the network it creates.</summary>
+    /// <value>The default value is no extra labels.</value>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The URL clients reach the proxy at: <c>http://ListenAddress:ListenPort/</c>.</summary>
+    public Uri PublicUrl
+    {
+        get
+        {
+            var host = IPAddress.TryParse(ListenAddress, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+                ? $"[{ListenAddress}]"
+                : ListenAddress;
+            return new Uri($"http://{host}:{ListenPort}/");
+        }
+    }
+
+    /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the option and its bad value.</summary>
+    /// <returns>The same options, for chaining.</returns>
+    public ProxyOptions Validate()
+    {
+        if (Kind is null || !ProxyKinds.All.Contains(Kind))
+        {
+            throw new ArgumentException($"Proxy kind '{Kind}' is not supported; use one of: {string.Join(", ", ProxyKinds.All)}.", nameof(Kind));
+        }
+
+        if (ContainerName is null || !ContainerNamePattern().IsMatch(ContainerName))
+        {
+            throw new ArgumentException($"Proxy container name '{ContainerName}' is not valid: use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit.", nameof(ContainerName));
+        }
+
+        if (!ImageRef.TryParse(Image, out _, out var imageReason))
+        {
+            throw new ArgumentException($"Proxy image '{Image}' is not valid: {imageReason}.", nameof(Image));
+        }
+
+        if (Network is null || !ContainerNamePattern().IsMatch(Network))
+        {
+            throw new ArgumentException($"Proxy network '{Network}' is not valid: use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit.", nameof(Network));
+        }
+
+        if (ListenAddress is null || !IPAddress.TryParse(ListenAddress, out var parsed) || parsed.ToString() != ListenAddress)
+        {
+            throw new ArgumentException($"Proxy listen address '{ListenAddress}' is not an IP address such as 127.0.0.1 or 0.0.0.0.", nameof(ListenAddress));
+        }
+
+        if (ListenPort is < 1 or > 65535)
+        {
+            throw new ArgumentException($"Proxy listen port {ListenPort} is out of range: use 1-65535.", nameof(ListenPort));
+        }
+
+        if (TemplatePath is not null && string.IsNullOrWhiteSpace(TemplatePath))
+        {
+            throw new ArgumentException("Proxy template path is blank: leave it null for the built-in template or name a file.", nameof(TemplatePath));
+        }
+
+        ArgumentNullException.ThrowIfNull(Labels, nameof(Labels));
+        foreach (var (key, value) in Labels)
+        {
+            if (string.IsNullOrWhiteSpace(key) || value is null)
+            {
+                throw new ArgumentException($"Proxy label '{key}' must have a non-blank key and a value.", nameof(Labels));
+            }
+        }
+
+        return this;
+    }
+
+    [GeneratedRegex(@"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\z")]
+    private static partial Regex ContainerNamePattern();
+}

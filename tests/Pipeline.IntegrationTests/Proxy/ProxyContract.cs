@@ -1,0 +1,507 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Pipeline.Docker;
+using Pipeline.IntegrationTests.Docker;
+using Pipeline.Proxy;
+
+namespace Pipeline.IntegrationTests.Proxy;
+
+/// <summary>
+/// The behaviour every <see cref="IProxy"/> must show against the real engine: one proxy container per fixture
+/// (unique name, unique network, a free loopback port) in front of two busybox httpd upstreams that answer with
+/// their own name ("blue" or "green").
+/// </summary>
+public abstract class ProxyContract(string kind)
+{
+    private static readonly TimeSpan SwitchDeadline = TimeSpan.FromSeconds(15);
+    private readonly Dictionary<string, string> testLabels = new() { ["pipeline.test"] = "true" };
+    private readonly List<string> containers = [];
+    private IDockerEngine engine = null!;
+    private ImageRef upstreamImage = null!;
+    private string network = null!;
+    private string buildDirectory = null!;
+    private HttpClient http = null!;
+    private string? initialLiveConfig;
+
+    private protected ContainerProxy Proxy { get; private set; } = null!;
+
+    private protected UpstreamEndpoint Blue { get; private set; } = null!;
+
+    private protected UpstreamEndpoint Green { get; private set; } = null!;
+
+    /// <summary>True when the proxy must drop nothing on keep-alive connections while reloading.</summary>
+    protected abstract bool ZeroDropsWithKeepAlive { get; }
+
+    [OneTimeSetUp]
+    public async Task StartProxyAndUpstreams()
+    {
+        engine = new DockerEngine(TestEnvironment.Docker);
+        network = TestEnvironment.UniqueName($"proxy-{kind}-net");
+        upstreamImage = await BusyboxImage.BuildAsync(engine);
+        buildDirectory = Directory.CreateTempSubdirectory("proxy-contract-").FullName;
+
+        Proxy = ProxyFactory.Create(Options(), engine);
+        containers.Add(Proxy.Options.ContainerName);
+        await Proxy.EnsureRunningAsync();
+        initialLiveConfig = await Proxy.ReadLiveConfigAsync();
+
+        Blue = await StartUpstreamAsync("blue");
+        Green = await StartUpstreamAsync("green");
+        http = new HttpClient { BaseAddress = Proxy.PublicUrl, Timeout = TimeSpan.FromSeconds(5) };
+    }
+
+    [OneTimeTearDown]
+    public async Task RemoveEverything()
+    {
+        http?.Dispose();
+        if (engine is null)
+        {
+            return;
+        }
+
+        foreach (var container in containers)
+        {
+            await engine.RemoveContainerAsync(container);
+        }
+
+        await engine.RemoveNetworkAsync(network);
+        if (upstreamImage is not null)
+        {
+            await BusyboxImage.RemoveImageAsync(upstreamImage);
+        }
+
+        if (buildDirectory is not null)
+        {
+            Directory.Delete(buildDirectory, recursive: true);
+        }
+
+        engine.Dispose();
+    }
+
+    private ProxyOptions Options(string? templatePath = null) => new()
+    {
+        Kind = kind,
+        ContainerName = TestEnvironment.UniqueName($"proxy-{kind}"),
+        Network = network,
+        ListenPort = FreeLoopbackPort(),
+        TemplatePath = templatePath,
+        Labels = testLabels,
+    };
+
+    [Test]
+    public async Task Should_Start_With_A_Config_That_Answers_503_For_Everything()
+    {
+        // Given the proxy as EnsureRunningAsync created it
+        initialLiveConfig.ShouldBe(Proxy.Render([]));
+        await Proxy.ApplyAsync(Proxy.Render([]));
+
+        // When anything is asked / Then it answers 503 with a short text
+        await ExpectAsync("/anything", body: "No route for this request.", color: "", status: HttpStatusCode.ServiceUnavailable);
+    }
+
+    [Test]
+    public async Task Should_Label_The_Container_And_Create_The_Network()
+    {
+        var info = (await engine.InspectContainerAsync(Proxy.Options.ContainerName)).ShouldNotBeNull();
+
+        info.Labels["pipeline.role"].ShouldBe("proxy");
+        info.Labels["pipeline.proxy"].ShouldBe(kind);
+        info.Labels["pipeline.test"].ShouldBe("true");
+        info.NetworkAddresses.Keys.ShouldContain(network);
+        (await engine.ListNetworksAsync(new Dictionary<string, string> { ["pipeline.role"] = "proxy", ["pipeline.test"] = "true" }))
+            .Select(n => n.Name).ShouldContain(network);
+    }
+
+    [Test]
+    public async Task Should_Route_To_The_Upstream_And_Tag_The_Answer_With_Its_Colour()
+    {
+        // Given a route for / to blue
+        await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]));
+
+        // When asked through the public URL / Then blue answers, tagged by the proxy
+        await ExpectAsync("/", body: "blue", color: "blue", service: "web", version: "1.0.0");
+    }
+
+    [Test]
+    public async Task Should_Answer_From_The_New_Colour_After_A_Switch()
+    {
+        // Given blue is live
+        await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]));
+        await ExpectAsync("/", body: "blue", color: "blue");
+
+        // When the route moves to green
+        await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "green", "1.1.0", Green)]));
+
+        // Then green answers
+        await ExpectAsync("/", body: "green", color: "green", version: "1.1.0");
+    }
+
+    [Test]
+    public async Task Should_Route_Two_Services_By_Path_Prefix_Keeping_The_Path()
+    {
+        // Given web on / (blue) and api on /api/ (green)
+        await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue), Route("api", "/api/", "green", "2.0.0", Green)]));
+
+        // Then /api/ reaches green's /api/ (the path is not stripped) and / reaches blue
+        await ExpectAsync("/api/", body: "green api", color: "green", service: "api", version: "2.0.0");
+        await ExpectAsync("/", body: "blue", color: "blue", service: "web");
+    }
+
+    [Test]
+    public async Task Should_Route_By_Host_Name()
+    {
+        // Given admin.example.test on green and every other host on blue
+        await Proxy.ApplyAsync(Proxy.Render([
+            Route("web", "/", "blue", "1.0.0", Blue),
+            Route("admin", "/", "green", "3.0.0", Green) with { HostName = "admin.example.test" },
+        ]));
+
+        // Then the Host header picks the route
+        await ExpectAsync("/", body: "green", color: "green", service: "admin", host: "admin.example.test");
+        await ExpectAsync("/", body: "blue", color: "blue", service: "web", host: "other.example.test");
+    }
+
+    [Test]
+    public async Task Should_Keep_The_Live_Config_When_The_Proxy_Rejects_A_New_One()
+    {
+        // Given blue is live
+        var live = Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]);
+        await Proxy.ApplyAsync(live);
+
+        // And a user template that renders a config the proxy cannot parse
+        var templatePath = Path.Combine(buildDirectory, $"broken-{Guid.NewGuid():N}.liquid");
+        await File.WriteAllTextAsync(templatePath, "this is {{ route_count }} not a proxy config {\n");
+        var broken = ProxyFactory.Create(Proxy.Options with { TemplatePath = templatePath }, engine);
+        var config = broken.Render([Route("web", "/", "green", "1.1.0", Green)]);
+
+        // When it is validated or applied
+        var validated = await Should.ThrowAsync<ProxyConfigRejectedException>(() => broken.ValidateAsync(config));
+        var applied = await Should.ThrowAsync<ProxyConfigRejectedException>(() => broken.ApplyAsync(config));
+
+        // Then the validator's output is carried, the live config is unchanged and blue still answers
+        validated.ValidatorOutput.ShouldNotBeNullOrWhiteSpace();
+        applied.Message.ShouldStartWith($"{kind} rejected the rendered config:");
+        (await Proxy.ReadLiveConfigAsync()).ShouldBe(live);
+        await ExpectAsync("/", body: "blue", color: "blue");
+    }
+
+    [Test]
+    public async Task Should_Reject_Unsafe_Values_Before_Anything_Reaches_The_Proxy()
+    {
+        // Given a live config
+        var live = Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]);
+        await Proxy.ApplyAsync(live);
+
+        // When a route carries a directive in its prefix
+        var ex = Should.Throw<ArgumentException>(() => Proxy.Render([Route("web", "/; return 200 pwned; #", "green", "1.0.0", Green)]));
+
+        // Then rendering refuses it and the proxy is untouched
+        ex.Message.ShouldContain("'/; return 200 pwned; #'");
+        (await Proxy.ReadLiveConfigAsync()).ShouldBe(live);
+    }
+
+    [Test]
+    public async Task Should_Return_The_Applied_Config_As_Live()
+    {
+        var config = Proxy.Render([Route("web", "/", "green", "1.2.3", Green), Route("api", "/api/", "blue", "1.0.0", Blue)]);
+
+        await Proxy.ApplyAsync(config);
+
+        (await Proxy.ReadLiveConfigAsync()).ShouldBe(config);
+    }
+
+    [Test]
+    public async Task Should_Ensure_Running_Idempotently_And_Restart_A_Stopped_Proxy()
+    {
+        // Given a proxy serving blue
+        var config = Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]);
+        await Proxy.ApplyAsync(config);
+        var id = await Proxy.EnsureRunningAsync();
+
+        // When asked again, and again after it was stopped
+        (await Proxy.EnsureRunningAsync()).ShouldBe(id);
+        (await Proxy.FindContainerAsync()).ShouldBe(id);
+        await engine.StopContainerAsync(id, TimeSpan.FromSeconds(10));
+        (await engine.InspectContainerAsync(id)).ShouldNotBeNull().IsRunning.ShouldBeFalse();
+        (await Proxy.EnsureRunningAsync()).ShouldBe(id);
+
+        // Then the same container runs the config it had
+        (await engine.ListContainersAsync(new Dictionary<string, string> { ["pipeline.role"] = "proxy", ["pipeline.proxy"] = kind, ["pipeline.test"] = "true" }))
+            .Count(c => c.Name.TrimStart('/') == Proxy.Options.ContainerName).ShouldBe(1);
+        (await Proxy.ReadLiveConfigAsync()).ShouldBe(config);
+        await ExpectAsync("/", body: "blue", color: "blue");
+    }
+
+    [Test]
+    public async Task Should_Find_No_Container_For_A_Proxy_Never_Started()
+    {
+        var other = ProxyFactory.Create(Options(), engine);
+
+        (await other.FindContainerAsync()).ShouldBeNull();
+        (await other.ReadLiveConfigAsync()).ShouldBeNull();
+        (await Should.ThrowAsync<ProxyException>(() => other.ApplyAsync(other.Render([])))).Message.ShouldContain("call EnsureRunningAsync first");
+    }
+
+    [Test]
+    public async Task Should_Not_Fail_Requests_While_Switching_Ten_Times()
+    {
+        // Given blue is live and clients keep asking: HttpClient on kept-alive connections (it retries a request
+        // whose reused connection closed before any answer), a raw HTTP/1.1 client on kept-alive connections
+        // (no retry, like wrk), and HttpClient with Connection: close
+        var blue = Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]);
+        var green = Proxy.Render([Route("web", "/", "green", "1.1.0", Green)]);
+        await Proxy.ApplyAsync(blue);
+        await ExpectAsync("/", body: "blue", color: "blue");
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var httpClient = Enumerable.Range(0, 3).Select(_ => HttpClientLoadAsync(keepAlive: true, stop.Token)).ToList();
+        var raw = Enumerable.Range(0, 4).Select(_ => RawKeepAliveLoadAsync(stop.Token)).ToList();
+        var close = Enumerable.Range(0, 2).Select(_ => HttpClientLoadAsync(keepAlive: false, stop.Token)).ToList();
+
+        // When the route switches ten times
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < 10; i++)
+        {
+            await Task.Delay(150);
+            await Proxy.ApplyAsync(i % 2 == 0 ? green : blue);
+        }
+
+        await Task.Delay(300);
+        await stop.CancelAsync();
+        var kept = Sum(await Task.WhenAll(httpClient));
+        var rawKept = Sum(await Task.WhenAll(raw));
+        var fresh = Sum(await Task.WhenAll(close));
+        watch.Stop();
+
+        // Then (figures reported; nginx closes idle keep-alive connections on reload, so only HAProxy must lose nothing there)
+        TestContext.Out.WriteLine(
+            $"{kind}: 10 switches in {watch.Elapsed.TotalSeconds:0.0} s; HttpClient keep-alive: {kept.Requests} requests, {kept.Failures.Count} failed; " +
+            $"raw keep-alive (no retry): {rawKept.Requests} requests, {rawKept.Failures.Count} failed; Connection: close: {fresh.Requests} requests, {fresh.Failures.Count} failed");
+        foreach (var failure in kept.Failures.Concat(rawKept.Failures).Concat(fresh.Failures).Take(5))
+        {
+            TestContext.Out.WriteLine("  " + failure);
+        }
+
+        kept.Requests.ShouldBeGreaterThan(100);
+        rawKept.Requests.ShouldBeGreaterThan(100);
+        fresh.Requests.ShouldBeGreaterThan(50);
+        fresh.Failures.ShouldBeEmpty();
+        if (ZeroDropsWithKeepAlive)
+        {
+            kept.Failures.ShouldBeEmpty();
+            rawKept.Failures.ShouldBeEmpty();
+        }
+
+        await ExpectAsync("/", body: "blue", color: "blue");
+    }
+
+    private static (int Requests, List<string> Failures) Sum(IEnumerable<(int Requests, List<string> Failures)> runs) =>
+        runs.Aggregate((0, new List<string>()), (sum, run) => (sum.Item1 + run.Requests, [.. sum.Item2, .. run.Failures]));
+
+    private async Task<(int Requests, List<string> Failures)> HttpClientLoadAsync(bool keepAlive, CancellationToken stop)
+    {
+        await Task.Yield();
+        var failures = new List<string>();
+        var requests = 0;
+        using var client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+        {
+            BaseAddress = Proxy.PublicUrl,
+            Timeout = TimeSpan.FromSeconds(5),
+        };
+        while (!stop.IsCancellationRequested && requests < 20_000)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/");
+            request.Headers.ConnectionClose = !keepAlive;
+            requests++;
+            try
+            {
+                using var response = await client.SendAsync(request, CancellationToken.None);
+                var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+                if (response.StatusCode != HttpStatusCode.OK || body.Trim() is not ("blue" or "green"))
+                {
+                    failures.Add($"{(int)response.StatusCode} {body.Trim()}");
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                failures.Add($"{e.GetType().Name}: {e.Message} {e.InnerException?.Message}");
+            }
+        }
+
+        return (requests, failures);
+    }
+
+    /// <summary>One HTTP/1.1 connection kept open for request after request; a closed or reset connection is a failure (no retry).</summary>
+    private async Task<(int Requests, List<string> Failures)> RawKeepAliveLoadAsync(CancellationToken stop)
+    {
+        await Task.Yield();
+        var failures = new List<string>();
+        var requests = 0;
+        var port = Proxy.PublicUrl.Port;
+        var request = Encoding.ASCII.GetBytes($"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+        TcpClient? tcp = null;
+        try
+        {
+            while (!stop.IsCancellationRequested && requests < 20_000)
+            {
+                requests++;
+                try
+                {
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                    if (tcp is null)
+                    {
+                        tcp = new TcpClient();
+                        await tcp.ConnectAsync(IPAddress.Loopback, port, timeout.Token);
+                    }
+
+                    var stream = tcp.GetStream();
+                    await stream.WriteAsync(request, timeout.Token);
+                    var (status, close, body) = await ReadResponseAsync(stream, timeout.Token);
+                    if (status != 200 || body.Trim() is not ("blue" or "green"))
+                    {
+                        failures.Add($"{status} {body.Trim()}");
+                    }
+
+                    if (close)
+                    {
+                        tcp.Dispose();
+                        tcp = null;
+                    }
+                }
+                catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or InvalidDataException)
+                {
+                    failures.Add($"raw: {e.GetType().Name}: {e.Message}");
+                    tcp?.Dispose();
+                    tcp = null;
+                }
+            }
+        }
+        finally
+        {
+            tcp?.Dispose();
+        }
+
+        return (requests, failures);
+    }
+
+    private static async Task<(int Status, bool Close, string Body)> ReadResponseAsync(NetworkStream stream, CancellationToken ct)
+    {
+        var buffer = new byte[16 * 1024];
+        var length = 0;
+        int headerEnd;
+        while ((headerEnd = buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8)) < 0)
+        {
+            var read = await stream.ReadAsync(buffer.AsMemory(length), ct);
+            if (read == 0)
+            {
+                throw new IOException($"the proxy closed the connection after {length} bytes of the answer");
+            }
+
+            length += read;
+        }
+
+        var head = Encoding.ASCII.GetString(buffer, 0, headerEnd).Split("\r\n");
+        var status = int.Parse(head[0].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        var headers = head.Skip(1).Select(h => h.Split(':', 2)).ToDictionary(h => h[0].Trim(), h => h[1].Trim(), StringComparer.OrdinalIgnoreCase);
+        if (!headers.TryGetValue("Content-Length", out var contentLength))
+        {
+            throw new InvalidDataException($"answer without Content-Length: {head[0]}");
+        }
+
+        var bodyStart = headerEnd + 4;
+        var total = bodyStart + int.Parse(contentLength, System.Globalization.CultureInfo.InvariantCulture);
+        while (length < total)
+        {
+            var read = await stream.ReadAsync(buffer.AsMemory(length, total - length), ct);
+            if (read == 0)
+            {
+                throw new IOException("the proxy closed the connection in the middle of the body");
+            }
+
+            length += read;
+        }
+
+        var close = headers.TryGetValue("Connection", out var connection) && connection.Equals("close", StringComparison.OrdinalIgnoreCase);
+        return (status, close, Encoding.ASCII.GetString(buffer, bodyStart, total - bodyStart));
+    }
+
+    private async Task ExpectAsync(string path, string body, string color, string? service = null, string? version = null, string? host = null, HttpStatusCode status = HttpStatusCode.OK)
+    {
+        // A reload is asynchronous in the proxy; poll until the answer is the expected one or the deadline passes.
+        var deadline = Stopwatch.StartNew();
+        var last = "";
+        while (deadline.Elapsed < SwitchDeadline)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
+            if (host is not null)
+            {
+                request.Headers.Host = host;
+            }
+
+            try
+            {
+                using var response = await http.SendAsync(request);
+                var text = (await response.Content.ReadAsStringAsync()).Trim();
+                var headers = Header(response, "X-Pipeline-Color") + "/" + Header(response, "X-Pipeline-Service") + "/" + Header(response, "X-Pipeline-Version");
+                last = $"{(int)response.StatusCode} '{text}' {headers}";
+                if (response.StatusCode == status && text == body && Header(response, "X-Pipeline-Color") == color
+                    && (service is null || Header(response, "X-Pipeline-Service") == service)
+                    && (version is null || Header(response, "X-Pipeline-Version") == version))
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException e)
+            {
+                last = e.Message;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Fail($"GET {path}{(host is null ? "" : $" (Host {host})")} through {Proxy.PublicUrl} did not answer '{body}' with colour {color} within {SwitchDeadline.TotalSeconds} s; last answer: {last}");
+    }
+
+    private static string Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) ? string.Join(",", values) : "";
+
+    private static ProxyRoute Route(string service, string prefix, string color, string version, UpstreamEndpoint upstream) =>
+        new(service, prefix, null, color, version, [upstream]);
+
+    private async Task<UpstreamEndpoint> StartUpstreamAsync(string name)
+    {
+        // busybox httpd answers with the file's content: its own name for / and "<name> api" for /api/.
+        var id = await engine.CreateContainerAsync(new ContainerSpec
+        {
+            Name = TestEnvironment.UniqueName($"proxy-{kind}-{name}"),
+            Image = upstreamImage.ToString(),
+            Command = ["/bin/sh", "-c", $"mkdir -p /www/api && echo {name} > /www/index.html && echo '{name} api' > /www/api/index.html && trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"],
+            Labels = new Dictionary<string, string>(testLabels) { ["pipeline.role"] = "test" },
+            Network = network,
+        });
+        containers.Add(id);
+        await engine.StartContainerAsync(id);
+        var info = (await engine.InspectContainerAsync(id)).ShouldNotBeNull();
+        return new UpstreamEndpoint(info.NetworkAddresses[network], 8080);
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+[TestFixture]
+public sealed class NginxProxyContract() : ProxyContract(ProxyKinds.Nginx)
+{
+    protected override bool ZeroDropsWithKeepAlive => false;
+}
+
+[TestFixture]
+public sealed class HaproxyProxyContract() : ProxyContract(ProxyKinds.Haproxy)
+{
+    protected override bool ZeroDropsWithKeepAlive => true;
+}
