@@ -236,25 +236,25 @@ public static partial class OptionResolver
             .Select(text => Uri.TryCreate(text, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"'{text}' is not an absolute URL"))
             .ToList();
 
-    [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{0,62}$")]
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{0,62}\z")]
     internal static partial Regex ServiceName();
 
-    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\z")]
     private static partial Regex VersionTag();
 
-    [GeneratedRegex(@"^/[A-Za-z0-9._~/-]*$")]
+    [GeneratedRegex(@"^/[A-Za-z0-9._~/-]*\z")]
     private static partial Regex RoutePrefix();
 
-    [GeneratedRegex(@"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")]
+    [GeneratedRegex(@"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\z")]
     private static partial Regex HostName();
 
-    [GeneratedRegex(@"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$")]
+    [GeneratedRegex(@"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?\z")]
     private static partial Regex RegistryHost();
 
-    [GeneratedRegex(@"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")]
+    [GeneratedRegex(@"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\z")]
     private static partial Regex DockerName();
 
-    [GeneratedRegex(@"^[a-z0-9][a-z0-9/_-]{0,62}$")]
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9/_-]{0,62}\z")]
     private static partial Regex KeyPrefix();
 }
 

@@ -57,12 +57,12 @@ public sealed class OptionResolverTests
         var options = Resolve(environment: new()
         {
             ["DOCKER_HOST"] = "unix:///run/cd.sock",
-            ["PRODUCTION_DOCKER_HOST"] = "tcp://10.0.0.5:2375",
+            ["PRODUCTION_DOCKER_HOST"] = "tcp://127.0.0.1:2375",
         });
 
         // Then each engine gets its own endpoint
         options.CdEngine.Host.ShouldBe(new Uri("unix:///run/cd.sock"));
-        options.ProductionEngine.Host.ShouldBe(new Uri("tcp://10.0.0.5:2375"));
+        options.ProductionEngine.Host.ShouldBe(new Uri("tcp://127.0.0.1:2375"));
     }
 
     [TestCase("proxy-port", "70000", "--proxy-port=70000: must be a port number 1-65535")]
@@ -165,5 +165,16 @@ public sealed class OptionResolverTests
         var error = Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["proxy"] = "apache", ["proxy-port"] = "0", ["route"] = "x" }));
 
         error.Problems.Count.ShouldBe(3);
+    }
+
+    [Test]
+    public void Should_Reject_A_Trailing_Newline_Set_From_Code()
+    {
+        // Given a service name from code that ends with a newline (the command line trims, code does not)
+        var code = new DeploymentOptions { ServiceDirectory = _serviceDir, Version = "1.0.0", Service = "api\n" };
+
+        // When resolved / Then it is refused, shown escaped
+        Should.Throw<InvalidOptionsException>(() => Resolve(code: code))
+            .Problems.ShouldHaveSingleItem().ShouldStartWith("--service=api\\n: a service name is");
     }
 }
