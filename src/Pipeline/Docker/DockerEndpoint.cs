@@ -100,11 +100,7 @@ public sealed record DockerEndpoint(Uri Host, bool TlsVerify = false, string? Ce
                 uri = ParseTcp(text, rest);
                 break;
             case "npipe":
-                if (rest.Length == 0 || !Uri.TryCreate(text, UriKind.Absolute, out uri!))
-                {
-                    throw new FormatException($"'{text}' is not a Docker host: a named pipe looks like npipe:////./pipe/docker_engine.");
-                }
-
+                uri = ParseNamedPipe(text, rest);
                 break;
             default:
                 throw new FormatException($"'{text}' is not a Docker host: scheme '{scheme}' is not supported (only unix://, tcp:// and npipe://). {Forms}.");
@@ -141,9 +137,14 @@ public sealed record DockerEndpoint(Uri Host, bool TlsVerify = false, string? Ce
 
         var colon = authority.LastIndexOf(':');
         var bracket = authority.LastIndexOf(']');
-        if (colon < 0 || colon < bracket || colon == 0)
+        if (colon < 0 || colon < bracket)
         {
-            throw new FormatException($"'{text}' is not a Docker host: tcp:// needs a host and a port, e.g. tcp://{(authority.Length > 0 ? authority : "host")}:2376.");
+            throw new FormatException($"'{text}' is not a Docker host: tcp:// needs a host and a port, e.g. tcp://{authority}:2376.");
+        }
+
+        if (colon == 0)
+        {
+            throw new FormatException($"'{text}' is not a Docker host: tcp:// needs a host before the port, e.g. tcp://127.0.0.1{authority}.");
         }
 
         var portText = authority[(colon + 1)..];
@@ -155,6 +156,20 @@ public sealed record DockerEndpoint(Uri Host, bool TlsVerify = false, string? Ce
         if (!Uri.TryCreate($"tcp://{authority}", UriKind.Absolute, out var uri) || uri.Host.Length == 0)
         {
             throw new FormatException($"'{text}' is not a Docker host: '{authority[..colon]}' is not a host name or address.");
+        }
+
+        return uri;
+    }
+
+    /// <summary><c>npipe:////./pipe/docker_engine</c> (docker's form) or <c>npipe://./pipe/docker_engine</c>.</summary>
+    private static Uri ParseNamedPipe(string text, string rest)
+    {
+        var path = rest.StartsWith("//", StringComparison.Ordinal) ? rest[2..] : rest;
+        var parts = path.Split('/');
+        if (parts.Length != 3 || parts[0].Length == 0 || !parts[1].Equals("pipe", StringComparison.OrdinalIgnoreCase) || parts[2].Length == 0
+            || !Uri.TryCreate($"npipe://{parts[0]}/pipe/{parts[2]}", UriKind.Absolute, out var uri))
+        {
+            throw new FormatException($"'{text}' is not a Docker host: a named pipe looks like npipe:////./pipe/docker_engine.");
         }
 
         return uri;

@@ -90,11 +90,19 @@ public sealed partial class DockerEngine : IDockerEngine
         };
 
         var messages = new MessageCollector(progress, FormatBuildMessage);
-        await CallAsync($"building {request.Dockerfile} in {context}", async () =>
+        try
         {
-            await _client.Images.BuildImageFromDockerfileAsync(parameters, tar, null, null, messages, ct).ConfigureAwait(false);
-            return true;
-        }).ConfigureAwait(false);
+            await CallAsync($"building {request.Dockerfile} in {context}", async () =>
+            {
+                await _client.Images.BuildImageFromDockerfileAsync(parameters, tar, null, null, messages, ct).ConfigureAwait(false);
+                return true;
+            }).ConfigureAwait(false);
+        }
+        catch (DockerEngineException e) when (e.StatusCode is 400 or 500)
+        {
+            // The engine refused the Dockerfile or the context before building (e.g. an unknown instruction).
+            throw new ImageBuildFailedException(request, Endpoint, EngineMessage(e.ResponseBody), messages.Tail, e);
+        }
 
         if (messages.Error is not null)
         {
@@ -327,33 +335,71 @@ public sealed partial class DockerEngine : IDockerEngine
         });
 
     /// <inheritdoc />
+    /// <remarks>
+    /// When the container exits, dockerd (20.10) may end a followed stream before it has written a last line that
+    /// had no newline; the logs are then read once more and the lines not yet seen are passed on.
+    /// </remarks>
     public async Task StreamLogsAsync(string id, Action<string> onLine, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(onLine);
-        using var stream = await CallAsync($"reading the logs of container {id}", () => _client.Containers.GetContainerLogsAsync(
-            id, new ContainerLogsParameters { Follow = true, ShowStdout = true, ShowStderr = true }, ct)).ConfigureAwait(false);
-
+        var what = $"reading the logs of container {id}";
         var stdout = new LineSplitter(onLine);
         var stderr = new LineSplitter(onLine);
-        var buffer = new byte[16 * 1024];
-        await CallAsync($"reading the logs of container {id}", async () =>
+        await CallAsync(what, () => ReadLogsAsync(id, follow: true, stdout, stderr, ct)).ConfigureAwait(false);
+
+        var allStdout = new List<string>();
+        var allStderr = new List<string>();
+        var again = new LineSplitter(allStdout.Add);
+        var againErr = new LineSplitter(allStderr.Add);
+        var reread = await CallAsync(what, async () =>
         {
-            while (true)
+            try
             {
-                var read = await stream.ReadOutputAsync(buffer, 0, buffer.Length, ct).ConfigureAwait(false);
-                if (read.EOF)
-                {
-                    break;
-                }
-
-                (read.Target == MultiplexedStream.TargetStream.StandardError ? stderr : stdout).Append(buffer.AsSpan(0, read.Count));
+                await ReadLogsAsync(id, follow: false, again, againErr, ct).ConfigureAwait(false);
+                again.Flush();
+                againErr.Flush();
+                return true;
             }
-
-            return true;
+            catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                return false; // removed meanwhile
+            }
         }).ConfigureAwait(false);
 
-        stdout.Flush();
-        stderr.Flush();
+        CatchUp(stdout, allStdout);
+        CatchUp(stderr, allStderr);
+
+        void CatchUp(LineSplitter followed, List<string> all)
+        {
+            if (reread && all.Count > followed.Emitted)
+            {
+                foreach (var line in all.Skip(followed.Emitted))
+                {
+                    onLine(line);
+                }
+            }
+            else
+            {
+                followed.Flush();
+            }
+        }
+    }
+
+    private async Task<bool> ReadLogsAsync(string id, bool follow, LineSplitter stdout, LineSplitter stderr, CancellationToken ct)
+    {
+        using var stream = await _client.Containers.GetContainerLogsAsync(
+            id, new ContainerLogsParameters { Follow = follow, ShowStdout = true, ShowStderr = true }, ct).ConfigureAwait(false);
+        var buffer = new byte[16 * 1024];
+        while (true)
+        {
+            var read = await stream.ReadOutputAsync(buffer, 0, buffer.Length, ct).ConfigureAwait(false);
+            if (read.EOF)
+            {
+                return true;
+            }
+
+            (read.Target == MultiplexedStream.TargetStream.StandardError ? stderr : stdout).Append(buffer.AsSpan(0, read.Count));
+        }
     }
 
     /// <inheritdoc />
@@ -777,6 +823,9 @@ public sealed partial class DockerEngine : IDockerEngine
         private readonly Decoder _decoder = Encoding.UTF8.GetDecoder();
         private readonly StringBuilder _line = new();
 
+        /// <summary>How many lines have been passed on.</summary>
+        public int Emitted { get; private set; }
+
         public void Append(ReadOnlySpan<byte> bytes)
         {
             var chars = new char[Encoding.UTF8.GetMaxCharCount(bytes.Length)];
@@ -811,6 +860,7 @@ public sealed partial class DockerEngine : IDockerEngine
 
             onLine(_line.ToString());
             _line.Clear();
+            Emitted++;
         }
     }
 }

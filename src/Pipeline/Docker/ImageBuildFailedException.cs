@@ -11,8 +11,9 @@ public sealed class ImageBuildFailedException : Exception
     /// <param name="endpoint">The engine that ran it.</param>
     /// <param name="error">The engine's error message.</param>
     /// <param name="outputTail">The last lines of the build output.</param>
-    public ImageBuildFailedException(ImageBuildRequest request, DockerEndpoint endpoint, string error, IReadOnlyList<string> outputTail)
-        : base(FormatMessage(request, endpoint, error, outputTail))
+    /// <param name="inner">The engine's refusal, when it refused before building.</param>
+    public ImageBuildFailedException(ImageBuildRequest request, DockerEndpoint endpoint, string error, IReadOnlyList<string> outputTail, Exception? inner = null)
+        : base(FormatMessage(request, endpoint, error, outputTail), inner)
     {
         Dockerfile = Path.Combine(request.ContextDirectory, request.Dockerfile);
         Tags = request.Tags;
