@@ -1,3 +1,4 @@
+using Cake.Core.Diagnostics;
 using Pipeline.Docker;
 using Pipeline.Frosting;
 using Pipeline.Journal;

@@ -14,6 +14,6 @@ public sealed class PostIntegrationTests : DeploymentStage
     {
         // The proxy publishes on the host (127.0.0.1 by default): the test container shares the host's network.
         var targetUrl = new Uri(context.Proxy.PublicUrl, context.Options.Route).ToString();
-        return TestStage.RunAsync(context, TestTypes.PostIntegration, targetUrl, network: "host", ct);
+        return TestStage.RunAsync(context, TestType.PostIntegration, targetUrl, network: "host", ct);
     }
 }

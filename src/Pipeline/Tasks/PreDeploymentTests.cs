@@ -18,6 +18,6 @@ public sealed class PreDeploymentTests : DeploymentStage
             new LogProgress(context.Log, "  [build tests] "),
             ct);
         context.State.TestImage = testImage;
-        await TestStage.RunAsync(context, TestTypes.PreDeployment, targetUrl: null, network: null, ct);
+        await TestStage.RunAsync(context, TestType.PreDeployment, targetUrl: null, network: null, ct);
     }
 }

@@ -14,6 +14,6 @@ public sealed class PreIntegrationTests : DeploymentStage
     {
         var release = context.State.NewRelease!;
         var targetUrl = $"http://{release.Address}:{release.Port}{release.Route}";
-        return TestStage.RunAsync(context, TestTypes.PreIntegration, targetUrl, context.Options.Network, ct);
+        return TestStage.RunAsync(context, TestType.PreIntegration, targetUrl, context.Options.Network, ct);
     }
 }

@@ -1,3 +1,4 @@
+using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 
 namespace Pipeline.Tasks;

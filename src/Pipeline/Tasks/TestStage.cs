@@ -1,3 +1,4 @@
+using Cake.Core.Diagnostics;
 using Pipeline.Testing;
 
 namespace Pipeline.Tasks;
@@ -5,13 +6,13 @@ namespace Pipeline.Tasks;
 /// <summary>Runs this run's test image with one TEST_TYPE, following the test-container contract.</summary>
 internal static class TestStage
 {
-    public static Task RunAsync(DeploymentContext context, string testType, string? targetUrl, string? network, CancellationToken ct) =>
+    public static Task RunAsync(DeploymentContext context, TestType type, string? targetUrl, string? network, CancellationToken ct) =>
         new TestContainerRunner(context.CdEngine).RunAsync(
             new TestRun
             {
+                Type = type,
                 Image = context.State.TestImage!.ToString(),
-                TestType = testType,
-                TargetUrl = targetUrl,
+                TargetUrl = targetUrl is null ? null : new Uri(targetUrl),
                 ServiceName = context.Service,
                 ServiceVersion = context.Version,
                 ServiceColor = context.State.NewColor,

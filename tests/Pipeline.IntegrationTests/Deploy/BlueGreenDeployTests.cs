@@ -44,10 +44,10 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         (await _harness.Catalog.GetHistoryAsync(service, 10)).Select(h => h.Color).ShouldBe(["blue", "green", "blue"]);
     }
 
-    [TestCase(TestTypes.PreDeployment)]
-    [TestCase(TestTypes.PreIntegration)]
-    [TestCase(TestTypes.PostIntegration)]
-    public async Task Should_Leave_Production_As_It_Was_When_Tests_Fail(string failingStage)
+    [TestCase(TestType.PreDeployment)]
+    [TestCase(TestType.PreIntegration)]
+    [TestCase(TestType.PostIntegration)]
+    public async Task Should_Leave_Production_As_It_Was_When_Tests_Fail(TestType failingStage)
     {
         // Given a service live in blue
         var service = TestEnvironment.UniqueName("fail");
@@ -55,7 +55,7 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         var before = await _harness.SnapshotAsync(service);
 
         // When a new version's tests fail at one stage
-        var failing = _harness.CreateService(service + "-next", failingStage);
+        var failing = _harness.CreateService(service + "-next", failingStage.ToContractName());
         var exitCode = PipelineHarness.Run(_harness.OptionsFor(failing, "2.0.0") with { Service = service });
 
         // Then the run fails and production is exactly as before: same containers, keys, proxy config and answers
@@ -76,7 +76,7 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         var before = await _harness.SnapshotAsync(service);
 
         // When the very first deploy fails in post-integration tests
-        PipelineHarness.Run(_harness.OptionsFor(_harness.CreateService(service, TestTypes.PostIntegration), "1.0.0")).ShouldNotBe(0);
+        PipelineHarness.Run(_harness.OptionsFor(_harness.CreateService(service, TestType.PostIntegration.ToContractName()), "1.0.0")).ShouldNotBe(0);
 
         // Then the proxy container, the network, the release and the keys are gone again
         (await _harness.SnapshotAsync(service)).Diff(before).ShouldBeEmpty();
