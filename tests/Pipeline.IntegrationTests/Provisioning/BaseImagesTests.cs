@@ -91,4 +91,37 @@ public sealed class BaseImagesTests
         lines.ShouldContain(l => l.StartsWith("Usage: wget", StringComparison.Ordinal));
         lines[^1].ShouldBe("/bin/busybox");
     }
+
+    [Test]
+    [Explicit("Builds a Debian root filesystem with mmdebstrap: about a minute. The build's ProvisionLocalServices does the same on a fresh machine.")]
+    public async Task Should_Build_A_Proxy_Image_With_Nginx_HAProxy_And_Socat()
+    {
+        // Given
+        var image = $"pipeline-test-proxy:{TestEnvironment.UniqueName("t")}";
+        _images.Add(image);
+        var images = new BaseImages(_engine, new ProcessCommandRunner(), TestContext.Progress.WriteLine);
+
+        // When
+        var action = await images.EnsureProxyAsync(Options with { ProxyImage = image, PushProxyImage = false });
+
+        // Then
+        action.ShouldBe(BaseImageAction.Built);
+        var container = TestEnvironment.UniqueName("pipeline-test-proxy");
+        _containers.Add(container);
+        await _engine.CreateContainerAsync(new ContainerSpec
+        {
+            Name = container,
+            Image = image,
+            Command = ["sh", "-c", "nginx -v 2>&1; haproxy -v | head -1; socat -V | grep 'socat version'; nginx -t 2>&1 | tail -1"],
+            Labels = new Dictionary<string, string> { ["pipeline.test"] = "true", ["pipeline.role"] = "test" },
+        });
+        await _engine.StartContainerAsync(container);
+        (await _engine.WaitContainerAsync(container)).ShouldBe(0);
+        var lines = new List<string>();
+        await _engine.StreamLogsAsync(container, lines.Add);
+        lines.ShouldContain(l => l.StartsWith("nginx version: nginx/", StringComparison.Ordinal));
+        lines.ShouldContain(l => l.StartsWith("HAProxy version ", StringComparison.Ordinal));
+        lines.ShouldContain(l => l.StartsWith("socat version ", StringComparison.Ordinal));
+        lines.ShouldContain(l => l.Contains("test is successful", StringComparison.Ordinal));
+    }
 }
