@@ -25,29 +25,29 @@ public sealed class ProvisionLocalServices : AsyncFrostingTask
     {
         void Log(string line) => context.Log.Information("{0}", line);
 
-        var registry = Option(context, "image-registry") ?? "127.0.0.1:5000";
-        var services = new LocalServicesOptions
-        {
-            Docker = LocalServicesOptions.DockerEndpointFromEnvironment(),
-            ImageRegistry = registry,
-            Etcd = new Uri(Option(context, "etcd") ?? "http://127.0.0.1:2379"),
-            StateDirectory = Option(context, "state-dir") ?? "/var/lib/pipeline-local",
-        };
-        var images = new BaseImagesOptions
-        {
-            BusyboxImage = Option(context, "busybox-image") ?? "busybox:latest",
-            ProxyImage = Option(context, "proxy-image") ?? $"{registry}/pipeline/proxy:bookworm",
-        };
-
         try
         {
+            var registry = Option(context, "image-registry") ?? "127.0.0.1:5000";
+            var services = new LocalServicesOptions
+            {
+                Docker = DockerEndpoint.FromEnvironment(Environment.GetEnvironmentVariable),
+                ImageRegistry = registry,
+                Etcd = new Uri(Option(context, "etcd") ?? "http://127.0.0.1:2379"),
+                StateDirectory = Option(context, "state-dir") ?? "/var/lib/pipeline-local",
+            };
+            var images = new BaseImagesOptions
+            {
+                BusyboxImage = Option(context, "busybox-image") ?? "busybox:latest",
+                ProxyImage = Option(context, "proxy-image") ?? $"{registry}/pipeline/proxy:bookworm",
+            };
+
             await LocalServices.ForThisMachine(Log).EnsureAsync(services).ConfigureAwait(false);
             var watch = System.Diagnostics.Stopwatch.StartNew();
             using var engine = new DockerEngine(services.Docker);
             await new BaseImages(engine, new ProcessCommandRunner(), Log).EnsureAsync(images).ConfigureAwait(false);
             Log($"Base images checked in {watch.ElapsedMilliseconds} ms.");
         }
-        catch (Exception e) when (e is ProvisioningException or ArgumentException or DockerEngineException)
+        catch (Exception e) when (e is ProvisioningException or ArgumentException or FormatException or DockerEngineException)
         {
             throw new CakeException(1, e.Message);
         }

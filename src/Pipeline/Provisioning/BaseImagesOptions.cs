@@ -74,18 +74,18 @@ public sealed record BaseImagesOptions
         {
             if (!ImageRef.TryParse(value, out _, out var reason))
             {
-                throw new ArgumentException($"{name} '{value}' is not an image reference: {reason}.", name);
+                throw new ArgumentException($"{name} '{value}' is not an image reference: {reason}.");
             }
         }
 
         if (ProxyPackages.Count == 0 || ProxyPackages.Any(p => string.IsNullOrWhiteSpace(p) || p.Contains(',') || p.Contains(' ')))
         {
-            throw new ArgumentException("ProxyPackages must name Debian packages (no commas or spaces).", nameof(ProxyPackages));
+            throw new ArgumentException("ProxyPackages must name Debian packages (no commas or spaces).");
         }
 
         if (string.IsNullOrWhiteSpace(ProxySuite))
         {
-            throw new ArgumentException("ProxySuite must name a Debian suite (e.g. bookworm).", nameof(ProxySuite));
+            throw new ArgumentException("ProxySuite must name a Debian suite (e.g. bookworm).");
         }
 
         return this;

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
@@ -6,7 +7,7 @@ using Pipeline.Docker;
 namespace Pipeline.Provisioning;
 
 /// <summary>Probes services with plain HTTP; Docker's unix socket is spoken to directly (no Docker client library).</summary>
-public sealed class HttpServiceProbe : IServiceProbe
+public sealed partial class HttpServiceProbe : IServiceProbe
 {
     /// <inheritdoc />
     public async Task<ProbeResult> PingDockerAsync(DockerEndpoint endpoint, TimeSpan timeout, CancellationToken ct = default)
@@ -42,9 +43,9 @@ public sealed class HttpServiceProbe : IServiceProbe
         {
             var scheme = endpoint.TlsVerify || host.Scheme == "https" ? "https" : "http";
             url = new Uri($"{scheme}://{host.Host}:{(host.IsDefaultPort ? 2375 : host.Port)}/_ping");
-            if (scheme == "https" && endpoint.CertPath is { } certPath)
+            if (scheme == "https")
             {
-                ConfigureTls(handler, certPath);
+                ConfigureTls(handler, endpoint.CertPath ?? DockerEndpoint.DefaultCertPath);
             }
         }
 
@@ -53,13 +54,13 @@ public sealed class HttpServiceProbe : IServiceProbe
         {
             using var response = await client.GetAsync(url, ct).ConfigureAwait(false);
             var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
+            var api = response.Headers.TryGetValues("Api-Version", out var values) ? values.FirstOrDefault() : null;
+            if (!response.IsSuccessStatusCode || (api is null && body.Trim() != "OK"))
             {
-                return ProbeResult.Down($"GET /_ping answered {(int)response.StatusCode}: {body.Trim()}");
+                return ProbeResult.Down($"GET /_ping answered {(int)response.StatusCode} without Api-Version, so it is no Docker engine");
             }
 
-            var api = response.Headers.TryGetValues("Api-Version", out var values) ? values.FirstOrDefault() : null;
-            return ProbeResult.Up(api is null ? body.Trim() : $"API {api}");
+            return ProbeResult.Up(api is null ? "OK" : $"API {api}");
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or SocketException && !ct.IsCancellationRequested)
         {
@@ -68,17 +69,31 @@ public sealed class HttpServiceProbe : IServiceProbe
     }
 
     /// <inheritdoc />
-    public async Task<ProbeResult> GetAsync(Uri url, TimeSpan timeout, CancellationToken ct = default)
+    public Task<ProbeResult> CheckImageRegistryAsync(string hostAndPort, TimeSpan timeout, CancellationToken ct = default) =>
+        GetAsync(new Uri($"http://{hostAndPort}/v2/"), timeout, (url, response, _) =>
+        {
+            var api = response.Headers.TryGetValues("Docker-Distribution-API-Version", out var values) ? values.FirstOrDefault() : null;
+            var status = (int)response.StatusCode;
+            return (status is 200 or 401) && api is not null && api.StartsWith("registry/2", StringComparison.Ordinal)
+                ? ProbeResult.Up($"{api} API")
+                : ProbeResult.Down($"GET {url} answered {status} without Docker-Distribution-API-Version: registry/2.0, so it is no image registry");
+        }, ct);
+
+    /// <inheritdoc />
+    public Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) =>
+        GetAsync(new Uri(etcd, "/version"), timeout, (url, response, body) =>
+            response.IsSuccessStatusCode && EtcdVersion().Match(body) is { Success: true } match
+                ? ProbeResult.Up($"etcd {match.Groups[1].Value}")
+                : ProbeResult.Down($"GET {url} answered {(int)response.StatusCode} without an etcdserver version, so it is no etcd"), ct);
+
+    private static async Task<ProbeResult> GetAsync(Uri url, TimeSpan timeout, Func<Uri, HttpResponseMessage, string, ProbeResult> judge, CancellationToken ct)
     {
         using var client = new HttpClient(new SocketsHttpHandler { ConnectTimeout = timeout, UseProxy = false }) { Timeout = timeout };
         try
         {
             using var response = await client.GetAsync(url, ct).ConfigureAwait(false);
             var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-            var status = (int)response.StatusCode;
-            return status < 500
-                ? ProbeResult.Up(body.Length is > 0 and < 200 ? body.Trim() : $"HTTP {status}")
-                : ProbeResult.Down($"GET {url} answered {status}");
+            return judge(url, response, body);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or SocketException && !ct.IsCancellationRequested)
         {
@@ -135,4 +150,7 @@ public sealed class HttpServiceProbe : IServiceProbe
 
         handler.SslOptions = options;
     }
+
+    [GeneratedRegex("\"etcdserver\"\\s*:\\s*\"([^\"]+)\"")]
+    private static partial Regex EtcdVersion();
 }

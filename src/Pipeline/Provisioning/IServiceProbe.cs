@@ -8,8 +8,14 @@ public interface IServiceProbe
     /// <summary>Sends <c>GET /_ping</c> to a Docker engine (unix socket or tcp, with TLS when the endpoint says so).</summary>
     Task<ProbeResult> PingDockerAsync(DockerEndpoint endpoint, TimeSpan timeout, CancellationToken ct = default);
 
-    /// <summary>Sends <c>GET</c> to a URL; any status below 500 counts as an answer (a registry with auth answers 401).</summary>
-    Task<ProbeResult> GetAsync(Uri url, TimeSpan timeout, CancellationToken ct = default);
+    /// <summary>
+    /// Sends <c>GET /v2/</c> to an image registry (<c>host:port</c>, plain HTTP); it answers when the status is 200 or
+    /// 401 and the Docker-Distribution-API-Version header says <c>registry/2.0</c>.
+    /// </summary>
+    Task<ProbeResult> CheckImageRegistryAsync(string hostAndPort, TimeSpan timeout, CancellationToken ct = default);
+
+    /// <summary>Sends <c>GET /version</c> to etcd; it answers when the status is 200 and the body names the etcd server version.</summary>
+    Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default);
 }
 
 /// <summary>What a probe found.</summary>

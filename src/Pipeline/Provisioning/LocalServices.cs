@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.RegularExpressions;
 
 namespace Pipeline.Provisioning;
 
@@ -10,7 +9,7 @@ namespace Pipeline.Provisioning;
 /// <see cref="LocalServicesOptions.StateDirectory"/>. Services that answer are left alone; other addresses are only
 /// checked. Knows nothing of Cake.
 /// </summary>
-public sealed partial class LocalServices
+public sealed class LocalServices
 {
     private readonly ICommandRunner _runner;
     private readonly IServiceProbe _probe;
@@ -259,8 +258,8 @@ public sealed partial class LocalServices
                 LogName: "docker-registry",
                 NeedsRoot: false,
                 OptionHint: "--image-registry=HOST:PORT",
-                Probe: (p, o, ct) => p.GetAsync(new Uri(o.ImageRegistryUrl, "v2/"), o.ProbeTimeout, ct),
-                Describe: r => "GET /v2/ answered",
+                Probe: (p, o, ct) => p.CheckImageRegistryAsync(o.ImageRegistry, o.ProbeTimeout, ct),
+                Describe: r => r.Detail,
                 Prepare: o => ["serve", WriteRegistryConfig(o, registryDir)],
                 DataDescription: _ => $"config: {Path.Combine(registryDir, "config.yml")}, data: {Path.Combine(registryDir, "data")}; ",
                 ManualStart: o => $"install docker-registry (Debian: apt-get install -y docker-registry), write a config with `http: {{addr: {o.ImageRegistry}}}`, `storage: {{filesystem: {{rootdirectory: {Path.Combine(registryDir, "data")}}}, delete: {{enabled: true}}}}`, then: setsid docker-registry serve CONFIG >registry.log 2>&1 < /dev/null &"),
@@ -273,8 +272,8 @@ public sealed partial class LocalServices
                 LogName: "etcd",
                 NeedsRoot: false,
                 OptionHint: "--etcd=URL",
-                Probe: (p, o, ct) => p.GetAsync(new Uri(o.Etcd, "/version"), o.ProbeTimeout, ct),
-                Describe: r => EtcdVersion().Match(r.Detail) is { Success: true } m ? $"etcd {m.Groups[1].Value}" : r.Detail,
+                Probe: (p, o, ct) => p.CheckEtcdAsync(o.Etcd, o.ProbeTimeout, ct),
+                Describe: r => r.Detail,
                 Prepare: _ =>
                 {
                     Directory.CreateDirectory(etcdDir);
@@ -319,9 +318,6 @@ public sealed partial class LocalServices
     internal static bool IsLoopback(string host) =>
         host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
         || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
-
-    [GeneratedRegex("\"etcdserver\"\\s*:\\s*\"([^\"]+)\"")]
-    private static partial Regex EtcdVersion();
 }
 
 /// <summary>One service the build needs, and how to check, install and start it.</summary>

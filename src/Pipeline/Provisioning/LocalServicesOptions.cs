@@ -10,7 +10,7 @@ public sealed record LocalServicesOptions
 {
     /// <summary>The Docker engine, DOCKER_HOST-style.</summary>
     /// <value>The default value is DOCKER_HOST when set, else <c>unix:///var/run/docker.sock</c>.</value>
-    public DockerEndpoint Docker { get; init; } = DockerEndpointFromEnvironment();
+    public DockerEndpoint Docker { get; init; } = DockerEndpoint.FromEnvironment(Environment.GetEnvironmentVariable);
 
     /// <summary>The image registry as <c>host:port</c> (spoken to over plain HTTP when on loopback).</summary>
     /// <value>The default value is <c>127.0.0.1:5000</c>.</value>
@@ -58,22 +58,22 @@ public sealed record LocalServicesOptions
     {
         if (!Uri.TryCreate($"http://{ImageRegistry}/", UriKind.Absolute, out var registry) || registry.AbsolutePath != "/" || ImageRegistry.Contains("://", StringComparison.Ordinal))
         {
-            throw new ArgumentException($"Image registry '{ImageRegistry}' is not host:port (e.g. 127.0.0.1:5000).", nameof(ImageRegistry));
+            throw new ArgumentException($"Image registry '{ImageRegistry}' is not host:port (e.g. 127.0.0.1:5000).");
         }
 
         if (!Etcd.IsAbsoluteUri || (Etcd.Scheme != Uri.UriSchemeHttp && Etcd.Scheme != Uri.UriSchemeHttps))
         {
-            throw new ArgumentException($"etcd address '{Etcd}' is not an http(s) URL (e.g. http://127.0.0.1:2379).", nameof(Etcd));
+            throw new ArgumentException($"etcd address '{Etcd}' is not an http(s) URL (e.g. http://127.0.0.1:2379).");
         }
 
         if (Docker.Host.Scheme is not ("unix" or "tcp" or "http" or "https"))
         {
-            throw new ArgumentException($"Docker host '{Docker.Host}' must be unix:///path or tcp://host:port.", nameof(Docker));
+            throw new ArgumentException($"Docker host '{Docker.Host}' must be unix:///path or tcp://host:port.");
         }
 
         if (string.IsNullOrWhiteSpace(StateDirectory) || !Path.IsPathRooted(StateDirectory))
         {
-            throw new ArgumentException($"State directory '{StateDirectory}' must be an absolute path.", nameof(StateDirectory));
+            throw new ArgumentException($"State directory '{StateDirectory}' must be an absolute path.");
         }
 
         if (ProbeTimeout <= TimeSpan.Zero || StartTimeout <= TimeSpan.Zero || PollInterval <= TimeSpan.Zero)
@@ -82,19 +82,5 @@ public sealed record LocalServicesOptions
         }
 
         return this;
-    }
-
-    /// <summary>The Docker endpoint from DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, else the local socket.</summary>
-    public static DockerEndpoint DockerEndpointFromEnvironment()
-    {
-        var host = Environment.GetEnvironmentVariable("DOCKER_HOST");
-        if (string.IsNullOrWhiteSpace(host))
-        {
-            return DockerEndpoint.Local;
-        }
-
-        var tls = Environment.GetEnvironmentVariable("DOCKER_TLS_VERIFY") is { Length: > 0 } v && v != "0";
-        var certPath = Environment.GetEnvironmentVariable("DOCKER_CERT_PATH");
-        return new DockerEndpoint(new Uri(host), tls, string.IsNullOrWhiteSpace(certPath) ? null : certPath);
     }
 }

@@ -145,11 +145,58 @@ public sealed class LocalServicesTests
     {
         var probe = new HttpServiceProbe();
 
-        var http = await probe.GetAsync(new Uri($"http://127.0.0.1:{FreePort()}/version"), TimeSpan.FromSeconds(2));
+        var etcd = await probe.CheckEtcdAsync(new Uri($"http://127.0.0.1:{FreePort()}"), TimeSpan.FromSeconds(2));
         var docker = await probe.PingDockerAsync(new DockerEndpoint(new Uri($"unix://{_state}/missing.sock")), TimeSpan.FromSeconds(2));
 
-        http.ShouldBe(ProbeResult.Down("connection refused"));
+        etcd.ShouldBe(ProbeResult.Down("connection refused"));
         docker.ShouldBe(ProbeResult.Down($"{_state}/missing.sock does not exist"));
+    }
+
+    [Test]
+    public async Task Should_Not_Take_Another_Http_Server_For_A_Registry_Or_Etcd()
+    {
+        // Given: something on a loopback port that answers every request with 404 (busybox httpd serving nothing)
+        var port = FreePort();
+        var root = Directory.CreateDirectory(Path.Combine(_state, "www")).FullName;
+        var pid = new ProcessCommandRunner().StartDetached("busybox", ["httpd", "-f", "-p", $"127.0.0.1:{port}", "-h", root], Path.Combine(_state, "httpd.log"));
+        _started.Add(pid);
+        var probe = new HttpServiceProbe();
+        await WaitForPortAsync(port);
+
+        // When
+        var registry = await probe.CheckImageRegistryAsync($"127.0.0.1:{port}", TimeSpan.FromSeconds(2));
+        var etcd = await probe.CheckEtcdAsync(new Uri($"http://127.0.0.1:{port}"), TimeSpan.FromSeconds(2));
+
+        // Then
+        registry.ShouldBe(ProbeResult.Down($"GET http://127.0.0.1:{port}/v2/ answered 404 without Docker-Distribution-API-Version: registry/2.0, so it is no image registry"));
+        etcd.ShouldBe(ProbeResult.Down($"GET http://127.0.0.1:{port}/version answered 404 without an etcdserver version, so it is no etcd"));
+    }
+
+    [Test]
+    public async Task Should_Recognise_The_Running_Registry_And_Etcd()
+    {
+        var probe = new HttpServiceProbe();
+
+        (await probe.CheckImageRegistryAsync(TestEnvironment.ImageRegistry, TimeSpan.FromSeconds(2))).ShouldBe(ProbeResult.Up("registry/2.0 API"));
+        (await probe.CheckEtcdAsync(TestEnvironment.Etcd, TimeSpan.FromSeconds(2))).Detail.ShouldStartWith("etcd 3.");
+    }
+
+    private static async Task WaitForPortAsync(int port)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (true)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+        }
     }
 
     private static int SessionOf(int pid)

@@ -76,8 +76,11 @@ internal sealed class FakeProbe : IServiceProbe
     public Task<ProbeResult> PingDockerAsync(DockerEndpoint endpoint, TimeSpan timeout, CancellationToken ct = default) =>
         Task.FromResult(Answer(endpoint.Host.ToString(), "API 1.41"));
 
-    public Task<ProbeResult> GetAsync(Uri url, TimeSpan timeout, CancellationToken ct = default) =>
-        Task.FromResult(Answer(url.ToString(), url.AbsolutePath == "/version" ? "{\"etcdserver\":\"3.4.23\",\"etcdcluster\":\"3.4.0\"}" : "{}"));
+    public Task<ProbeResult> CheckImageRegistryAsync(string hostAndPort, TimeSpan timeout, CancellationToken ct = default) =>
+        Task.FromResult(Answer(hostAndPort, "registry/2.0 API"));
+
+    public Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) =>
+        Task.FromResult(Answer(etcd.ToString(), "etcd 3.4.23"));
 
     private ProbeResult Answer(string address, string answer)
     {

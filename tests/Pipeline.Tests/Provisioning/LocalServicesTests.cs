@@ -6,8 +6,8 @@ namespace Pipeline.Tests.Provisioning;
 public sealed class LocalServicesTests
 {
     private const string Docker = "unix:///var/run/docker.sock";
-    private const string Registry = "http://127.0.0.1:5000/v2/";
-    private const string Etcd = "http://127.0.0.1:2379/version";
+    private const string Registry = "127.0.0.1:5000";
+    private const string Etcd = "http://127.0.0.1:2379/";
 
     private static readonly HostFacts DebianRoot = new(IsRoot: true, IsDebian: true, HasAptGet: true);
 
@@ -269,7 +269,7 @@ public sealed class LocalServicesTests
         // Given
         AllProgramsInstalled();
         _probe.Up.UnionWith([Docker, Etcd]);
-        _runner.OnStart = _ => _probe.Up.Add("http://localhost:5123/v2/");
+        _runner.OnStart = _ => _probe.Up.Add("localhost:5123");
 
         // When
         await Create().EnsureAsync(Options with { ImageRegistry = "localhost:5123" });
@@ -289,7 +289,7 @@ public sealed class LocalServicesTests
         // Given
         AllProgramsInstalled();
         _probe.Up.UnionWith([Docker, Registry]);
-        _runner.OnStart = _ => _probe.Up.Add("http://127.0.0.1:12379/version");
+        _runner.OnStart = _ => _probe.Up.Add("http://127.0.0.1:12379/");
 
         // When
         await Create().EnsureAsync(Options with { Etcd = new Uri("http://127.0.0.1:12379") });
