@@ -181,18 +181,29 @@ public sealed class LocalServices
     {
         var since = _time.GetTimestamp();
         var last = ProbeResult.Down("not checked yet");
+        long? exitedAt = null;
         while (true)
         {
             last = await service.Probe(_probe, options, ct).ConfigureAwait(false);
             if (last.Reachable)
             {
+                if (exitedAt is not null)
+                {
+                    _log($"{service.Name} at {service.Address} answers ({service.Describe(last)}), started by another process (a package's init script?); ours (pid {pid}) exited, see {logFile}.");
+                    return new ServiceStatus(service.Name, service.Address, ServiceAction.AlreadyRunning, service.Describe(last));
+                }
+
                 _log($"{service.Name} at {service.Address} answers ({service.Describe(last)}) after {_time.GetElapsedTime(since).TotalSeconds:0.0} s.");
                 return new ServiceStatus(service.Name, service.Address, ServiceAction.Started, service.Describe(last), pid, logFile);
             }
 
             if (!_runner.IsRunning(pid))
             {
-                throw new ProvisioningException($"{service.Name} ({service.Program}, pid {pid}) exited before answering at {service.Address} ({last.Detail}). Its log {logFile} ends with:{ProvisioningException.Indent(Tail(logFile))}");
+                exitedAt ??= _time.GetTimestamp();
+                if (_time.GetElapsedTime(exitedAt.Value) >= options.ExitGracePeriod)
+                {
+                    throw new ProvisioningException($"{service.Name} ({service.Program}, pid {pid}) exited before answering at {service.Address} ({last.Detail}). Its log {logFile} ends with:{ProvisioningException.Indent(Tail(logFile))}");
+                }
             }
 
             if (_time.GetElapsedTime(since) >= options.StartTimeout)

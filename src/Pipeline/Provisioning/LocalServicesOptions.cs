@@ -40,6 +40,13 @@ public sealed record LocalServicesOptions
     /// <value>The default value is 60 seconds.</value>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// How long to keep checking after a started process exited without answering: a package's init script may be
+    /// starting the same service at that moment (then ours exits because the address or pid file is taken).
+    /// </summary>
+    /// <value>The default value is 10 seconds.</value>
+    public TimeSpan ExitGracePeriod { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How often a starting service is checked.</summary>
     /// <value>The default value is 200 milliseconds.</value>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(200);

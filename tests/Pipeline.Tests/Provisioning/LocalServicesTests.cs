@@ -48,6 +48,7 @@ public sealed class LocalServicesTests
         StateDirectory = _state,
         PollInterval = TimeSpan.FromMilliseconds(5),
         StartTimeout = TimeSpan.FromSeconds(5),
+        ExitGracePeriod = TimeSpan.Zero,
     };
 
     private LocalServices Create(HostFacts? host = null) => new(_runner, _probe, host ?? DebianRoot, _log.Add);
@@ -326,6 +327,42 @@ public sealed class LocalServicesTests
         // Then
         var log = Path.Combine(_state, "logs", "etcd.log");
         error.Message.ShouldBe($"etcd (etcd, pid 1000) exited before answering at http://127.0.0.1:2379/ (connection refused). Its log {log} ends with:\n    starting\n    listen tcp 127.0.0.1:2380: bind: address already in use");
+    }
+
+    [Test]
+    public async Task Should_Accept_A_Service_Another_Process_Started_When_Its_Own_Process_Exits()
+    {
+        // Given: our dockerd exits (the pid file is taken) while the package's init script brings up its own
+        AllProgramsInstalled();
+        _probe.Up.UnionWith([Registry, Etcd]);
+        var polls = 0;
+        _runner.OnStart = _ => _runner.Dead.Add(_runner.Started[^1].Pid);
+        var probe = new CountingProbe(_probe, () => ++polls == 4 ? Docker : null);
+
+        // When
+        var report = await new LocalServices(_runner, probe, DebianRoot, _log.Add).EnsureAsync(Options with { ExitGracePeriod = TimeSpan.FromSeconds(5) });
+
+        // Then
+        report.Services.Single(s => s.Name == "Docker engine").Action.ShouldBe(ServiceAction.AlreadyRunning);
+        _log.ShouldContain(l => l.StartsWith("Docker engine at unix:///var/run/docker.sock answers (API 1.41), started by another process", StringComparison.Ordinal));
+    }
+
+    /// <summary>Brings an address up after a number of probes.</summary>
+    private sealed class CountingProbe(FakeProbe inner, Func<string?> onProbe) : IServiceProbe
+    {
+        public Task<ProbeResult> PingDockerAsync(DockerEndpoint endpoint, TimeSpan timeout, CancellationToken ct = default)
+        {
+            if (onProbe() is { } up)
+            {
+                inner.Up.Add(up);
+            }
+
+            return inner.PingDockerAsync(endpoint, timeout, ct);
+        }
+
+        public Task<ProbeResult> CheckImageRegistryAsync(string hostAndPort, TimeSpan timeout, CancellationToken ct = default) => inner.CheckImageRegistryAsync(hostAndPort, timeout, ct);
+
+        public Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) => inner.CheckEtcdAsync(etcd, timeout, ct);
     }
 
     [Test]
