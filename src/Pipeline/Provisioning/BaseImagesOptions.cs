@@ -1,0 +1,93 @@
+using Pipeline.Docker;
+
+namespace Pipeline.Provisioning;
+
+/// <summary>Where a base image comes from when the engine does not have it.</summary>
+public enum BaseImageSource
+{
+    /// <summary>Built on this machine from Debian packages (busybox-static, mmdebstrap): works without any public registry.</summary>
+    Build,
+
+    /// <summary>Pulled from its registry (e.g. the official image on Docker Hub).</summary>
+    Pull,
+}
+
+/// <summary>Which base images <see cref="BaseImages"/> makes sure of, and how it builds them.</summary>
+public sealed record BaseImagesOptions
+{
+    /// <summary>The busybox image that Dockerfiles saying <c>FROM busybox</c> get.</summary>
+    /// <value>The default value is <c>busybox:latest</c>.</value>
+    public string BusyboxImage { get; init; } = "busybox:latest";
+
+    /// <summary>Where the busybox image comes from when missing.</summary>
+    /// <value>The default value is <see cref="BaseImageSource.Build"/>.</value>
+    public BaseImageSource BusyboxSource { get; init; } = BaseImageSource.Build;
+
+    /// <summary>The statically linked busybox binary copied into the image (Debian package busybox-static).</summary>
+    /// <value>The default value is <c>/bin/busybox</c>.</value>
+    public string BusyboxBinary { get; init; } = "/bin/busybox";
+
+    /// <summary>The proxy image (nginx-light, haproxy, socat, ca-certificates on Debian), pushed so a production engine can pull it.</summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm</c>.</value>
+    public string ProxyImage { get; init; } = "127.0.0.1:5000/pipeline/proxy:bookworm";
+
+    /// <summary>Where the proxy image comes from when neither the engine nor its registry has it.</summary>
+    /// <value>The default value is <see cref="BaseImageSource.Build"/>.</value>
+    public BaseImageSource ProxySource { get; init; } = BaseImageSource.Build;
+
+    /// <summary>The Debian suite the proxy image is made of.</summary>
+    /// <value>The default value is <c>bookworm</c>.</value>
+    public string ProxySuite { get; init; } = "bookworm";
+
+    /// <summary>The Debian packages in the proxy image (on top of the <c>apt</c> variant).</summary>
+    /// <value>The default value is nginx-light, haproxy, socat and ca-certificates.</value>
+    public IReadOnlyList<string> ProxyPackages { get; init; } = ["nginx-light", "haproxy", "socat", "ca-certificates"];
+
+    /// <summary>Dockerfile instructions applied when importing the proxy root filesystem (what <c>docker import --change</c> takes).</summary>
+    /// <value>The default value sets CMD to nginx in the foreground, PATH, and exposes 80 and 443.</value>
+    public IReadOnlyList<string> ProxyImageChanges { get; init; } =
+    [
+        "CMD [\"nginx\", \"-g\", \"daemon off;\"]",
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "EXPOSE 80 443",
+    ];
+
+    /// <summary>
+    /// apt sources for mmdebstrap (files or one-line entries), or null for this machine's own sources that
+    /// mention <see cref="ProxySuite"/> (/etc/apt/sources.list and /etc/apt/sources.list.d/*).
+    /// </summary>
+    /// <value>The default value is null.</value>
+    public IReadOnlyList<string>? AptSources { get; init; }
+
+    /// <summary>Whether the proxy image is pushed to its registry after it is built (or when only the engine has it).</summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool PushProxyImage { get; init; } = true;
+
+    /// <summary>Where build contexts and root filesystem tarballs are made (removed afterwards).</summary>
+    /// <value>The default value is the system's temporary folder.</value>
+    public string WorkDirectory { get; init; } = Path.GetTempPath();
+
+    /// <summary>Checks the values once; throws <see cref="ArgumentException"/> naming the bad one.</summary>
+    public BaseImagesOptions Validate()
+    {
+        foreach (var (name, value) in new[] { (nameof(BusyboxImage), BusyboxImage), (nameof(ProxyImage), ProxyImage) })
+        {
+            if (!ImageRef.TryParse(value, out _, out var reason))
+            {
+                throw new ArgumentException($"{name} '{value}' is not an image reference: {reason}.");
+            }
+        }
+
+        if (ProxyPackages.Count == 0 || ProxyPackages.Any(p => string.IsNullOrWhiteSpace(p) || p.Contains(',') || p.Contains(' ')))
+        {
+            throw new ArgumentException("ProxyPackages must name Debian packages (no commas or spaces).");
+        }
+
+        if (string.IsNullOrWhiteSpace(ProxySuite))
+        {
+            throw new ArgumentException("ProxySuite must name a Debian suite (e.g. bookworm).");
+        }
+
+        return this;
+    }
+}

@@ -1,0 +1,156 @@
+using System.Text.RegularExpressions;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Pipeline.Docker;
+
+namespace Pipeline.Provisioning;
+
+/// <summary>Probes services with plain HTTP; Docker's unix socket is spoken to directly (no Docker client library).</summary>
+public sealed partial class HttpServiceProbe : IServiceProbe
+{
+    /// <inheritdoc />
+    public async Task<ProbeResult> PingDockerAsync(DockerEndpoint endpoint, TimeSpan timeout, CancellationToken ct = default)
+    {
+        var host = endpoint.Host;
+        SocketsHttpHandler handler = new() { ConnectTimeout = timeout, UseProxy = false };
+        Uri url;
+        if (host.Scheme == "unix")
+        {
+            var socketPath = host.LocalPath;
+            if (!File.Exists(socketPath))
+            {
+                return ProbeResult.Down($"{socketPath} does not exist");
+            }
+
+            handler.ConnectCallback = async (_, token) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), token).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+            url = new Uri("http://docker/_ping");
+        }
+        else
+        {
+            var scheme = endpoint.TlsVerify || host.Scheme == "https" ? "https" : "http";
+            url = new Uri($"{scheme}://{host.Host}:{(host.IsDefaultPort ? 2375 : host.Port)}/_ping");
+            if (scheme == "https")
+            {
+                ConfigureTls(handler, endpoint.CertPath ?? DockerEndpoint.DefaultCertPath);
+            }
+        }
+
+        using var client = new HttpClient(handler) { Timeout = timeout };
+        try
+        {
+            using var response = await client.GetAsync(url, ct).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            var api = response.Headers.TryGetValues("Api-Version", out var values) ? values.FirstOrDefault() : null;
+            if (!response.IsSuccessStatusCode || (api is null && body.Trim() != "OK"))
+            {
+                return ProbeResult.Down($"GET /_ping answered {(int)response.StatusCode} without Api-Version, so it is no Docker engine");
+            }
+
+            return ProbeResult.Up(api is null ? "OK" : $"API {api}");
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or SocketException && !ct.IsCancellationRequested)
+        {
+            return ProbeResult.Down(Reason(e, timeout));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<ProbeResult> CheckImageRegistryAsync(string hostAndPort, TimeSpan timeout, CancellationToken ct = default) =>
+        GetAsync(new Uri($"http://{hostAndPort}/v2/"), timeout, (url, response, _) =>
+        {
+            var api = response.Headers.TryGetValues("Docker-Distribution-API-Version", out var values) ? values.FirstOrDefault() : null;
+            var status = (int)response.StatusCode;
+            return (status is 200 or 401) && api is not null && api.StartsWith("registry/2", StringComparison.Ordinal)
+                ? ProbeResult.Up($"{api} API")
+                : ProbeResult.Down($"GET {url} answered {status} without Docker-Distribution-API-Version: registry/2.0, so it is no image registry");
+        }, ct);
+
+    /// <inheritdoc />
+    public Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) =>
+        GetAsync(new Uri(etcd, "/version"), timeout, (url, response, body) =>
+            response.IsSuccessStatusCode && EtcdVersion().Match(body) is { Success: true } match
+                ? ProbeResult.Up($"etcd {match.Groups[1].Value}")
+                : ProbeResult.Down($"GET {url} answered {(int)response.StatusCode} without an etcdserver version, so it is no etcd"), ct);
+
+    private static async Task<ProbeResult> GetAsync(Uri url, TimeSpan timeout, Func<Uri, HttpResponseMessage, string, ProbeResult> judge, CancellationToken ct)
+    {
+        using var client = new HttpClient(new SocketsHttpHandler { ConnectTimeout = timeout, UseProxy = false }) { Timeout = timeout };
+        try
+        {
+            using var response = await client.GetAsync(url, ct).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            return judge(url, response, body);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or SocketException && !ct.IsCancellationRequested)
+        {
+            return ProbeResult.Down(Reason(e, timeout));
+        }
+    }
+
+    private static string Reason(Exception e, TimeSpan timeout) => e switch
+    {
+        TaskCanceledException => $"no answer within {timeout.TotalSeconds:0.#} s",
+        _ when e.GetBaseException() is SocketException s => s.SocketErrorCode switch
+        {
+            SocketError.ConnectionRefused => "connection refused",
+            SocketError.AddressNotAvailable or SocketError.HostNotFound => $"host not found ({s.Message})",
+            _ => s.Message,
+        },
+        _ => e.GetBaseException().Message,
+    };
+
+    private static void ConfigureTls(SocketsHttpHandler handler, string certPath)
+    {
+        var caFile = Path.Combine(certPath, "ca.pem");
+        var certFile = Path.Combine(certPath, "cert.pem");
+        var keyFile = Path.Combine(certPath, "key.pem");
+        var options = new SslClientAuthenticationOptions();
+        if (File.Exists(certFile) && File.Exists(keyFile))
+        {
+            options.ClientCertificates = [X509Certificate2.CreateFromPemFile(certFile, keyFile)];
+        }
+
+        if (File.Exists(caFile))
+        {
+            var ca = X509CertificateLoader.LoadCertificateFromFile(caFile);
+            options.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (certificate is null)
+                {
+                    return false;
+                }
+
+                if (errors == SslPolicyErrors.None)
+                {
+                    return true;
+                }
+
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.Add(ca);
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                return (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None
+                    && chain.Build(new X509Certificate2(certificate));
+            };
+        }
+
+        handler.SslOptions = options;
+    }
+
+    [GeneratedRegex("\"etcdserver\"\\s*:\\s*\"([^\"]+)\"")]
+    private static partial Regex EtcdVersion();
+}

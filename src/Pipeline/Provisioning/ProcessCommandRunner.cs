@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Pipeline.Provisioning;
+
+/// <summary>Runs programs with <see cref="Process"/>; detached programs are started through <c>setsid</c>.</summary>
+public sealed class ProcessCommandRunner : ICommandRunner
+{
+    /// <inheritdoc />
+    public string? FindExecutable(string name)
+    {
+        if (Path.IsPathRooted(name))
+        {
+            return File.Exists(name) ? name : null;
+        }
+
+        var path = Environment.GetEnvironmentVariable("PATH") ?? "";
+        var dirs = path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Concat(["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]);
+        foreach (var dir in dirs)
+        {
+            var candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate) && (OperatingSystem.IsWindows() || (File.GetUnixFileMode(candidate) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    /// <inheritdoc />
+    public async Task<CommandResult> RunAsync(
+        string program,
+        IReadOnlyList<string> arguments,
+        IReadOnlyDictionary<string, string>? environment = null,
+        Action<string>? onOutput = null,
+        CancellationToken ct = default)
+    {
+        var commandLine = Format(program, arguments);
+        var info = new ProcessStartInfo(FindExecutable(program) ?? program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
+        var output = new StringBuilder();
+        using var process = new Process { StartInfo = info };
+        void OnLine(string? line)
+        {
+            if (line is null)
+            {
+                return;
+            }
+
+            lock (output)
+            {
+                output.AppendLine(line);
+            }
+
+            onOutput?.Invoke(line);
+        }
+
+        process.OutputDataReceived += (_, e) => OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        try
+        {
+            process.Start();
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            return new CommandResult(commandLine, 127, $"cannot start {program}: {e.Message}");
+        }
+
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        process.WaitForExit(); // drains the output events
+        lock (output)
+        {
+            return new CommandResult(commandLine, process.ExitCode, output.ToString());
+        }
+    }
+
+    /// <inheritdoc />
+    public int StartDetached(string program, IReadOnlyList<string> arguments, string logFile)
+    {
+        // Without job control a `&` job stays in the shell's process group, so it is no group leader and
+        // setsid(1) calls setsid() in place (no fork): $! is the daemon's pid. Its output goes to the log,
+        // not to our pipes, and its new session keeps it alive (and away from Ctrl+C) after the build ends.
+        const string script = "log=$1; shift; setsid \"$@\" >>\"$log\" 2>&1 </dev/null & echo $!";
+        var info = new ProcessStartInfo("/bin/sh")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in (string[])["-c", script, "sh", logFile, FindExecutable(program) ?? program, .. arguments])
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var shell = Process.Start(info) ?? throw new ProvisioningException($"Could not start /bin/sh to launch {program}.");
+        var stdout = shell.StandardOutput.ReadToEnd();
+        var stderr = shell.StandardError.ReadToEnd();
+        shell.WaitForExit();
+        if (shell.ExitCode != 0 || !int.TryParse(stdout.Trim(), out var pid))
+        {
+            throw new ProvisioningException($"Could not start `{Format(program, arguments)}` detached (exit code {shell.ExitCode}).{ProvisioningException.Indent(stdout + stderr)}");
+        }
+
+        return pid;
+    }
+
+    /// <inheritdoc />
+    public bool IsRunning(int processId)
+    {
+        // A zombie (exited, not yet reaped by its new parent) counts as stopped.
+        var stat = $"/proc/{processId}/stat";
+        try
+        {
+            var text = File.ReadAllText(stat);
+            var state = text[(text.LastIndexOf(')') + 2)..].Split(' ')[0];
+            return state != "Z" && state != "X";
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    internal static string Format(string program, IEnumerable<string> arguments) =>
+        string.Join(' ', new[] { program }.Concat(arguments).Select(a => a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./:=,@+".Contains(c)) ? a : $"'{a.Replace("'", "'\\''")}'"));
+}
