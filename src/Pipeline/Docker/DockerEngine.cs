@@ -609,6 +609,12 @@ public sealed partial class DockerEngine : IDockerEngine
                 $"{Capitalise(what)} on {Endpoint} failed: the engine answered {status} {e.StatusCode}: {EngineMessage(e.ResponseBody)}",
                 status, e.ResponseBody, e);
         }
+        catch (Exception e) when (IsUnreachable(e) && HasInChain<System.Security.Authentication.AuthenticationException>(e))
+        {
+            throw new DockerEngineException(
+                $"The TLS handshake with the Docker engine at {Endpoint} failed while {what}: {Innermost(e).Message} Check that {Endpoint.CertPath ?? "DOCKER_CERT_PATH"} holds the CA that signed the engine's certificate (ca.pem) and a client certificate the engine trusts (cert.pem, key.pem).",
+                null, null, e);
+        }
         catch (Exception e) when (IsUnreachable(e))
         {
             throw new DockerEngineException(
@@ -623,6 +629,20 @@ public sealed partial class DockerEngine : IDockerEngine
         HttpRequestException or SocketException or TimeoutException or IOException or DockerConfigurationException => true,
         _ => e.InnerException is not null && IsUnreachable(e.InnerException),
     };
+
+    private static bool HasInChain<TException>(Exception? e)
+        where TException : Exception
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is TException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static Exception Innermost(Exception e)
     {

@@ -31,7 +31,7 @@ internal sealed class DockerTls
         try
         {
             var client = X509Certificate2.CreateFromPemFile(Path.Combine(certPath, "cert.pem"), Path.Combine(certPath, "key.pem"));
-            var authority = X509Certificate2.CreateFromPemFile(Path.Combine(certPath, "ca.pem"));
+            var authority = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(certPath, "ca.pem"));
             return new DockerTls(client, authority);
         }
         catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException)
