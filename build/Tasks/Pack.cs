@@ -14,7 +14,7 @@ public sealed class Pack : FrostingTask<DeploymentContext>
         var output = Path.Combine(context.Environment.WorkingDirectory.FullPath, "artifacts", "packages");
         foreach (var project in new[] { "src/Pipeline.Frosting/Pipeline.Frosting.csproj", "src/Pipeline/Pipeline.csproj" })
         {
-            Shell.Run(context, "dotnet", "pack", project, "--configuration", "Release", "--output", output);
+            Shell.Run(context, "dotnet", "pack", project, "--configuration", "Release", "--output", output, "-p:EnableSourceLink=true", "-p:ContinuousIntegrationBuild=true");
         }
     }
 }

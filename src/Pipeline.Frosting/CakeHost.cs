@@ -112,7 +112,8 @@ public sealed class CakeHost
 
         services.AddSingleton<IConsole, CakeConsole>();
         services.AddSingleton<ICakeLog>(s => new CakeBuildLog(s.GetRequiredService<IConsole>(), Verbosity.Normal));
-        services.AddSingleton<ICakeReportPrinter, CakeSpectreReportPrinter>();
+        services.AddSingleton<CakeSpectreReportPrinter>();
+        services.AddSingleton<ICakeReportPrinter, QuietReportPrinter>();
         services.AddSingleton<ICakeConfiguration, FrostingConfiguration>();
 
         services.AddSingleton<BuildScriptHost<IFrostingContext>>();
