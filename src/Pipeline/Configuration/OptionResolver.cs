@@ -144,7 +144,7 @@ public static partial class OptionResolver
             "--registry-username and PIPELINE_REGISTRY_PASSWORD: set both or neither");
         Check(o.RegistryKind is "etcd" or "consul", $"--registry={Escape(o.RegistryKind)}: unknown service registry; use --registry=etcd or --registry=consul");
         Check(o.RegistryEndpoints.Count > 0 && o.RegistryEndpoints.All(u => u.IsAbsoluteUri && u.Scheme is "http" or "https"),
-            $"--registry-endpoints={string.Join(',', o.RegistryEndpoints)}: give one or more http(s) URLs, comma-separated; e.g. --registry-endpoints=http://127.0.0.1:2379");
+            $"--registry-endpoints={string.Join(",", o.RegistryEndpoints.Select(u => u.OriginalString))}: give one or more http(s) URLs, comma-separated; e.g. --registry-endpoints=http://127.0.0.1:2379");
         Check(o.ProxyKind is "nginx" or "haproxy", $"--proxy={Escape(o.ProxyKind)}: unknown proxy kind; use --proxy=haproxy or --proxy=nginx");
         Check(IPAddress.TryParse(o.ProxyAddress, out _), $"--proxy-address={Escape(o.ProxyAddress)}: must be an IP address; e.g. --proxy-address=127.0.0.1");
         Check(DockerName().IsMatch(o.ProxyContainer), $"--proxy-container={Escape(o.ProxyContainer)}: a container name is letters, digits and _ . -; e.g. --proxy-container=pipeline-proxy");

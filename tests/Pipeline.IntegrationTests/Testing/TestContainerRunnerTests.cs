@@ -120,8 +120,8 @@ public sealed class TestContainerRunnerTests
         // When
         await _runner.RunAsync(Run(TestType.PreDeployment, "stderr") with { ServiceColor = null }, output.Add);
 
-        // Then
-        output.ShouldBe(["[pre-deployment] TEST_TYPE=pre-deployment TARGET_URL= SERVICE_NAME=hello SERVICE_VERSION=1.4.0 SERVICE_COLOR= EXTRA=", "[pre-deployment] to stderr"]);
+        // Then both streams arrive (stdout and stderr are separate streams: their relative order is not kept)
+        output.ShouldBe(["[pre-deployment] TEST_TYPE=pre-deployment TARGET_URL= SERVICE_NAME=hello SERVICE_VERSION=1.4.0 SERVICE_COLOR= EXTRA=", "[pre-deployment] to stderr"], ignoreOrder: true);
     }
 
     [Test]
