@@ -106,28 +106,38 @@ public sealed class ProcessCommandRunner : ICommandRunner
     /// <inheritdoc />
     public int StartDetached(string program, IReadOnlyList<string> arguments, string logFile)
     {
-        // Without job control a `&` job stays in the shell's process group, so it is no group leader and
-        // setsid(1) calls setsid() in place (no fork): $! is the daemon's pid. Its output goes to the log,
-        // not to our pipes, and its new session keeps it alive (and away from Ctrl+C) after the build ends.
-        const string script = "log=$1; shift; setsid \"$@\" >>\"$log\" 2>&1 </dev/null & echo $!";
+        // setsid(1) forks when its caller leads a process group (job control, timeout(1), …), so $! is not always
+        // the daemon. The inner shell is the new session's leader whatever setsid did: it writes its own pid,
+        // then execs the daemon under that pid. Output goes to the log, not to our pipes, and the new session
+        // keeps the daemon alive (and away from Ctrl+C) after the build ends.
+        const string script = "log=$1; pidfile=$2; shift 2; setsid sh -c 'echo $$ >\"$0\"; exec \"$@\"' \"$pidfile\" \"$@\" >>\"$log\" 2>&1 </dev/null &";
+        var pidFile = Path.Combine(Path.GetTempPath(), $"pipeline-start-{Guid.NewGuid():N}.pid");
         var info = new ProcessStartInfo("/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in (string[])["-c", script, "sh", logFile, FindExecutable(program) ?? program, .. arguments])
+        foreach (var argument in (string[])["-c", script, "sh", logFile, pidFile, FindExecutable(program) ?? program, .. arguments])
         {
             info.ArgumentList.Add(argument);
         }
 
         using var shell = Process.Start(info) ?? throw new ProvisioningException($"Could not start /bin/sh to launch {program}.");
-        var stdout = shell.StandardOutput.ReadToEnd();
-        var stderr = shell.StandardError.ReadToEnd();
+        var output = shell.StandardOutput.ReadToEnd() + shell.StandardError.ReadToEnd();
         shell.WaitForExit();
-        if (shell.ExitCode != 0 || !int.TryParse(stdout.Trim(), out var pid))
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        var pid = 0;
+        while (shell.ExitCode == 0 && DateTime.UtcNow < deadline
+               && !(File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out pid)))
         {
-            throw new ProvisioningException($"Could not start `{Format(program, arguments)}` detached (exit code {shell.ExitCode}).{ProvisioningException.Indent(stdout + stderr)}");
+            Thread.Sleep(10);
+        }
+
+        File.Delete(pidFile);
+        if (pid == 0)
+        {
+            throw new ProvisioningException($"Could not start `{Format(program, arguments)}` detached (exit code {shell.ExitCode}).{ProvisioningException.Indent(output)}");
         }
 
         return pid;
