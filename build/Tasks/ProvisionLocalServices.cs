@@ -19,6 +19,13 @@ namespace Build.Tasks;
 [TaskDescription("Checks (and on a fresh Debian machine installs and starts) dockerd, the image registry and etcd on loopback, then the base images.")]
 public sealed class ProvisionLocalServices : AsyncFrostingTask<DeploymentContext>
 {
+    /// <summary>Programs this build's targets use, by Debian package: base images, tests (a TLS front for the engine), Bench (load).</summary>
+    private static readonly IReadOnlyDictionary<string, string> BuildTools = new Dictionary<string, string>(LocalServicesOptions.BaseImageTools)
+    {
+        ["socat"] = "socat",
+        ["wrk"] = "wrk",
+    };
+
     /// <inheritdoc />
     public override async Task RunAsync(DeploymentContext context)
     {
@@ -41,6 +48,7 @@ public sealed class ProvisionLocalServices : AsyncFrostingTask<DeploymentContext
                     ImageRegistry = options.ImageRegistry,
                     Etcd = options.RegistryEndpoints[0],
                     StateDirectory = stateDirectory,
+                    Tools = BuildTools,
                 },
                 context.CancellationToken);
             Log($"Services checked in {watch.ElapsedMilliseconds} ms.");

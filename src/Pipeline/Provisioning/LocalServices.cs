@@ -79,9 +79,9 @@ public sealed class LocalServices
             _log($"{service.Name} at {service.Address} does not answer ({probe.Detail}); the build provisions it.");
         }
 
-        var missingTools = options.InstallBaseImageTools ? MissingTools() : [];
+        var missingTools = options.Tools.Where(t => _runner.FindExecutable(t.Key) is null).Select(t => t.Value);
         var packages = toStart.Where(s => _runner.FindExecutable(s.Program) is null).SelectMany(s => s.Packages)
-            .Concat(missingTools.Select(t => t.Package)).Distinct().ToList();
+            .Concat(missingTools).Distinct().ToList();
         var installed = new List<string>();
         var whyNot = !options.AllowInstall ? "installing is switched off" : _host.WhyNoInstall;
         var cannotStart = toStart.Where(s => _runner.FindExecutable(s.Program) is null && whyNot is not null)
@@ -120,10 +120,6 @@ public sealed class LocalServices
             : $"Local services ready in {elapsed.TotalSeconds:0.0} s (data and logs under {options.StateDirectory}).");
         return new LocalServicesReport(statuses, installed, elapsed);
     }
-
-    private List<(string Program, string Package)> MissingTools() =>
-        new List<(string Program, string Package)> { ("mmdebstrap", "mmdebstrap"), ("busybox", "busybox-static") }
-            .Where(t => _runner.FindExecutable(t.Program) is null).ToList();
 
     private async Task InstallAsync(IReadOnlyList<string> packages, CancellationToken ct)
     {

@@ -28,9 +28,13 @@ public sealed record LocalServicesOptions
     /// <value>The default value is <see langword="true"/>.</value>
     public bool AllowInstall { get; init; } = true;
 
-    /// <summary>Whether the tools that build the base images (mmdebstrap, busybox-static) are installed too.</summary>
-    /// <value>The default value is <see langword="true"/>.</value>
-    public bool InstallBaseImageTools { get; init; } = true;
+    /// <summary>Programs installed (program → Debian package) when missing, besides the services themselves.</summary>
+    /// <value>The default value is the tools that build the base images: mmdebstrap and busybox-static.</value>
+    public IReadOnlyDictionary<string, string> Tools { get; init; } = BaseImageTools;
+
+    /// <summary>The tools that build the base images: mmdebstrap, busybox (busybox-static).</summary>
+    public static IReadOnlyDictionary<string, string> BaseImageTools { get; } =
+        new Dictionary<string, string> { ["mmdebstrap"] = "mmdebstrap", ["busybox"] = "busybox-static" };
 
     /// <summary>How long one reachability check may take.</summary>
     /// <value>The default value is 2 seconds.</value>

@@ -79,7 +79,7 @@ public sealed class LocalServicesTests
         {
             ImageRegistry = $"127.0.0.1:{registryPort}",
             Etcd = new Uri($"http://127.0.0.1:{etcdPort}"),
-            InstallBaseImageTools = false,
+            Tools = new Dictionary<string, string>(),
             AllowInstall = false,
             StartTimeout = TimeSpan.FromSeconds(30),
         };
