@@ -1,5 +1,3 @@
-using System.Text.Json;
-using Cake.Core;
 using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 using Pipeline.Snapshots;
@@ -11,21 +9,15 @@ namespace Pipeline.Tasks;
 [TaskDescription("Prints the service's production state: labelled containers, volumes, network, proxy config hash, registry keys (--format=json).")]
 public sealed class Snapshot : AsyncFrostingTask<DeploymentContext>
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
-
     /// <inheritdoc />
     public override async Task RunAsync(DeploymentContext context)
     {
-        var format = context.Arguments.HasArgument("format") ? context.Arguments.GetArgument("format") : "table";
-        if (format is not ("table" or "json"))
-        {
-            throw new CakeException($"--format={format}: unknown format; use --format=table or --format=json");
-        }
+        var json = OutputFormat.IsJson(context);
 
         var snapshot = await context.CaptureSnapshotAsync(context.CancellationToken);
-        if (format == "json")
+        if (json)
         {
-            Console.Out.WriteLine(JsonSerializer.Serialize(snapshot, Json));
+            OutputFormat.WriteJson(snapshot);
             return;
         }
 

@@ -1,5 +1,3 @@
-using System.Text.Json;
-using Cake.Core;
 using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 
@@ -10,17 +8,11 @@ namespace Pipeline.Tasks;
 [TaskDescription("Shows the live colour, version, endpoints and recent deploys of the service (--format=json for JSON).")]
 public sealed class Status : AsyncFrostingTask<DeploymentContext>
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
-
     /// <inheritdoc />
     public override async Task RunAsync(DeploymentContext context)
     {
         var ct = context.CancellationToken;
-        var format = context.Arguments.HasArgument("format") ? context.Arguments.GetArgument("format") : "table";
-        if (format is not ("table" or "json"))
-        {
-            throw new CakeException($"--format={format}: unknown format; use --format=table or --format=json");
-        }
+        var json = OutputFormat.IsJson(context);
 
         var catalog = context.Catalog;
         var color = await catalog.GetLiveColorAsync(context.Service, ct);
@@ -40,9 +32,9 @@ public sealed class Status : AsyncFrostingTask<DeploymentContext>
             history = history.Select(h => new { h.DeployId, h.Version, h.Color, h.PreviousColor, h.StartedAt, h.FinishedAt, seconds = Math.Round((h.FinishedAt - h.StartedAt).TotalSeconds, 1) }),
         };
 
-        if (format == "json")
+        if (json)
         {
-            Console.Out.WriteLine(JsonSerializer.Serialize(status, Json));
+            OutputFormat.WriteJson(status);
             return;
         }
 
