@@ -3,6 +3,8 @@
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
 get() { timeout 5 wget -q -O - "$1"; }
+# The proxy adds X-Pipeline-Color to every answer; the release itself never does.
+served_color() { timeout 5 wget -S -q -O /dev/null "$1" 2>&1 | sed -n 's/^ *[Xx]-[Pp]ipeline-[Cc]olor: *\([a-z]*\).*/\1/p'; }
 
 case "${TEST_TYPE:-}" in
   pre-deployment)
@@ -15,6 +17,14 @@ case "${TEST_TYPE:-}" in
     ;;
   pre-integration|post-integration)
     [ -n "${TARGET_URL:-}" ] || fail "TARGET_URL is not set"
+    via_proxy=$(served_color "$TARGET_URL")
+    if [ "$TEST_TYPE" = pre-integration ]; then
+      [ -z "$via_proxy" ] || fail "pre-integration must reach the release directly, but $TARGET_URL answered through the proxy ($via_proxy)"
+      echo "direct: $TARGET_URL answered without the proxy's header"
+    else
+      [ "$via_proxy" = "${SERVICE_COLOR:-}" ] || fail "the proxy at $TARGET_URL serves '$via_proxy', not ${SERVICE_COLOR:-}"
+      echo "through the proxy: $TARGET_URL serves ${SERVICE_COLOR:-}"
+    fi
     body=$(get "$TARGET_URL") || fail "no answer from $TARGET_URL"
     echo "answer: $body"
     echo "$body" | grep -q "${SERVICE_VERSION:-}" || fail "answer does not carry version ${SERVICE_VERSION:-}"
