@@ -217,7 +217,7 @@ public sealed class BadInputTests
         var template = Path.Combine(_liveDir, "..", TestEnvironment.UniqueName("template") + ".liquid");
         File.WriteAllText(template, "global\n{% for route in routes %}\nbackend {{ route.id }\n");
         var full = Path.GetFullPath(template);
-        return new(Next with { ProxyTemplate = full }, [], $"--proxy-template={full}: Proxy template {full}: End of tag '}}}}' was expected at (3:20); fix the template, or leave --proxy-template out for the built-in one");
+        return new(Next with { ProxyTemplate = full }, [], $"--proxy-template={full}: fix the template, or leave --proxy-template out for the built-in one. Proxy template {full}: End of tag '}}}}' was expected at (3:20)");
     }
 
     private sealed record Arrangement(DeploymentOptions Options, string[] Arguments, string Expected);
