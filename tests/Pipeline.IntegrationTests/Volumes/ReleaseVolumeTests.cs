@@ -34,7 +34,7 @@ public sealed class ReleaseVolumeTests
 
     private string NewService()
     {
-        var service = NewService();
+        var service = TestEnvironment.UniqueName("vol");
         _services.Add(service);
         return service;
     }
