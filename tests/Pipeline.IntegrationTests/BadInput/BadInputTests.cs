@@ -173,6 +173,21 @@ public sealed class BadInputTests
         (await _harness.GetThroughProxyAsync()).Body.ShouldContain("1.0.0");
     }
 
+    [Test]
+    public async Task Should_Find_No_Problem_When_Everything_Answers_And_The_Port_Is_Our_Own_Proxys()
+    {
+        // Given the live service: its proxy publishes the port the next deploy asks for
+        using var engine = new Pipeline.Docker.DockerEngine(TestEnvironment.Docker);
+        using var registry = new Pipeline.Registry.EtcdRegistry([TestEnvironment.Etcd]);
+        var checks = new Pipeline.Preflight.PreflightChecks(Next, () => engine, () => engine, () => registry);
+
+        // When the preflight runs
+        var problems = await checks.RunAsync();
+
+        // Then it finds nothing to complain about
+        problems.ShouldBeEmpty();
+    }
+
     private DeploymentOptions Next => _harness.OptionsFor(_liveDir, Version) with { Service = _service };
 
     private Arrangement With(Func<DeploymentOptions, DeploymentOptions> change, string expected) => new(change(Next), [], expected);
