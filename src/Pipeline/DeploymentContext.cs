@@ -47,7 +47,8 @@ public class DeploymentContext : FrostingContext, IDisposable
     /// <summary>The validated options. The first access resolves and validates them; bad values throw <see cref="InvalidOptionsException"/> before any engine is touched.</summary>
     public DeploymentOptions Options => _options ??= OptionResolver.Resolve(
         _fromCode,
-        name => Arguments.HasArgument(name) ? Arguments.GetArgument(name) : null,
+        name => !Arguments.HasArgument(name) ? null
+            : OptionResolver.IsRepeatable(name) ? string.Join(',', Arguments.GetArguments(name)) : Arguments.GetArgument(name),
         System.Environment.GetEnvironmentVariable,
         Environment.WorkingDirectory.FullPath);
 

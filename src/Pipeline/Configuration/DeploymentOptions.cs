@@ -1,3 +1,4 @@
+using System.Text;
 using Pipeline.Docker;
 
 namespace Pipeline.Configuration;
@@ -116,4 +117,44 @@ public sealed record DeploymentOptions
     /// <summary>The prefix of every key Pipeline writes in the service registry.</summary>
     /// <value>The default value is <c>pipeline</c>.</value>
     public string KeyPrefix { get; init; } = "pipeline";
+
+    /// <summary>
+    /// Named volumes each release gets (<c>--volume=data:/var/lib/app</c>): every deploy creates its own
+    /// <c>{service}-{color}-{deployid6}-{name}</c>, labelled like the release, mounted at the path; a rollback removes it
+    /// and retiring the old colour removes the old release's.
+    /// </summary>
+    /// <value>The default value is empty: no volumes.</value>
+    public IReadOnlyList<VolumeMount> Volumes { get; init; } = [];
+
+    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>) only as <c>***</c>.</summary>
+    private bool PrintMembers(StringBuilder builder)
+    {
+        var first = true;
+        foreach (var property in typeof(DeploymentOptions).GetProperties())
+        {
+            var value = property.GetValue(this);
+            var shown = property.Name is nameof(RegistryPassword) or nameof(ConsulToken)
+                ? (value is null ? "" : "***")
+                : value switch
+                {
+                    null => "",
+                    string text => text,
+                    System.Collections.IEnumerable items => "[" + string.Join(", ", items.Cast<object>()) + "]",
+                    _ => value.ToString(),
+                };
+            builder.Append(first ? "" : ", ").Append(property.Name).Append(" = ").Append(shown);
+            first = false;
+        }
+
+        return true;
+    }
+}
+
+/// <summary>A named volume mounted into each release: <c>--volume=NAME:/path</c>.</summary>
+/// <param name="Name">The volume's short name (lowercase letters, digits, <c>_</c>, <c>-</c>); the engine's volume is <c>{service}-{color}-{deployid6}-{name}</c>.</param>
+/// <param name="Path">The absolute path in the release container.</param>
+public sealed record VolumeMount(string Name, string Path)
+{
+    /// <inheritdoc />
+    public override string ToString() => $"{Name}:{Path}";
 }

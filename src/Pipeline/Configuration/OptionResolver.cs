@@ -42,7 +42,11 @@ public static partial class OptionResolver
         new("proxy-template", "--proxy-template=deploy/haproxy.cfg.liquid", (o, v) => o with { ProxyTemplate = v }),
         new("network", "--network=pipeline", (o, v) => o with { Network = v }),
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
+        new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
     ];
+
+    /// <summary>Options that may be given more than once on the command line; their values are joined with commas.</summary>
+    public static bool IsRepeatable(string option) => option == "volume";
 
     /// <summary>The option names this resolver understands (without the leading dashes).</summary>
     public static IEnumerable<string> OptionNames => Definitions.Select(d => d.Name);
@@ -152,6 +156,22 @@ public static partial class OptionResolver
         Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm");
         Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
         Check(KeyPrefix().IsMatch(o.KeyPrefix), $"--key-prefix={Escape(o.KeyPrefix)}: lowercase letters, digits and / _ -; e.g. --key-prefix=pipeline");
+        foreach (var volume in o.Volumes)
+        {
+            Check(VolumeName().IsMatch(volume.Name) && VolumePath().IsMatch(volume.Path) && !volume.Path.Split('/').Contains(".."),
+                $"--volume={Escape(volume.Name)}:{Escape(volume.Path)}: a volume is NAME:/absolute/path, NAME 1-32 lowercase letters, digits, _ and -, the path letters, digits and . _ - / without '..'; e.g. --volume=data:/var/lib/app");
+        }
+
+        foreach (var name in o.Volumes.GroupBy(v => v.Name).Where(g => g.Count() > 1).Select(g => g.Key))
+        {
+            problems.Add($"--volume={Escape(name)}: the volume name is given more than once; give each volume its own name");
+        }
+
+        foreach (var path in o.Volumes.GroupBy(v => v.Path.TrimEnd('/')).Where(g => g.Count() > 1).Select(g => g.Key))
+        {
+            problems.Add($"--volume=…:{Escape(path)}: two volumes are mounted at the same path; give each volume its own path");
+        }
+
         return problems;
 
         void CheckTimeout(TimeSpan value, string name, int example) =>
@@ -231,6 +251,13 @@ public static partial class OptionResolver
             ? TimeSpan.FromSeconds(seconds)
             : throw new FormatException("not a number of seconds");
 
+    private static IReadOnlyList<VolumeMount> ParseVolumes(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(text => text.IndexOf(':') is var colon and > 0
+                ? new VolumeMount(text[..colon], text[(colon + 1)..])
+                : throw new FormatException($"'{Escape(text)}' is not NAME:/path"))
+            .ToList();
+
     private static IReadOnlyList<Uri> ParseUris(string value) =>
         value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(text => Uri.TryCreate(text, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"'{text}' is not an absolute URL"))
@@ -256,6 +283,12 @@ public static partial class OptionResolver
 
     [GeneratedRegex(@"^[a-z0-9][a-z0-9/_-]{0,62}\z")]
     private static partial Regex KeyPrefix();
+
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9_-]{0,31}\z")]
+    private static partial Regex VolumeName();
+
+    [GeneratedRegex(@"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]\z")]
+    private static partial Regex VolumePath();
 }
 
 /// <summary>Options failed validation; nothing was touched. <see cref="Problems"/> names each bad value and its fix.</summary>

@@ -32,6 +32,15 @@ public sealed class DeployRelease : DeploymentStage
         await engine.PullImageAsync(context.State.Image!, context.RegistryCredentials, new LogProgress(context.Log, "  [pull] "), ct);
 
         var name = $"{context.Service}-{color}-{context.DeployId[^6..]}";
+        var volumes = new Dictionary<string, string>();
+        foreach (var volume in options.Volumes)
+        {
+            var volumeName = $"{name}-{volume.Name}";
+            await context.Journal.RecordAsync(UndoStep.RemoveVolume(volumeName), ct);
+            await engine.CreateVolumeAsync(volumeName, context.LabelsFor("release", color), ct);
+            volumes[volumeName] = volume.Path;
+        }
+
         await context.Journal.RecordAsync(UndoStep.RemoveContainer(name), ct);
         var id = await engine.CreateContainerAsync(
             new ContainerSpec
@@ -41,6 +50,7 @@ public sealed class DeployRelease : DeploymentStage
                 Network = options.Network,
                 Labels = context.LabelsFor("release", color),
                 RestartPolicy = "unless-stopped",
+                Volumes = volumes,
                 Environment = new Dictionary<string, string>
                 {
                     ["SERVICE_NAME"] = context.Service,

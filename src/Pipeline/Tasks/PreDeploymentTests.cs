@@ -7,6 +7,7 @@ namespace Pipeline.Tasks;
 /// <summary>Builds the test image from Dockerfile.tests and runs it with TEST_TYPE=pre-deployment. Production is not touched.</summary>
 [TaskName("PreDeploymentTests")]
 [TaskDescription("Builds the test image from Dockerfile.tests and runs it with TEST_TYPE=pre-deployment.")]
+[IsDependentOn(typeof(Preflight))]
 public sealed class PreDeploymentTests : DeploymentStage
 {
     /// <inheritdoc />

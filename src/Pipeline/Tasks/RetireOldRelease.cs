@@ -7,7 +7,7 @@ namespace Pipeline.Tasks;
 /// <summary>
 /// The commit point. Appends a history entry and clears the journal (from here on the new release stays),
 /// then stops and removes every other release container of the service (the old colour and any left by
-/// crashed runs, found by label) and deregisters the old colour.
+/// crashed runs, found by label), then those releases' volumes (by label), and deregisters the old colour.
 /// </summary>
 [TaskName("RetireOldRelease")]
 [TaskDescription("Commits the deploy (history, journal cleared), then removes and deregisters the old colour's containers.")]
@@ -38,6 +38,14 @@ public sealed class RetireOldRelease : DeploymentStage
             await context.ProductionEngine.StopContainerAsync(old.Id, TimeSpan.FromSeconds(10), ct);
             await context.ProductionEngine.RemoveContainerAsync(old.Id, ct);
             context.Log.Information($"Removed {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
+        }
+
+        var volumes = await context.ProductionEngine.ListVolumesAsync(
+            new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "release" }, ct);
+        foreach (var old in volumes.Where(v => v.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
+        {
+            await context.ProductionEngine.RemoveVolumeAsync(old.Name, ct);
+            context.Log.Information($"Removed volume {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
         }
 
         if (state.PreviousColor is { } previous && previous != state.NewColor)

@@ -109,6 +109,31 @@ public sealed class OptionResolverTests
         error.Message.ShouldStartWith("Invalid options (nothing was changed):");
     }
 
+    [TestCase("data", "--volume=data: 'data' is not NAME:/path; e.g. --volume=data:/var/lib/app")]
+    [TestCase("data:srv", "--volume=data:srv: a volume is NAME:/absolute/path")]
+    [TestCase("data:/", "--volume=data:/: a volume is NAME:/absolute/path")]
+    [TestCase("data:/a/../etc", "--volume=data:/a/../etc: a volume is NAME:/absolute/path")]
+    [TestCase("data:/a b", "--volume=data:/a b: a volume is NAME:/absolute/path")]
+    [TestCase("da;ta:/srv", "--volume=da;ta:/srv: a volume is NAME:/absolute/path")]
+    [TestCase("data:/a,data:/b", "--volume=data: the volume name is given more than once")]
+    [TestCase("a:/srv,b:/srv", "--volume=…:/srv: two volumes are mounted at the same path")]
+    public void Should_Name_The_Bad_Volume_And_The_Fix(string value, string expected)
+    {
+        var error = Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["volume"] = value }));
+
+        error.Problems.ShouldHaveSingleItem().ShouldStartWith(expected);
+    }
+
+    [Test]
+    public void Should_Read_Volumes_Comma_Separated()
+    {
+        var options = Resolve(new() { ["volume"] = "data:/srv/data, cache:/var/cache/app" });
+
+        options.Volumes.ShouldBe([new VolumeMount("data", "/srv/data"), new VolumeMount("cache", "/var/cache/app")]);
+        OptionResolver.IsRepeatable("volume").ShouldBeTrue();
+        OptionResolver.IsRepeatable("proxy-port").ShouldBeFalse();
+    }
+
     [Test]
     public void Should_Reject_A_Folder_Without_Dockerfile_Tests()
     {
