@@ -1,8 +1,8 @@
 using System.Net;
 using Pipeline.Configuration;
-using Pipeline.Provisioning;
 using Pipeline.Docker;
 using Pipeline.IntegrationTests.Deploy;
+using Pipeline.Provisioning;
 using Pipeline.Registry;
 using Pipeline.Snapshots;
 using Pipeline.Testing;
@@ -46,7 +46,7 @@ public sealed class FaultMatrixTests
             new(Service, version, directory, Options.ImageRegistry, Catalog.ColorKey(Service), Catalog.ReleaseKey(Service, "green"));
     }
 
-    /// <summary>What one row expects of the failed run's message, given the run's service and keys.</summary>
+    /// <summary>One row: the stage, the fault, the proxy, how the fault is injected (failing tests, a broken file, options) and the message fragments it must produce.</summary>
     public sealed record Fault(
         string Stage,
         string Name,
