@@ -10,9 +10,9 @@ public sealed record RollbackReport(IReadOnlyList<string> Done, IReadOnlyList<st
     /// <summary>True when every step ran.</summary>
     public bool Complete => Failed.Count == 0;
 
-    /// <summary>One line for messages: "removed container x, restored the proxy config".</summary>
+    /// <summary>One line for messages: "removed container x, restored the proxy config" ("nothing; FAILED to undo …" when no step could run).</summary>
     public string Summary =>
-        (Done.Count == 0 ? "nothing to undo" : string.Join(", ", Done))
+        (Done.Count > 0 ? string.Join(", ", Done) : Failed.Count == 0 ? "nothing to undo" : "nothing")
         + (Failed.Count == 0 ? "" : $"; FAILED to undo (kept in the journal, retry with --target=Rollback): {string.Join("; ", Failed)}");
 }
 

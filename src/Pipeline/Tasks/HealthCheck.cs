@@ -9,7 +9,8 @@ internal static class HealthCheck
     public static async Task WaitUntilHealthyAsync(DeploymentContext context, ContainerInfo container, CancellationToken ct)
     {
         var options = context.Options;
-        var url = new Uri($"http://{ReleaseAddress.Of(container, options.Network)}:{options.ServicePort.ToString(CultureInfo.InvariantCulture)}{options.HealthPath}");
+        var current = container;
+        var url = $"its health path {options.HealthPath}";
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(options.HealthTimeout);
@@ -18,9 +19,16 @@ internal static class HealthCheck
         {
             while (true)
             {
+                // A release that exits at start (restart policy: "restarting") has no address to ask.
+                if (current is not { IsRunning: true })
+                {
+                    throw new ReleaseUnhealthyException($"{container.Name} stopped ({current?.State ?? "removed"}) before {url} answered; last answer: {last}. Its output: docker logs {container.Name}.");
+                }
+
+                url = $"http://{ReleaseAddress.Of(current, options.Network)}:{options.ServicePort.ToString(CultureInfo.InvariantCulture)}{options.HealthPath}";
                 try
                 {
-                    using var response = await http.GetAsync(url, deadline.Token);
+                    using var response = await http.GetAsync(new Uri(url), deadline.Token);
                     if (response.IsSuccessStatusCode)
                     {
                         return;
@@ -37,13 +45,11 @@ internal static class HealthCheck
                     last = "no answer within 2 s";
                 }
 
-                var now = await context.ProductionEngine.InspectContainerAsync(container.Id, deadline.Token);
-                if (now is not { IsRunning: true })
+                current = await context.ProductionEngine.InspectContainerAsync(container.Id, deadline.Token);
+                if (current is { IsRunning: true })
                 {
-                    throw new ReleaseUnhealthyException($"{container.Name} stopped ({now?.State ?? "removed"}) before {url} answered; last answer: {last}.");
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), deadline.Token);
                 }
-
-                await Task.Delay(TimeSpan.FromMilliseconds(200), deadline.Token);
             }
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)

@@ -31,26 +31,39 @@ public sealed class RetireOldRelease : DeploymentStage
             ct);
         await context.Journal.ClearAsync(ct);
 
-        var releases = await context.ProductionEngine.ListContainersAsync(
-            new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "release" }, ct);
-        foreach (var old in releases.Where(c => c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
+        // Committed: from here a failure must not roll back, and the message must say the new release is live.
+        try
         {
-            await context.ProductionEngine.StopContainerAsync(old.Id, TimeSpan.FromSeconds(10), ct);
-            await context.ProductionEngine.RemoveContainerAsync(old.Id, ct);
-            context.Log.Information($"Removed {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
-        }
+            var releases = await context.ProductionEngine.ListContainersAsync(
+                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "release" }, ct);
+            foreach (var old in releases.Where(c => c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
+            {
+                await context.ProductionEngine.StopContainerAsync(old.Id, TimeSpan.FromSeconds(10), ct);
+                await context.ProductionEngine.RemoveContainerAsync(old.Id, ct);
+                context.Log.Information($"Removed {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
+            }
 
-        var volumes = await context.ProductionEngine.ListVolumesAsync(
-            new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "release" }, ct);
-        foreach (var old in volumes.Where(v => v.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
-        {
-            await context.ProductionEngine.RemoveVolumeAsync(old.Name, ct);
-            context.Log.Information($"Removed volume {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
-        }
+            var volumes = await context.ProductionEngine.ListVolumesAsync(
+                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "release" }, ct);
+            foreach (var old in volumes.Where(v => v.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
+            {
+                await context.ProductionEngine.RemoveVolumeAsync(old.Name, ct);
+                context.Log.Information($"Removed volume {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
+            }
 
-        if (state.PreviousColor is { } previous && previous != state.NewColor)
+            if (state.PreviousColor is { } previous && previous != state.NewColor)
+            {
+                await context.ServiceRegistry.DeleteAsync(context.Catalog.ReleaseKey(context.Service, previous), ct);
+            }
+        }
+        catch (Exception e)
         {
-            await context.ServiceRegistry.DeleteAsync(context.Catalog.ReleaseKey(context.Service, previous), ct);
+            throw new OldReleaseNotRetiredException(
+                $"{context.Service} {context.Version} is live as {state.NewColor} (the deploy is committed; nothing is rolled back), but retiring the old release failed: {e.Message} The next deploy of {context.Service} removes what is left of it.",
+                e);
         }
     }
 }
+
+/// <summary>The deploy committed (the new release is live), but the old release could not be stopped, removed or deregistered.</summary>
+public sealed class OldReleaseNotRetiredException(string message, Exception inner) : Exception(message, inner);
