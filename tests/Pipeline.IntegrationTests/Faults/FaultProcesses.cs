@@ -92,7 +92,7 @@ internal sealed class FaultProcesses : IDisposable
         Etcd = TestEnvironment.Etcd,
         StateDirectory = Path.Combine(StateDirectory, Guid.NewGuid().ToString("N")[..8]),
         AllowInstall = false,
-        InstallBaseImageTools = false,
+        Tools = new Dictionary<string, string>(),
         StartTimeout = TimeSpan.FromSeconds(30),
     };
 
