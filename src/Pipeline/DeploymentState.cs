@@ -30,6 +30,12 @@ public sealed class DeploymentState
     /// <summary>The new release as registered.</summary>
     public ReleaseRecord? NewRelease { get; set; }
 
+    /// <summary>From the start of SwitchProxy (pre-integration tests passed) to the proxy answering from the new colour; null until confirmed.</summary>
+    public TimeSpan? SwitchLatency { get; set; }
+
+    /// <summary>From a failing stage's error handler starting to the journal unwound; null when no rollback ran.</summary>
+    public TimeSpan? RollbackDuration { get; set; }
+
     /// <summary>How long each stage took, in the order they ran.</summary>
     public List<(string Stage, TimeSpan Duration)> StageDurations { get; } = [];
 }

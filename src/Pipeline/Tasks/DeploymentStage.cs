@@ -45,9 +45,11 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
             ? $"{StageName} was cancelled"
             : $"{StageName} failed: {exception.Message}";
         context.Log.Error($"{what}. Rolling back.");
+        var rollbackStarted = Stopwatch.GetTimestamp();
         try
         {
             var report = context.RollbackAsync().GetAwaiter().GetResult();
+            context.State.RollbackDuration ??= Stopwatch.GetElapsedTime(rollbackStarted);
             throw new DeploymentFailedException($"{what}\nRolled back: {report.Summary}.", exception, report.Complete);
         }
         catch (Exception rollbackError) when (rollbackError is not DeploymentFailedException)

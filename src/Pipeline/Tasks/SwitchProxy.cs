@@ -19,6 +19,7 @@ public sealed class SwitchProxy : DeploymentStage
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
+        var stageStarted = Stopwatch.GetTimestamp();
         var proxy = context.Proxy;
         if (await proxy.FindContainerAsync(ct) is null)
         {
@@ -42,6 +43,7 @@ public sealed class SwitchProxy : DeploymentStage
         var switchStarted = Stopwatch.GetTimestamp();
         await proxy.ApplyAsync(config, ct);
         await SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
+        context.State.SwitchLatency = Stopwatch.GetElapsedTime(stageStarted);
         context.Log.Information($"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({Stopwatch.GetElapsedTime(switchStarted).TotalMilliseconds:0} ms after apply).");
     }
 }

@@ -1,0 +1,32 @@
+using System.Diagnostics;
+
+namespace Build.Bench;
+
+/// <summary>A run of bench/baseline.sh: exit code, wall time and its output (shown only when it fails).</summary>
+internal sealed record BaselineRunResult(int ExitCode, TimeSpan Wall, string Output);
+
+/// <summary>Runs bench/baseline.sh with the given environment.</summary>
+internal static class BaselineRunner
+{
+    public static async Task<BaselineRunResult> RunAsync(string repositoryRoot, IReadOnlyDictionary<string, string> environment, CancellationToken ct = default)
+    {
+        var start = new ProcessStartInfo("bash", [Path.Combine(repositoryRoot, "bench", "baseline.sh")])
+        {
+            WorkingDirectory = repositoryRoot,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("bash could not be started.");
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        var wall = Stopwatch.GetElapsedTime(started);
+        return new BaselineRunResult(process.ExitCode, wall, (await stdout) + (await stderr));
+    }
+}

@@ -1,0 +1,30 @@
+using System.Globalization;
+
+namespace Build.Bench;
+
+/// <summary>The issue's aims, checked against a report: one line per aim, met or missed.</summary>
+internal static class BenchAims
+{
+    public static IEnumerable<string> Notes(BenchReport report)
+    {
+        static string F(double? v, string format = "0") => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "n/a";
+        foreach (var p in report.Proxies)
+        {
+            if (p.Proxy == "haproxy")
+            {
+                yield return Aim(p.Failed == 0, $"haproxy: 0 failed requests (got {p.Failed} of {p.Requests}; aim counts at >= 20 deploys, 5 rollbacks, >= 16 keep-alive connections)");
+                yield return Aim(p.SwitchP99Ms <= 100, $"haproxy: switch p99 <= 100 ms (got {F(p.SwitchP99Ms)} ms)");
+            }
+            else
+            {
+                yield return Aim(p.SwitchP99Ms <= 1000, $"nginx: switch p99 <= 1 s (got {F(p.SwitchP99Ms)} ms)");
+            }
+
+            yield return Aim(p.RollbackMaxMs <= 2000, $"{p.Proxy}: rollback <= 2 s (got max {F(p.RollbackMaxMs)} ms)");
+            yield return Aim(p.OverheadRatio <= 0.8, $"{p.Proxy}: overhead ratio <= 0.8 (got {F(p.OverheadRatio, "0.00")})");
+            yield return Aim(p.Config1000Ms < 1000, $"{p.Proxy}: 1,000-route config applied in < 1 s (got {F(p.Config1000Ms)} ms)");
+        }
+    }
+
+    private static string Aim(bool met, string text) => $"aim {(met ? "met   " : "MISSED")}: {text}";
+}

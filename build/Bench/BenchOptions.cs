@@ -1,0 +1,95 @@
+using System.Globalization;
+
+namespace Build.Bench;
+
+/// <summary>The bench's own options (<c>--deploys=N --rollbacks=M --connections=C --proxy=nginx|haproxy|all …</c>).</summary>
+internal sealed record BenchOptions
+{
+    /// <summary>Successful deploys per proxy kind. The default value is 20.</summary>
+    public int Deploys { get; init; } = 20;
+
+    /// <summary>Deploys whose post-integration tests fail and roll back, per proxy kind. The default value is 5.</summary>
+    public int Rollbacks { get; init; } = 5;
+
+    /// <summary>Keep-alive clients. The default value is 16.</summary>
+    public int Connections { get; init; } = 16;
+
+    /// <summary><c>Connection: close</c> clients. The default value is 4.</summary>
+    public int CloseConnections { get; init; } = 4;
+
+    /// <summary>Pause between a client's answer and its next request. The default value is 50 ms.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Proxy kinds to measure, the default (first) one gives the summary line. The default value is haproxy, nginx.</summary>
+    public IReadOnlyList<string> Proxies { get; init; } = ["haproxy", "nginx"];
+
+    /// <summary>Services deployed concurrently in the scale step (0 skips it; at most 50). The default value is 10.</summary>
+    public int ConcurrentServices { get; init; } = 10;
+
+    /// <summary>Routes in the big-config step (0 skips it). The default value is 1000.</summary>
+    public int ConfigRoutes { get; init; } = 1000;
+
+    /// <summary>Run the baseline script after each successful pipeline deploy. The default value is true.</summary>
+    public bool Baseline { get; init; } = true;
+
+    /// <summary>Reads the options from <c>--name=value</c> arguments; throws <see cref="ArgumentException"/> naming a bad one.</summary>
+    public static BenchOptions Parse(Func<string, string?> argument)
+    {
+        var o = new BenchOptions();
+        int Int(string name, int fallback, int min, int max)
+        {
+            var text = argument(name);
+            if (text is null)
+            {
+                return fallback;
+            }
+
+            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+                ? value
+                : throw new ArgumentException($"--{name}={text}: expected a whole number from {min} to {max}.");
+        }
+
+        var proxy = argument("proxy") ?? "all";
+        IReadOnlyList<string> proxies = proxy switch
+        {
+            "all" => ["haproxy", "nginx"],
+            "haproxy" or "nginx" => [proxy],
+            _ => throw new ArgumentException($"--proxy={proxy}: use haproxy, nginx or all."),
+        };
+        var baseline = argument("baseline") ?? "true";
+        return o with
+        {
+            Deploys = Int("deploys", o.Deploys, 1, 1000),
+            Rollbacks = Int("rollbacks", o.Rollbacks, 0, 1000),
+            Connections = Int("connections", o.Connections, 0, 1000),
+            CloseConnections = Int("close-connections", o.CloseConnections, 0, 1000),
+            Interval = TimeSpan.FromMilliseconds(Int("interval-ms", (int)o.Interval.TotalMilliseconds, 0, 10_000)),
+            Proxies = proxies,
+            ConcurrentServices = Int("services", o.ConcurrentServices, 0, 50),
+            ConfigRoutes = Int("config-routes", o.ConfigRoutes, 0, 100_000),
+            Baseline = baseline is "true" or "1" or "yes" ? true
+                : baseline is "false" or "0" or "no" ? false
+                : throw new ArgumentException($"--baseline={baseline}: use true or false."),
+        };
+    }
+
+    /// <summary>Where <paramref name="deploys"/> deploys and <paramref name="rollbacks"/> failing ones go: true = a rollback, spread evenly.</summary>
+    public static IReadOnlyList<bool> Schedule(int deploys, int rollbacks)
+    {
+        var total = deploys + rollbacks;
+        var plan = new bool[total];
+        for (var j = 0; j < rollbacks; j++)
+        {
+            // Evenly spaced between the deploys.
+            var at = Math.Clamp((int)Math.Round((j + 1) * (double)total / (rollbacks + 1)), 0, total - 1);
+            while (plan[at])
+            {
+                at = (at + 1) % total;
+            }
+
+            plan[at] = true;
+        }
+
+        return plan;
+    }
+}
