@@ -189,9 +189,15 @@ public sealed class FaultMatrixTests
         var dir = live.NextDirectory(version);
         var before = await live.SnapshotAsync();
 
-        // When the registry is killed and the next version is deployed
-        _processes.Kill(registryPid);
-        var run = FaultRun.Execute(live.For(dir, version));
+        // When the next version is deployed and the registry is killed once Preflight found it up and the
+        // pre-deployment tests passed (a registry that is down from the start is Preflight's, see BadInput)
+        var run = FaultRun.Execute(live.For(dir, version), onLine: line =>
+        {
+            if (line.Contains("PASS: pre-deployment", StringComparison.Ordinal))
+            {
+                _processes.Kill(registryPid);
+            }
+        });
 
         // Then the push failed, nothing in production had changed yet, and nothing has
         run.ExitCode.ShouldNotBe(0);
@@ -278,14 +284,16 @@ public sealed class FaultMatrixTests
         // Then the run failed in that stage, and the rollback could not reach etcd either: the journal is kept
         run.ExitCode.ShouldNotBe(0);
         var url = etcd.Etcd.ToString().TrimEnd('/');
-        var journal = $"to list keys under '{live.Harness.KeyPrefix}/journal/{live.Service}/': connection refused. Start etcd or set --registry-endpoints.";
-        var cause = failingCall == "list the journal" ? journal : $"to get '{live.Catalog.ReleaseKey(live.Service, "green")}': connection refused. Start etcd or set --registry-endpoints.";
+        // (a pooled keep-alive connection to the killed etcd reads as "connection reset", a new one as "refused")
+        var journal = $"to list keys under '{live.Harness.KeyPrefix}/journal/{live.Service}/': connection ";
+        var cause = failingCall == "list the journal" ? journal : $"to get '{live.Catalog.ReleaseKey(live.Service, "green")}': connection ";
         ShouldNameStageCauseAndUndo(run, failingStage,
         [
-            $"{failingStage} failed: Could not reach etcd at {url} {cause}\n",
-            $"\nThe rollback failed too: Could not reach etcd at {url} {journal}\n",
-            "\nThe journal is kept: run --target=Rollback to retry.",
+            $"{failingStage} failed: Could not reach etcd at {url} {cause}",
+            $"\nThe rollback failed too: Could not reach etcd at {url} {journal}",
+            "Start etcd or set --registry-endpoints.\nThe journal is kept: run --target=Rollback to retry.",
         ]);
+        run.Error.ShouldNotBeNull().ShouldMatch(@"': connection (refused|reset)\. Start etcd or set --registry-endpoints\.\n");
 
         // And when etcd restarts on the same data and ports, --target=Rollback puts production back as it was
         _etcd = (etcd, await _processes.StartServiceAsync(etcd, "etcd"));
