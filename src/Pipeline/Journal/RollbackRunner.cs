@@ -79,7 +79,12 @@ public sealed class RollbackRunner(
 
                 break;
             case UndoKinds.RestoreProxy:
-                await proxy().ApplyAsync(step.Required("config"), ct);
+                var previous = step.Required("config");
+                if (await proxy().ReadLiveConfigAsync(ct) != previous)
+                {
+                    await proxy().ApplyAsync(previous, ct);
+                }
+
                 break;
             case UndoKinds.RemoveVolume:
                 await production.RemoveVolumeAsync(step.Required("name"), ct);

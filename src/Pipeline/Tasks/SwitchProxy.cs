@@ -33,8 +33,8 @@ public sealed class SwitchProxy : DeploymentStage
         await context.Journal.RecordAsync(UndoStep.RestoreKey(colorKey, context.State.PreviousColor), ct);
         await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
 
+        // ApplyAsync checks the config with the proxy's validator and leaves the live one untouched when it is rejected.
         var config = proxy.Render(await ProxyRoutes.FromRegistryAsync(context.Catalog, ct));
-        await proxy.ValidateAsync(config, ct);
         if (previousConfig is not null)
         {
             await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig), ct);

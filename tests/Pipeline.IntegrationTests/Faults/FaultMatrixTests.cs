@@ -65,7 +65,6 @@ public sealed class FaultMatrixTests
         public string NothingUndone => "\nRolled back: nothing to undo.";
         public string ContainerRemoved => $"\nRolled back: removed container {Service}-green-";
         public string RegistrationUndone => $"\nRolled back: deleted registry key {ReleaseKey}, removed container {Service}-green-";
-        public string ColourUndone => $"\nRolled back: restored registry key {ColorKey}, deleted registry key {ReleaseKey}, removed container {Service}-green-";
         public string SwitchUndone => $"\nRolled back: restored the proxy config, restored registry key {ColorKey}, deleted registry key {ReleaseKey}, removed container {Service}-green-";
     }
 
@@ -127,7 +126,7 @@ public sealed class FaultMatrixTests
                 [
                     $"SwitchProxy failed: {kind} rejected the rendered config:\n",
                     kind == "haproxy" ? "unknown keyword 'no-such-directive' in 'global' section" : "unknown directive \"no_such_directive\" in <candidate config>",
-                    e.ColourUndone,
+                    e.SwitchUndone, // the restore step finds the live config unchanged and applies nothing
                 ]));
             yield return Row(new("SwitchProxy", "switch never confirmed", kind,
                 Configure: (o, dir) => o with { ProxyTemplate = Template(dir, kind, invalid: false), SwitchTimeout = TimeSpan.FromSeconds(2) },
