@@ -7,10 +7,10 @@ namespace Pipeline.Tasks;
 /// <summary>
 /// The commit point. Appends a history entry and clears the journal (from here on the new release stays),
 /// then stops and removes every other release container of the service (the old colour and any left by
-/// crashed runs, found by label) and deregisters the old colour.
+/// crashed runs, found by label), deregisters the old colour and releases the deploy lock.
 /// </summary>
 [TaskName("RetireOldRelease")]
-[TaskDescription("Commits the deploy (history, journal cleared), then removes and deregisters the old colour's containers.")]
+[TaskDescription("Commits the deploy (history, journal cleared), removes and deregisters the old colour's containers, releases the lock.")]
 [IsDependentOn(typeof(PostIntegrationTests))]
 public sealed class RetireOldRelease : DeploymentStage
 {
@@ -44,5 +44,7 @@ public sealed class RetireOldRelease : DeploymentStage
         {
             await context.ServiceRegistry.DeleteAsync(context.Catalog.ReleaseKey(context.Service, previous), ct);
         }
+
+        await context.ReleaseLockAsync();
     }
 }
