@@ -155,12 +155,13 @@ public class DeploymentContext : FrostingContext, IDisposable
                 $"{Service} is being deployed by {other.Describe(DateTimeOffset.UtcNow)}; waiting up to {Options.LockTimeout.TotalSeconds:0} s for its lock."),
             ct: ct);
         var held = _lock;
+        var acquiredAt = DateTime.UtcNow;
         held.Lost.Register(() =>
         {
             Log.Error($"{held.LostReason} Stopping this run: its changes are rolled back.");
             _cancellation.Cancel();
         });
-        Log.Information($"Took the deploy lock {held.Key} at {held.Holder.StartedAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ} (lease {held.LeaseId:x}, TTL {held.Holder.TtlSeconds} s).");
+        Log.Information($"Took the deploy lock {held.Key} for deploy {DeployId} at {acquiredAt:yyyy-MM-ddTHH:mm:ss.fffZ} (lease {held.LeaseId:x}, TTL {held.Holder.TtlSeconds} s).");
     }
 
     /// <summary>Releases the deploy lock if this run holds it; calling it again (or without a lock) does nothing. Never throws: a lock that cannot be released expires within its TTL.</summary>
@@ -171,11 +172,13 @@ public class DeploymentContext : FrostingContext, IDisposable
             return;
         }
 
+        // Logged times bound the hold from inside: taken after the lock is ours, released before it is given up.
+        var releasingAt = DateTime.UtcNow;
         try
         {
             using var timeout = new CancellationTokenSource(Options.UndoTimeout);
             await held.ReleaseAsync(timeout.Token);
-            Log.Information($"Released the deploy lock {held.Key} at {DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ}.");
+            Log.Information($"Released the deploy lock {held.Key} of deploy {DeployId} at {releasingAt:yyyy-MM-ddTHH:mm:ss.fffZ}.");
         }
         catch (Exception e) when (e is ServiceRegistryException or OperationCanceledException)
         {
