@@ -114,7 +114,7 @@ public sealed class DeploymentLock : IAsyncDisposable
         time ??= TimeProvider.System;
         var poll = pollInterval ?? DefaultPollInterval;
         var key = KeyFor(keyPrefix, holder.Service);
-        var started = time.GetTimestamp();
+        long? refused = null; // when the lock was first found held: waiting starts there
         long? lease = null;
         var waiting = false;
         try
@@ -142,7 +142,8 @@ public sealed class DeploymentLock : IAsyncDisposable
                     continue; // released between the attempt and the read: try again at once
                 }
 
-                var waited = time.GetElapsedTime(started);
+                refused ??= time.GetTimestamp();
+                var waited = time.GetElapsedTime(refused.Value);
                 if (waited >= timeout)
                 {
                     throw new DeploymentLockedException(other, waited, time.GetUtcNow());

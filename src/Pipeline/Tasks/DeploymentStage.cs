@@ -61,7 +61,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         {
             // Stages before AcquireLock change nothing in production, and the journal (if any) belongs to
             // another run of the service: it is not this run's to unwind.
-            context.Log.Error($"{what}. Nothing in production was changed (this run had not taken the deploy lock).");
+            context.Log.Error($"{what.TrimEnd('.')}. Nothing in production was changed (this run had not taken the deploy lock).");
             throw new DeploymentFailedException($"{what}\nNothing in production was changed.", exception, rolledBack: true);
         }
 

@@ -72,9 +72,9 @@ public sealed partial class ConcurrentDeployTests
                 foreach (var (loser, _) in losers)
                 {
                     var winner = holds.ShouldHaveSingleItem(context);
-                    loser.Output.ShouldContain($"{service} is being deployed by {Environment.UserName}@{Environment.MachineName} pid {winner.Pid} (deploy {winner.DeployId}, started ", customMessage: context);
-                    loser.Output.ShouldContain("; waited 0 s. Retry later, or if that process is dead the lock expires within 3 s.", customMessage: context);
-                    loser.Output.ShouldContain("Nothing in production was changed", customMessage: context);
+                    loser.Output.ShouldContain($"{service} is being deployed by {Environment.UserName}@{Environment.MachineName} pid {winner.Pid} (deploy {winner.DeployId}, started ", Case.Sensitive, customMessage: context);
+                    loser.Output.ShouldContain("; waited 0 s. Retry later, or if that process is dead the lock expires within 3 s.", Case.Sensitive, customMessage: context);
+                    loser.Output.ShouldContain("Nothing in production was changed", Case.Sensitive, customMessage: context);
                     loser.Lines.ShouldNotContain(l => l.Contains(CrashRecoveryTests.LockTaken), context);
                 }
 
@@ -86,7 +86,7 @@ public sealed partial class ConcurrentDeployTests
                 var second = runs.Single(r => Hold(r.Run, context).Taken == holds[^1].Taken).Run;
                 if (second.Output.Contains($"waiting up to 120 s for its lock", StringComparison.Ordinal))
                 {
-                    second.Output.ShouldContain($"(deploy {holds[0].DeployId}, started ", customMessage: context);
+                    second.Output.ShouldContain($"(deploy {holds[0].DeployId}, started ", Case.Sensitive, customMessage: context);
                     contended++;
                 }
             }
@@ -115,14 +115,14 @@ public sealed partial class ConcurrentDeployTests
             foreach (var (run, _) in runs.Where(r => r.Exit == 0))
             {
                 var summary = run.Lines.SkipWhile(l => !l.Contains("Deployed ", StringComparison.Ordinal)).Take(12);
-                TestContext.Out.WriteLine(string.Join(" |", summary.Select(l => Regex.Replace(l.Trim(), @"\s+", " "))));
+                TestContext.Progress.WriteLine(string.Join(" |", summary.Select(l => Regex.Replace(l.Trim(), @"\s+", " "))));
             }
 
-            TestContext.Out.WriteLine(
+            TestContext.Progress.WriteLine(
                 $"race {race + 1}/{races} ({(failFast ? "fail fast" : "waiting")}): exits {exits[0]}/{exits[1]}, {holds.Count} committed, live {live}, {clock.Elapsed.TotalSeconds:0.0} s");
         }
 
-        TestContext.Out.WriteLine($"{races} races, {contended} contended, {committed} deploys committed, wall time {wall.Elapsed.TotalSeconds:0.0} s");
+        TestContext.Progress.WriteLine($"{races} races, {contended} contended, {committed} deploys committed, wall time {wall.Elapsed.TotalSeconds:0.0} s");
         contended.ShouldBeGreaterThan(0, "no race ever contended for the lock: the test did not test anything");
     }
 

@@ -1,6 +1,9 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
 using Pipeline.Locking;
+using Pipeline.Provisioning;
 using Pipeline.Registry;
 
 namespace Pipeline.IntegrationTests.Locking;
@@ -95,8 +98,8 @@ public sealed class DeploymentLockTests
         clock.Elapsed.ShouldBeInRange(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4));
         waitingFor.ShouldHaveSingleItem().DeployId.ShouldBe("deploy-a");
         error.Waited.ShouldBeGreaterThanOrEqualTo(TimeSpan.FromSeconds(2));
-        error.Message.ShouldContain("(deploy deploy-a, started ");
-        error.Message.ShouldContain("; waited 2 s. Retry later");
+        error.Message.ShouldContain("(deploy deploy-a, started ", Case.Sensitive);
+        error.Message.ShouldContain("; waited 2 s. Retry later", Case.Sensitive);
     }
 
     [Test]
@@ -207,6 +210,74 @@ public sealed class DeploymentLockTests
         // Then Lost fires by the next renewal
         await lost.Task.WaitAsync(Ttl);
         held.LostReason.ShouldBe($"The deploy lock of {_service} was lost: the key {held.Key} was deleted or taken over.");
+    }
+
+    [Test]
+    public async Task Should_Tell_The_Holder_When_The_Registry_Stops_Answering_For_A_Whole_Ttl()
+    {
+        // Given a lock held on a private etcd (started for this test, on free loopback ports)
+        var state = Path.Combine(Path.GetTempPath(), TestEnvironment.UniqueName("lock-etcd"));
+        var etcd = new Uri($"http://127.0.0.1:{FreePortPair()}");
+        var report = await LocalServices.ForThisMachine(TestContext.Progress.WriteLine).EnsureAsync(new LocalServicesOptions
+        {
+            Docker = TestEnvironment.Docker,
+            ImageRegistry = TestEnvironment.ImageRegistry,
+            Etcd = etcd,
+            StateDirectory = state,
+            InstallBaseImageTools = false,
+            AllowInstall = false,
+            StartTimeout = TimeSpan.FromSeconds(30),
+        });
+        var pid = report.Services.Single(s => s.Name == "etcd").ProcessId.ShouldNotBeNull("the test's own etcd was started");
+        using var process = Process.GetProcessById(pid);
+        try
+        {
+            using var registry = new EtcdRegistry([etcd], timeout: TimeSpan.FromSeconds(1));
+            var held = await DeploymentLock.AcquireAsync(registry, _prefix, LockHolder.ForThisProcess(_service, "deploy-a", Ttl), Ttl, TimeSpan.Zero);
+            await using var _ = held;
+            var lost = new TaskCompletionSource();
+            held.Lost.Register(() => lost.TrySetResult());
+
+            // When etcd dies
+            var clock = Stopwatch.StartNew();
+            process.Kill();
+
+            // Then the holder learns it once renewals have failed for a whole TTL (its lease is gone by then)
+            await lost.Task.WaitAsync(Ttl * 3);
+            // (the last renewal was at most TTL/3 before the kill, so not before TTL - TTL/3)
+            clock.Elapsed.ShouldBeInRange(Ttl - Ttl / 3 - TimeSpan.FromMilliseconds(100), Ttl + TimeSpan.FromSeconds(2));
+            held.LostReason.ShouldStartWith($"The deploy lock of {_service} was lost: it could not be renewed for 3 s (");
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    private static int FreePortPair()
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            using var first = new TcpListener(IPAddress.Loopback, 0);
+            first.Start();
+            var port = ((IPEndPoint)first.LocalEndpoint).Port;
+            try
+            {
+                using var next = new TcpListener(IPAddress.Loopback, port + 1);
+                next.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+
+        throw new InvalidOperationException("No two free consecutive loopback ports (etcd needs a client and a peer port).");
     }
 
     private async Task<DeploymentLock> AcquireAsync(string deployId, TimeSpan timeout, Action<LockHolder>? onWaiting = null)

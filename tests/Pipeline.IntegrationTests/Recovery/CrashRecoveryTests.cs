@@ -55,8 +55,8 @@ public sealed class CrashRecoveryTests
         // Then production is exactly as before the killed run, and blue answers
         var after = await _harness.SnapshotAsync(service);
         before.Diff(after).ShouldBeEmpty(rollback.Output);
-        rollback.Output.ShouldContain($"Rollback of {service}: ");
-        rollback.Output.ShouldContain("removed container " + service + "-green-");
+        rollback.Output.ShouldContain($"Rollback of {service}: ", Case.Sensitive);
+        rollback.Output.ShouldContain("removed container " + service + "-green-", Case.Sensitive);
         var (status, color, body) = await _harness.GetThroughProxyAsync();
         status.ShouldBe(HttpStatusCode.OK);
         color.ShouldBe("blue");
@@ -119,11 +119,11 @@ public sealed class CrashRecoveryTests
         (await next.WaitForExitAsync(RunTimeout)).ShouldBe(0, next.Output);
 
         // Then it waited for the dead holder (named by its pid), took the lock within the TTL (+ margin) after the kill, and went on
-        next.Output.ShouldContain($"{service} is being deployed by {Environment.UserName}@{Environment.MachineName} pid {holder.Id} (deploy ");
+        next.Output.ShouldContain($"{service} is being deployed by {Environment.UserName}@{Environment.MachineName} pid {holder.Id} (deploy ", Case.Sensitive);
         var taken = next.WhenPrinted(LockTaken).ShouldNotBeNull(next.Output);
         (taken - killedAt).ShouldBeLessThan(TimeSpan.FromSeconds(LockTtlSeconds + 2.5), next.Output);
         TestContext.Out.WriteLine($"lock of the killed holder taken {(taken - killedAt).TotalSeconds:0.00} s after SIGKILL (TTL {LockTtlSeconds} s)");
-        next.Output.ShouldContain($"Rollback of {service}: ");
+        next.Output.ShouldContain($"Rollback of {service}: ", Case.Sensitive);
         before.Diff(await _harness.SnapshotAsync(service)).ShouldBeEmpty(next.Output);
     }
 
@@ -141,7 +141,7 @@ public sealed class CrashRecoveryTests
         using var run = PipelineProcess.Start("Deploy", version, PipelineProcess.IsolatedArguments(_harness, dir, lockTtlSeconds: LockTtlSeconds));
         await run.WaitForLineAsync(killedAfter, RunTimeout);
         await run.KillAsync();
-        run.Output.ShouldNotContain("Rolling back", customMessage: "the run must die before any handler runs");
+        run.Output.ShouldNotContain("Rolling back", Case.Sensitive, customMessage: "the run must die before any handler runs");
         return run.Id;
     }
 }
