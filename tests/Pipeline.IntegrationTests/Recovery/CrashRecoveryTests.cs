@@ -33,8 +33,7 @@ public sealed class CrashRecoveryTests
     [TearDown]
     public void RemoveHarness() => _harness.Dispose();
 
-    // ~30 s each: the default run covers one kill point per recovery path, the other two run on request.
-    [TestCase(ReleaseHealthy, Explicit = true, Reason = "about 30 s; the ProxySwitched case covers the Rollback path by default")]
+    [TestCase(ReleaseHealthy)]
     [TestCase(ProxySwitched)]
     public async Task Should_Restore_Production_When_Rollback_Runs_After_A_Deploy_Was_Killed(string killedAfter)
     {
@@ -66,7 +65,7 @@ public sealed class CrashRecoveryTests
     }
 
     [TestCase(ReleaseHealthy)]
-    [TestCase(ProxySwitched, Explicit = true, Reason = "about 35 s; the ReleaseHealthy case covers the next-deploy recovery path by default")]
+    [TestCase(ProxySwitched)]
     public async Task Should_Unwind_The_Dead_Runs_Journal_First_When_The_Next_Deploy_Runs(string killedAfter)
     {
         // Given a service live in blue, and a deploy of 2.0.0 SIGKILLed at a stage
