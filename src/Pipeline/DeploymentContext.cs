@@ -5,6 +5,7 @@ using Pipeline.Configuration;
 using Pipeline.Docker;
 using Pipeline.Frosting;
 using Pipeline.Journal;
+using Pipeline.Locking;
 using Pipeline.Proxy;
 using Pipeline.Registry;
 using Pipeline.Snapshots;
@@ -29,6 +30,7 @@ public class DeploymentContext : FrostingContext, IDisposable
     private IServiceRegistry? _serviceRegistry;
     private IProxy? _proxy;
     private Task<RollbackReport>? _rollback;
+    private DeploymentLock? _lock;
 
     /// <summary>Creates the context; options from code are merged with the environment and command line on first use.</summary>
     public DeploymentContext(ICakeContext context, DeploymentOptions? options = null)
@@ -128,6 +130,67 @@ public class DeploymentContext : FrostingContext, IDisposable
     public Task<RollbackReport> RollbackAsync() => _rollback ??= new RollbackRunner(
         Journal, ProductionEngine, ServiceRegistry, () => Proxy, Options.UndoTimeout, line => Log.Information(line)).RunAsync();
 
+    /// <summary>This run's hold on the service's deploy lock, or null while it holds none (before AcquireLock, after release).</summary>
+    public DeploymentLock? Lock => _lock;
+
+    /// <summary>
+    /// Takes the service's deploy lock (waiting up to <see cref="DeploymentOptions.LockTimeout"/>), bound to a lease of
+    /// <see cref="DeploymentOptions.LockTtl"/>. If the lock is lost while held, the run is cancelled (and so rolls back).
+    /// </summary>
+    /// <exception cref="DeploymentLockedException">Another run held the lock for the whole timeout.</exception>
+    public async Task AcquireLockAsync(CancellationToken ct = default)
+    {
+        if (_lock is not null)
+        {
+            return;
+        }
+
+        var holder = LockHolder.ForThisProcess(Service, DeployId, Options.LockTtl);
+        _lock = await DeploymentLock.AcquireAsync(
+            ServiceRegistry,
+            Options.KeyPrefix,
+            holder,
+            Options.LockTtl,
+            Options.LockTimeout,
+            onWaiting: other => Log.Information(
+                $"{Service} is being deployed by {other.Describe(DateTimeOffset.UtcNow)}; waiting up to {Options.LockTimeout.TotalSeconds:0} s for its lock."),
+            ct: ct);
+        var held = _lock;
+        var acquiredAt = DateTime.UtcNow;
+        held.Lost.Register(() =>
+        {
+            Log.Error($"{held.LostReason} Stopping this run: its changes are rolled back.");
+            _cancellation.Cancel();
+        });
+        Log.Information($"Took the deploy lock {held.Key} for deploy {DeployId} at {acquiredAt:yyyy-MM-ddTHH:mm:ss.fffZ} (lease {held.LeaseId:x}, TTL {held.Holder.TtlSeconds} s).");
+    }
+
+    /// <summary>Releases the deploy lock if this run holds it; calling it again (or without a lock) does nothing. Never throws: a lock that cannot be released expires within its TTL.</summary>
+    public async Task ReleaseLockAsync()
+    {
+        if (Interlocked.Exchange(ref _lock, null) is not { } held)
+        {
+            return;
+        }
+
+        // Logged times bound the hold from inside: taken after the lock is ours, released before it is given up.
+        var releasingAt = DateTime.UtcNow;
+        try
+        {
+            using var timeout = new CancellationTokenSource(Options.UndoTimeout);
+            await held.ReleaseAsync(timeout.Token);
+            Log.Information($"Released the deploy lock {held.Key} of deploy {DeployId} at {releasingAt:yyyy-MM-ddTHH:mm:ss.fffZ}.");
+        }
+        catch (Exception e) when (e is ServiceRegistryException or OperationCanceledException)
+        {
+            Log.Warning($"Could not release the deploy lock {held.Key} ({e.Message}); it expires within {held.Holder.TtlSeconds} s.");
+        }
+        finally
+        {
+            await held.DisposeAsync();
+        }
+    }
+
     /// <summary>Captures the service's production state (see <see cref="ProductionSnapshot"/>).</summary>
     public Task<ProductionSnapshot> CaptureSnapshotAsync(CancellationToken ct = default) =>
         ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Options.Network, ProductionEngine, ServiceRegistry, Proxy, ct);
@@ -137,6 +200,7 @@ public class DeploymentContext : FrostingContext, IDisposable
     {
         Console.CancelKeyPress -= OnCancelKeyPress;
         _sigterm?.Dispose();
+        ReleaseLockAsync().GetAwaiter().GetResult();
         foreach (var owned in _owned)
         {
             owned.Dispose();

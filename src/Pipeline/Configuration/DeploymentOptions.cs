@@ -54,6 +54,14 @@ public sealed record DeploymentOptions
     /// <value>The default value is 60 seconds.</value>
     public TimeSpan UndoTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>How long a run waits for the service's deploy lock while another run holds it; zero fails at once, naming the holder.</summary>
+    /// <value>The default value is 60 seconds.</value>
+    public TimeSpan LockTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The deploy lock's lease: renewed every third of it while the run lives, it frees the lock this long after the holder dies.</summary>
+    /// <value>The default value is 10 seconds.</value>
+    public TimeSpan LockTtl { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The image registry (<c>host:port</c>) images are pushed to and production pulls from.</summary>
     /// <value>The default value is <c>127.0.0.1:5000</c>.</value>
     public string ImageRegistry { get; init; } = "127.0.0.1:5000";

@@ -28,6 +28,8 @@ public static partial class OptionResolver
         new("test-timeout", "--test-timeout=600", (o, v) => o with { TestTimeout = ParseSeconds(v) }),
         new("switch-timeout", "--switch-timeout=30", (o, v) => o with { SwitchTimeout = ParseSeconds(v) }),
         new("undo-timeout", "--undo-timeout=60", (o, v) => o with { UndoTimeout = ParseSeconds(v) }),
+        new("lock-timeout", "--lock-timeout=60", (o, v) => o with { LockTimeout = ParseSeconds(v) }),
+        new("lock-ttl", "--lock-ttl=10", (o, v) => o with { LockTtl = ParseSeconds(v) }),
         new("image-registry", "--image-registry=127.0.0.1:5000", (o, v) => o with { ImageRegistry = v }),
         new("registry-username", "--registry-username=ci", (o, v) => o with { RegistryUsername = v }),
         new("registry-password", "PIPELINE_REGISTRY_PASSWORD=…", (o, v) => o with { RegistryPassword = v }),
@@ -142,6 +144,10 @@ public static partial class OptionResolver
         CheckTimeout(o.TestTimeout, "test-timeout", 600);
         CheckTimeout(o.SwitchTimeout, "switch-timeout", 30);
         CheckTimeout(o.UndoTimeout, "undo-timeout", 60);
+        Check(o.LockTimeout >= TimeSpan.Zero && o.LockTimeout <= TimeSpan.FromDays(1),
+            $"--lock-timeout={Seconds(o.LockTimeout)}: must be a number of seconds from 0 (fail at once when another run holds the lock) to a day; e.g. --lock-timeout=60");
+        Check(o.LockTtl >= TimeSpan.FromSeconds(2) && o.LockTtl <= TimeSpan.FromHours(1),
+            $"--lock-ttl={Seconds(o.LockTtl)}: must be 2 to 3600 seconds (the registry's leases are no shorter than about 2 s); e.g. --lock-ttl=10");
         Check(RegistryHost().IsMatch(o.ImageRegistry),
             $"--image-registry={Escape(o.ImageRegistry)}: an image registry is host[:port]; e.g. --image-registry=127.0.0.1:5000");
         Check((o.RegistryUsername is null) == (o.RegistryPassword is null),
@@ -173,6 +179,8 @@ public static partial class OptionResolver
         }
 
         return problems;
+
+        static string Seconds(TimeSpan value) => value.TotalSeconds.ToString(CultureInfo.InvariantCulture);
 
         void CheckTimeout(TimeSpan value, string name, int example) =>
             Check(value > TimeSpan.Zero && value <= TimeSpan.FromDays(1),

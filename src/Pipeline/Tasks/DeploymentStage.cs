@@ -36,14 +36,35 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
     /// <inheritdoc />
     public sealed override void OnError(Exception exception, DeploymentContext context)
     {
+        try
+        {
+            Fail(exception, context);
+        }
+        finally
+        {
+            // After the rollback (or when there was nothing to roll back): the next run of the service may go.
+            context.ReleaseLockAsync().GetAwaiter().GetResult();
+        }
+    }
+
+    private void Fail(Exception exception, DeploymentContext context)
+    {
         if (exception is InvalidOptionsException or DeploymentFailedException)
         {
             ExceptionDispatchInfo.Throw(exception);
         }
 
         var what = exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested
-            ? $"{StageName} was cancelled"
+            ? context.Lock?.LostReason is { } lost ? $"{StageName} was stopped: {lost}" : $"{StageName} was cancelled"
             : $"{StageName} failed: {exception.Message}";
+        if (context.Lock is null)
+        {
+            // Stages before AcquireLock change nothing in production, and the journal (if any) belongs to
+            // another run of the service: it is not this run's to unwind.
+            context.Log.Error($"{what.TrimEnd('.')}. Nothing in production was changed (this run had not taken the deploy lock).");
+            throw new DeploymentFailedException($"{what}\nNothing in production was changed.", exception, rolledBack: true);
+        }
+
         context.Log.Error($"{what}. Rolling back.");
         var rollbackStarted = Stopwatch.GetTimestamp();
         try

@@ -7,10 +7,11 @@ namespace Pipeline.Tasks;
 /// <summary>
 /// The commit point. Appends a history entry and clears the journal (from here on the new release stays),
 /// then stops and removes every other release container of the service (the old colour and any left by
-/// crashed runs, found by label), then those releases' volumes (by label), and deregisters the old colour.
+/// crashed runs, found by label), then those releases' volumes (by label), deregisters the old colour and
+/// releases the deploy lock.
 /// </summary>
 [TaskName("RetireOldRelease")]
-[TaskDescription("Commits the deploy (history, journal cleared), then removes and deregisters the old colour's containers.")]
+[TaskDescription("Commits the deploy (history, journal cleared), removes and deregisters the old colour's containers, releases the lock.")]
 [IsDependentOn(typeof(PostIntegrationTests))]
 public sealed class RetireOldRelease : DeploymentStage
 {
@@ -62,6 +63,8 @@ public sealed class RetireOldRelease : DeploymentStage
                 $"{context.Service} {context.Version} is live as {state.NewColor} (the deploy is committed; nothing is rolled back), but retiring the old release failed: {e.Message} The next deploy of {context.Service} removes what is left of it.",
                 e);
         }
+
+        await context.ReleaseLockAsync();
     }
 }
 
