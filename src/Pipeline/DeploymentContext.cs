@@ -127,8 +127,45 @@ public class DeploymentContext : FrostingContext, IDisposable
     /// Unwinds the journal (the first call does the work; later calls return the same report), so every
     /// failing stage's handler can call it.
     /// </summary>
-    public Task<RollbackReport> RollbackAsync() => _rollback ??= new RollbackRunner(
-        Journal, ProductionEngine, ServiceRegistry, () => Proxy, Options.UndoTimeout, line => Log.Information(line)).RunAsync();
+    public Task<RollbackReport> RollbackAsync() => _rollback ??= CreateRollbackRunner().RunAsync();
+
+    /// <summary>A runner for this service's journal (also used to recover the journal of a dead run).</summary>
+    internal RollbackRunner CreateRollbackRunner() => new(
+        Journal, ProductionEngine, ServiceRegistry, RestoreProxyAsync, Options.UndoTimeout, line => Log.Information(line));
+
+    /// <summary>
+    /// Takes the proxy's lock (<c>{prefix}/locks/proxy/{container}</c>): one service at a time renders, applies and
+    /// confirms the shared proxy's config, so concurrent deploys of different services never overwrite each other's routes.
+    /// </summary>
+    public Task<DeploymentLock> AcquireProxyLockAsync(CancellationToken ct = default) => DeploymentLock.AcquireAsync(
+        ServiceRegistry,
+        Options.KeyPrefix,
+        LockHolder.ForThisProcess($"proxy/{Options.ProxyContainer}", DeployId, Options.LockTtl),
+        Options.LockTtl,
+        Options.LockTimeout,
+        ct: ct);
+
+    /// <summary>
+    /// Renders the proxy config from every service's live release in the registry and applies it when it differs
+    /// from the live one (the proxy validates it first and keeps the live one when it is rejected). Call it holding the proxy lock.
+    /// </summary>
+    public async Task ApplyProxyFromRegistryAsync(CancellationToken ct = default)
+    {
+        var routes = (await Catalog.GetLiveReleasesAsync(ct))
+            .Select(r => new ProxyRoute(r.Service, r.Route, r.HostName, r.Color, r.Version, [new UpstreamEndpoint(r.Address, r.Port)]))
+            .ToList();
+        var config = Proxy.Render(routes);
+        if (await Proxy.ReadLiveConfigAsync(ct) != config)
+        {
+            await Proxy.ApplyAsync(config, ct);
+        }
+    }
+
+    private async Task RestoreProxyAsync(CancellationToken ct)
+    {
+        await using var proxyLock = await AcquireProxyLockAsync(ct);
+        await ApplyProxyFromRegistryAsync(ct);
+    }
 
     /// <summary>This run's hold on the service's deploy lock, or null while it holds none (before AcquireLock, after release).</summary>
     public DeploymentLock? Lock => _lock;

@@ -19,7 +19,7 @@ public static partial class OptionResolver
     [
         new("service-dir", "--service-dir=examples/hello", (o, v) => o with { ServiceDirectory = v }),
         new("service", "--service=hello", (o, v) => o with { Service = v }),
-        new("version", "--version=1.4.0", (o, v) => o with { Version = v }),
+        new("release-version", "--release-version=1.4.0", (o, v) => o with { Version = v }),
         new("route", "--route=/api", (o, v) => o with { Route = v }),
         new("host-name", "--host-name=api.example.test", (o, v) => o with { HostName = v.Length == 0 ? null : v }),
         new("service-port", "--service-port=8080", (o, v) => o with { ServicePort = ParseInt(v) }),
@@ -132,7 +132,7 @@ public static partial class OptionResolver
         Check(o.Service is not null && ServiceName().IsMatch(o.Service),
             $"--service={Escape(o.Service)}: a service name is 1-63 lowercase letters, digits and dashes, starting with a letter or digit; set --service=NAME");
         Check(o.Version is null || VersionTag().IsMatch(o.Version),
-            $"--version={Escape(o.Version)}: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', not starting with '.' or '-'; e.g. --version=1.4.0");
+            $"--release-version={Escape(o.Version)}: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', not starting with '.' or '-'; e.g. --release-version=1.4.0");
         Check(RoutePrefix().IsMatch(o.Route),
             $"--route={Escape(o.Route)}: a route is a path prefix of letters, digits and . _ ~ / -, starting with '/'; e.g. --route=/api");
         Check(o.HostName is null || HostName().IsMatch(o.HostName),

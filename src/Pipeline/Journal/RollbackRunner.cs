@@ -1,5 +1,4 @@
 using Pipeline.Docker;
-using Pipeline.Proxy;
 using Pipeline.Registry;
 
 namespace Pipeline.Journal;
@@ -25,7 +24,7 @@ public sealed class RollbackRunner(
     DeploymentJournal journal,
     IDockerEngine production,
     IServiceRegistry registry,
-    Func<IProxy> proxy,
+    Func<CancellationToken, Task> restoreProxy,
     TimeSpan stepTimeout,
     Action<string> log)
 {
@@ -79,12 +78,7 @@ public sealed class RollbackRunner(
 
                 break;
             case UndoKinds.RestoreProxy:
-                var previous = step.Required("config");
-                if (await proxy().ReadLiveConfigAsync(ct) != previous)
-                {
-                    await proxy().ApplyAsync(previous, ct);
-                }
-
+                await restoreProxy(ct);
                 break;
             case UndoKinds.RemoveVolume:
                 await production.RemoveVolumeAsync(step.Required("name"), ct);

@@ -15,9 +15,12 @@ public sealed record UndoStep(string Kind, IReadOnlyDictionary<string, string?> 
         new(UndoKinds.RestoreKey, new Dictionary<string, string?> { ["key"] = key, ["value"] = previous },
             previous is null ? $"deleted registry key {key}" : $"restored registry key {key}");
 
-    /// <summary>Apply the proxy config that was live before the run.</summary>
-    public static UndoStep RestoreProxy(string previousConfig) =>
-        new(UndoKinds.RestoreProxy, new Dictionary<string, string?> { ["config"] = previousConfig }, "restored the proxy config");
+    /// <summary>
+    /// Render the proxy config again from the registry (whose keys earlier undo steps have put back) and apply it
+    /// when it differs from the live one: every other service's routes stay as they are now.
+    /// </summary>
+    public static UndoStep RestoreProxy() =>
+        new(UndoKinds.RestoreProxy, new Dictionary<string, string?>(), "restored the proxy config from the registry");
 
     /// <summary>Remove a volume created for the new release.</summary>
     public static UndoStep RemoveVolume(string name) =>
@@ -41,7 +44,7 @@ public static class UndoKinds
     public const string RemoveContainer = "remove-container";
     /// <summary>Arguments: key, value (null: delete).</summary>
     public const string RestoreKey = "restore-key";
-    /// <summary>Arguments: config.</summary>
+    /// <summary>No arguments: the config is rendered from the registry.</summary>
     public const string RestoreProxy = "restore-proxy";
     /// <summary>Arguments: name.</summary>
     public const string RemoveVolume = "remove-volume";

@@ -45,9 +45,7 @@ public sealed class AcquireLock : DeploymentStage
     /// </summary>
     internal static async Task<RollbackReport> RecoverAsync(DeploymentContext context, CancellationToken ct)
     {
-        var report = await new RollbackRunner(
-            context.Journal, context.ProductionEngine, context.ServiceRegistry, () => context.Proxy, context.Options.UndoTimeout,
-            line => context.Log.Information(line)).RunAsync();
+        var report = await context.CreateRollbackRunner().RunAsync();
         var orphans = await RemoveOrphanedTestContainersAsync(context, ct);
         return orphans.Count == 0 ? report : report with { Done = [.. report.Done, .. orphans] };
     }

@@ -2,14 +2,14 @@ using System.Diagnostics;
 using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 using Pipeline.Journal;
-using Pipeline.Proxy;
 
 namespace Pipeline.Tasks;
 
 /// <summary>
-/// Makes the new colour live: sets the service's colour in the registry, renders the proxy config from every
-/// service's live release, checks it with the proxy's validator, applies it through the production engine,
-/// then polls through the proxy until the answers come from the new colour.
+/// Makes the new colour live: under the proxy's lock (one service at a time changes the shared proxy), sets the
+/// service's colour in the registry, renders the proxy config from every service's live release, checks it with
+/// the proxy's validator, applies it through the production engine, then polls through the proxy until the
+/// answers come from the new colour.
 /// </summary>
 [TaskName("SwitchProxy")]
 [TaskDescription("Sets the live colour, renders the proxy config from the registry, validates, applies and confirms it through the proxy.")]
@@ -21,27 +21,20 @@ public sealed class SwitchProxy : DeploymentStage
     {
         var stageStarted = Stopwatch.GetTimestamp();
         var proxy = context.Proxy;
+        await using var proxyLock = await context.AcquireProxyLockAsync(ct);
         if (await proxy.FindContainerAsync(ct) is null)
         {
             await context.Journal.RecordAsync(UndoStep.RemoveContainer(context.Options.ProxyContainer), ct);
         }
 
         await proxy.EnsureRunningAsync(ct);
-        var previousConfig = await proxy.ReadLiveConfigAsync(ct);
-
+        await context.Journal.RecordAsync(UndoStep.RestoreProxy(), ct);
         var colorKey = context.Catalog.ColorKey(context.Service);
         await context.Journal.RecordAsync(UndoStep.RestoreKey(colorKey, context.State.PreviousColor), ct);
         await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
 
-        // ApplyAsync checks the config with the proxy's validator and leaves the live one untouched when it is rejected.
-        var config = proxy.Render(await ProxyRoutes.FromRegistryAsync(context.Catalog, ct));
-        if (previousConfig is not null)
-        {
-            await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig), ct);
-        }
-
         var switchStarted = Stopwatch.GetTimestamp();
-        await proxy.ApplyAsync(config, ct);
+        await context.ApplyProxyFromRegistryAsync(ct);
         await SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
         context.State.SwitchLatency = Stopwatch.GetElapsedTime(stageStarted);
         context.Log.Information($"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({Stopwatch.GetElapsedTime(switchStarted).TotalMilliseconds:0} ms after apply).");

@@ -62,10 +62,10 @@ public sealed class FaultMatrixTests
     /// <summary>The names a row's expected message fragments are made of.</summary>
     public sealed record Expect(string Service, string Version, string Directory, string ImageRegistry, string ColorKey, string ReleaseKey)
     {
-        public string NothingUndone => "\nRolled back: nothing to undo.";
+        public string NothingUndone => "\nNothing in production was changed.";
         public string ContainerRemoved => $"\nRolled back: removed container {Service}-green-";
         public string RegistrationUndone => $"\nRolled back: deleted registry key {ReleaseKey}, removed container {Service}-green-";
-        public string SwitchUndone => $"\nRolled back: restored the proxy config, restored registry key {ColorKey}, deleted registry key {ReleaseKey}, removed container {Service}-green-";
+        public string SwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the proxy config from the registry, deleted registry key {ReleaseKey}, removed container {Service}-green-";
     }
 
     public static IEnumerable<TestCaseData> Faults()
@@ -126,7 +126,7 @@ public sealed class FaultMatrixTests
                 [
                     $"SwitchProxy failed: {kind} rejected the rendered config:\n",
                     kind == "haproxy" ? "unknown keyword 'no-such-directive' in 'global' section" : "unknown directive \"no_such_directive\" in <candidate config>",
-                    e.SwitchUndone, // the restore step finds the live config unchanged and applies nothing
+                    e.SwitchUndone, // the restore step renders the same config as the live one and applies nothing
                 ]));
             yield return Row(new("SwitchProxy", "switch never confirmed", kind,
                 Configure: (o, dir) => o with { ProxyTemplate = Template(dir, kind, invalid: false), SwitchTimeout = TimeSpan.FromSeconds(2) },

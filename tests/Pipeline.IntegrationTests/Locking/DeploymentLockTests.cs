@@ -224,7 +224,7 @@ public sealed class DeploymentLockTests
             ImageRegistry = TestEnvironment.ImageRegistry,
             Etcd = etcd,
             StateDirectory = state,
-            InstallBaseImageTools = false,
+            Tools = new Dictionary<string, string>(),
             AllowInstall = false,
             StartTimeout = TimeSpan.FromSeconds(30),
         });

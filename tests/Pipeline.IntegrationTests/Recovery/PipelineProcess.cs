@@ -75,7 +75,7 @@ internal sealed class PipelineProcess : IDisposable
 
     /// <summary>
     /// Starts <c>dotnet Build.dll --target=<paramref name="target"/></c> with <paramref name="arguments"/>. The version
-    /// goes in <c>PIPELINE_VERSION</c>: <c>--version</c> on the command line is the host's "show version" flag.
+    /// goes in <c>PIPELINE_RELEASE_VERSION</c>.
     /// </summary>
     public static PipelineProcess Start(string target, string version, IEnumerable<string> arguments, Stopwatch? clock = null)
     {
@@ -93,7 +93,7 @@ internal sealed class PipelineProcess : IDisposable
             start.ArgumentList.Add(argument);
         }
 
-        start.Environment["PIPELINE_VERSION"] = version;
+        start.Environment["PIPELINE_RELEASE_VERSION"] = version;
         start.Environment["NO_COLOR"] = "1";
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
         return new PipelineProcess(process, clock ?? Stopwatch.StartNew());
