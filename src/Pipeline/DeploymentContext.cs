@@ -145,26 +145,28 @@ public class DeploymentContext : FrostingContext, IDisposable
         Options.LockTimeout,
         ct: ct);
 
-    /// <summary>
-    /// Renders the proxy config from every service's live release in the registry and applies it when it differs
-    /// from the live one (the proxy validates it first and keeps the live one when it is rejected). Call it holding the proxy lock.
-    /// </summary>
-    public async Task ApplyProxyFromRegistryAsync(CancellationToken ct = default)
-    {
-        var routes = (await Catalog.GetLiveReleasesAsync(ct))
+    /// <summary>The proxy config for every service's live release in the registry, rendered with this run's template.</summary>
+    public async Task<string> RenderProxyFromRegistryAsync(CancellationToken ct = default) =>
+        Proxy.Render((await Catalog.GetLiveReleasesAsync(ct))
             .Select(r => new ProxyRoute(r.Service, r.Route, r.HostName, r.Color, r.Version, [new UpstreamEndpoint(r.Address, r.Port)]))
-            .ToList();
-        var config = Proxy.Render(routes);
+            .ToList());
+
+    /// <summary>
+    /// Applies <paramref name="config"/> when it differs from the live one (the proxy validates it first and keeps
+    /// the live one when it is rejected). Call it holding the proxy lock.
+    /// </summary>
+    public async Task ApplyProxyConfigAsync(string config, CancellationToken ct = default)
+    {
         if (await Proxy.ReadLiveConfigAsync(ct) != config)
         {
             await Proxy.ApplyAsync(config, ct);
         }
     }
 
-    private async Task RestoreProxyAsync(CancellationToken ct)
+    private async Task RestoreProxyAsync(string? exactConfig, CancellationToken ct)
     {
         await using var proxyLock = await AcquireProxyLockAsync(ct);
-        await ApplyProxyFromRegistryAsync(ct);
+        await ApplyProxyConfigAsync(exactConfig ?? await RenderProxyFromRegistryAsync(ct), ct);
     }
 
     /// <summary>This run's hold on the service's deploy lock, or null while it holds none (before AcquireLock, after release).</summary>

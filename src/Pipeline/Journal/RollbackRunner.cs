@@ -24,7 +24,7 @@ public sealed class RollbackRunner(
     DeploymentJournal journal,
     IDockerEngine production,
     IServiceRegistry registry,
-    Func<CancellationToken, Task> restoreProxy,
+    Func<string?, CancellationToken, Task> restoreProxy,
     TimeSpan stepTimeout,
     Action<string> log)
 {
@@ -78,7 +78,7 @@ public sealed class RollbackRunner(
 
                 break;
             case UndoKinds.RestoreProxy:
-                await restoreProxy(ct);
+                await restoreProxy(step.Arguments.GetValueOrDefault("rerender") == "true" ? null : step.Required("config"), ct);
                 break;
             case UndoKinds.RemoveVolume:
                 await production.RemoveVolumeAsync(step.Required("name"), ct);

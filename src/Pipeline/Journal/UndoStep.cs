@@ -16,11 +16,15 @@ public sealed record UndoStep(string Kind, IReadOnlyDictionary<string, string?> 
             previous is null ? $"deleted registry key {key}" : $"restored registry key {key}");
 
     /// <summary>
-    /// Render the proxy config again from the registry (whose keys earlier undo steps have put back) and apply it
-    /// when it differs from the live one: every other service's routes stay as they are now.
+    /// Put the proxy back. When the config that was live equals what this run's template renders from the registry
+    /// as it was (<paramref name="rerender"/>), the undo renders again from the registry (whose keys earlier undo
+    /// steps have put back), so routes other services switched in the meantime stay; otherwise (a new template, a
+    /// hand-edited proxy) it applies <paramref name="previousConfig"/> exactly.
     /// </summary>
-    public static UndoStep RestoreProxy() =>
-        new(UndoKinds.RestoreProxy, new Dictionary<string, string?>(), "restored the proxy config from the registry");
+    public static UndoStep RestoreProxy(string previousConfig, bool rerender) =>
+        new(UndoKinds.RestoreProxy,
+            new Dictionary<string, string?> { ["config"] = previousConfig, ["rerender"] = rerender ? "true" : "false" },
+            rerender ? "restored the proxy config from the registry" : "restored the previous proxy config");
 
     /// <summary>Remove a volume created for the new release.</summary>
     public static UndoStep RemoveVolume(string name) =>
@@ -44,7 +48,7 @@ public static class UndoKinds
     public const string RemoveContainer = "remove-container";
     /// <summary>Arguments: key, value (null: delete).</summary>
     public const string RestoreKey = "restore-key";
-    /// <summary>No arguments: the config is rendered from the registry.</summary>
+    /// <summary>Arguments: config (the previous one), rerender (true: render from the registry instead).</summary>
     public const string RestoreProxy = "restore-proxy";
     /// <summary>Arguments: name.</summary>
     public const string RemoveVolume = "remove-volume";

@@ -28,13 +28,19 @@ public sealed class SwitchProxy : DeploymentStage
         }
 
         await proxy.EnsureRunningAsync(ct);
-        await context.Journal.RecordAsync(UndoStep.RestoreProxy(), ct);
+        var previousConfig = await proxy.ReadLiveConfigAsync(ct);
+        if (previousConfig is not null)
+        {
+            var rendersTheSame = previousConfig == await context.RenderProxyFromRegistryAsync(ct);
+            await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig, rerender: rendersTheSame), ct);
+        }
+
         var colorKey = context.Catalog.ColorKey(context.Service);
         await context.Journal.RecordAsync(UndoStep.RestoreKey(colorKey, context.State.PreviousColor), ct);
         await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
 
         var switchStarted = Stopwatch.GetTimestamp();
-        await context.ApplyProxyFromRegistryAsync(ct);
+        await context.ApplyProxyConfigAsync(await context.RenderProxyFromRegistryAsync(ct), ct);
         await SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
         context.State.SwitchLatency = Stopwatch.GetElapsedTime(stageStarted);
         context.Log.Information($"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({Stopwatch.GetElapsedTime(switchStarted).TotalMilliseconds:0} ms after apply).");

@@ -66,6 +66,9 @@ public sealed class FaultMatrixTests
         public string ContainerRemoved => $"\nRolled back: removed container {Service}-green-";
         public string RegistrationUndone => $"\nRolled back: deleted registry key {ReleaseKey}, removed container {Service}-green-";
         public string SwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the proxy config from the registry, deleted registry key {ReleaseKey}, removed container {Service}-green-";
+
+        /// <summary>A run with its own template restores the exact config that was live (its template would render another).</summary>
+        public string TemplatedSwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the previous proxy config, deleted registry key {ReleaseKey}, removed container {Service}-green-";
     }
 
     public static IEnumerable<TestCaseData> Faults()
@@ -126,11 +129,11 @@ public sealed class FaultMatrixTests
                 [
                     $"SwitchProxy failed: {kind} rejected the rendered config:\n",
                     kind == "haproxy" ? "unknown keyword 'no-such-directive' in 'global' section" : "unknown directive \"no_such_directive\" in <candidate config>",
-                    e.SwitchUndone, // the restore step renders the same config as the live one and applies nothing
+                    e.TemplatedSwitchUndone, // the live config is still the previous one: the restore applies nothing
                 ]));
             yield return Row(new("SwitchProxy", "switch never confirmed", kind,
                 Configure: (o, dir) => o with { ProxyTemplate = Template(dir, kind, invalid: false), SwitchTimeout = TimeSpan.FromSeconds(2) },
-                Expected: e => [$"/ did not answer from green within 2 s; last: HTTP 200 from colour (none).\n", e.SwitchUndone]));
+                Expected: e => [$"/ did not answer from green within 2 s; last: HTTP 200 from colour (none).\n", e.TemplatedSwitchUndone]));
             yield return Row(new("PostIntegrationTests", "test container exits non-zero", kind,
                 FailTestsAt: TestType.PostIntegration.ToContractName(),
                 Expected: e => [$"post-integration tests for {e.Service} {e.Version} (green) exited with 7:\n    failing post-integration on purpose\n", e.SwitchUndone]));
@@ -256,7 +259,7 @@ public sealed class FaultMatrixTests
     }
 
     [TestCase("RegisterRelease", " is healthy at ", "get the release key")]
-    [TestCase("SwitchProxy", "PASS: pre-integration", "list the journal")]
+    [TestCase("SwitchProxy", "PASS: pre-integration", "take the proxy lock")]
     public async Task Should_Keep_The_Journal_And_Roll_Back_Later_When_Etcd_Is_Lost(string failingStage, string killWhenTheLogSays, string failingCall)
     {
         // Given a service live in blue on a private etcd the test can kill and restart
@@ -285,7 +288,7 @@ public sealed class FaultMatrixTests
         var url = etcd.Etcd.ToString().TrimEnd('/');
         // (a pooled keep-alive connection to the killed etcd reads as "connection reset", a new one as "refused")
         var journal = $"to list keys under '{live.Harness.KeyPrefix}/journal/{live.Service}/': connection ";
-        var cause = failingCall == "list the journal" ? journal : $"to get '{live.Catalog.ReleaseKey(live.Service, "green")}': connection ";
+        var cause = failingCall == "take the proxy lock" ? "to grant a lease of 10 s: connection " : $"to get '{live.Catalog.ReleaseKey(live.Service, "green")}': connection ";
         ShouldNameStageCauseAndUndo(run, failingStage,
         [
             $"{failingStage} failed: Could not reach etcd at {url} {cause}",
