@@ -1,1 +1,0 @@
-namespace Pipeline.IntegrationTests; public class Smoke { [Test] public void Runs() => Assert.Pass(); }

@@ -1,1 +1,0 @@
-namespace Pipeline.Tests; public class Smoke { [Test] public void Runs() => Assert.Pass(); }
