@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Pipeline.Docker;
 
 namespace Pipeline.IntegrationTests;
@@ -18,4 +20,32 @@ internal static class TestEnvironment
 
     /// <summary>A name no other test (or earlier run) uses: prefix + 8 hex characters, lowercase.</summary>
     public static string UniqueName(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    /// <summary>A loopback port nothing listens on right now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>A free loopback port whose successor is free too (etcd's client and peer ports).</summary>
+    public static int FreePortPair()
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            var port = FreePort();
+            try
+            {
+                using var next = new TcpListener(IPAddress.Loopback, port + 1);
+                next.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+
+        throw new InvalidOperationException("No two free consecutive loopback ports.");
+    }
 }

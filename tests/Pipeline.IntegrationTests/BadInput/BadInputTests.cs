@@ -196,7 +196,7 @@ public sealed class BadInputTests
 
     private Arrangement FreePortArgs(Func<int, string[]> arguments, Func<int, string> expected)
     {
-        var port = AuthRegistry.FreePort();
+        var port = TestEnvironment.FreePort();
         return new(Next, arguments(port), expected(port));
     }
 
@@ -222,7 +222,7 @@ public sealed class BadInputTests
         var image = $"{TestEnvironment.ImageRegistry}/pipeline/{TestEnvironment.UniqueName("no-such-proxy")}:none";
         var container = TestEnvironment.UniqueName("no-proxy");
         return new(
-            Next with { ProxyImage = image, ProxyContainer = container, ProxyPort = AuthRegistry.FreePort() },
+            Next with { ProxyImage = image, ProxyContainer = container, ProxyPort = TestEnvironment.FreePort() },
             [],
             $"--proxy-image={image}: the image is neither on the production engine unix:///var/run/docker.sock nor in its registry (HEAD http://{TestEnvironment.ImageRegistry}/v2/{image[(TestEnvironment.ImageRegistry.Length + 1)..^5]}/manifests/none answered 404); build it with ./build.sh --target=ProvisionLocalServices or set --proxy-image");
     }

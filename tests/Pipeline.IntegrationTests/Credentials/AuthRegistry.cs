@@ -20,7 +20,7 @@ internal sealed class AuthRegistry : IDisposable
     {
         User = user;
         Password = password;
-        Port = FreePort();
+        Port = TestEnvironment.FreePort();
         var htpasswd = Path.Combine(_root, "htpasswd");
         File.WriteAllText(htpasswd, $"{user}:{BCrypt.Net.BCrypt.HashPassword(password, workFactor: 5)}\n");
         var config = Path.Combine(_root, "config.yml");
@@ -93,10 +93,4 @@ internal sealed class AuthRegistry : IDisposable
         Directory.Delete(_root, recursive: true);
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

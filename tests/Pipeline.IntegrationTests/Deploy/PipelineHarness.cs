@@ -23,7 +23,7 @@ internal sealed class PipelineHarness : IDisposable
     public PipelineHarness(string proxyKind)
     {
         ProxyKind = proxyKind;
-        ProxyPort = FreePort();
+        ProxyPort = TestEnvironment.FreePort();
         KeyPrefix = $"test-{_id}";
         Network = $"pipeline-test-{_id}";
         ProxyContainer = $"pipeline-proxy-test-{_id}";
@@ -145,10 +145,4 @@ internal sealed class PipelineHarness : IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

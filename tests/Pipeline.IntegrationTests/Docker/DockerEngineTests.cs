@@ -247,7 +247,7 @@ public sealed class DockerEngineTests
     public async Task Should_Throw_Without_Credentials_In_Message_When_Registry_Is_Unreachable()
     {
         // Given: a registry port where nothing listens
-        var port = FreePort();
+        var port = TestEnvironment.FreePort();
         var image = new ImageRef($"127.0.0.1:{port}", $"pipeline-test/{TestEnvironment.UniqueName("nowhere")}", "1.0.0");
         await _engine.TagImageAsync(_busybox.ToString(), image);
         _images.Add(image);
@@ -363,7 +363,7 @@ public sealed class DockerEngineTests
     public async Task Should_Publish_Ports_On_The_Given_Host_Address()
     {
         // Given
-        var port = FreePort();
+        var port = TestEnvironment.FreePort();
         var id = await Create(new ContainerSpec
         {
             Name = TestEnvironment.UniqueName("pipeline-test-port"),
@@ -641,13 +641,6 @@ public sealed class DockerEngineTests
         using var response = await http.SendAsync(request);
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
         return response.Headers.GetValues("Docker-Content-Digest").Single();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static async Task<T> Poll<T>(Func<Task<T?>> attempt) where T : class

@@ -29,10 +29,10 @@ internal sealed class FaultProcesses : IDisposable
     }
 
     /// <summary>A private image registry on a free loopback port; the engine and etcd are the running ones.</summary>
-    public LocalServicesOptions PrivateRegistry() => Options() with { ImageRegistry = $"127.0.0.1:{FreePort()}" };
+    public LocalServicesOptions PrivateRegistry() => Options() with { ImageRegistry = $"127.0.0.1:{TestEnvironment.FreePort()}" };
 
     /// <summary>A private etcd on a free loopback port (and the next one for peers); the engine and registry are the running ones.</summary>
-    public LocalServicesOptions PrivateEtcd() => Options() with { Etcd = new Uri($"http://127.0.0.1:{FreePortPair()}") };
+    public LocalServicesOptions PrivateEtcd() => Options() with { Etcd = new Uri($"http://127.0.0.1:{TestEnvironment.FreePortPair()}") };
 
     /// <summary>A socat relay listening on <paramref name="socket"/> and forwarding to the local engine's socket; returns its pid.</summary>
     public async Task<int> StartEngineRelayAsync(string socket)
@@ -96,29 +96,4 @@ internal sealed class FaultProcesses : IDisposable
         StartTimeout = TimeSpan.FromSeconds(30),
     };
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static int FreePortPair()
-    {
-        for (var attempt = 0; attempt < 50; attempt++)
-        {
-            var port = FreePort();
-            try
-            {
-                using var next = new TcpListener(IPAddress.Loopback, port + 1);
-                next.Start();
-                return port;
-            }
-            catch (SocketException)
-            {
-            }
-        }
-
-        throw new InvalidOperationException("No two free consecutive loopback ports.");
-    }
 }

@@ -217,7 +217,7 @@ public sealed class DeploymentLockTests
     {
         // Given a lock held on a private etcd (started for this test, on free loopback ports)
         var state = Path.Combine(Path.GetTempPath(), TestEnvironment.UniqueName("lock-etcd"));
-        var etcd = new Uri($"http://127.0.0.1:{FreePortPair()}");
+        var etcd = new Uri($"http://127.0.0.1:{TestEnvironment.FreePortPair()}");
         var report = await LocalServices.ForThisMachine(TestContext.Progress.WriteLine).EnsureAsync(new LocalServicesOptions
         {
             Docker = TestEnvironment.Docker,
@@ -257,27 +257,6 @@ public sealed class DeploymentLockTests
 
             Directory.Delete(state, recursive: true);
         }
-    }
-
-    private static int FreePortPair()
-    {
-        for (var attempt = 0; attempt < 50; attempt++)
-        {
-            using var first = new TcpListener(IPAddress.Loopback, 0);
-            first.Start();
-            var port = ((IPEndPoint)first.LocalEndpoint).Port;
-            try
-            {
-                using var next = new TcpListener(IPAddress.Loopback, port + 1);
-                next.Start();
-                return port;
-            }
-            catch (SocketException)
-            {
-            }
-        }
-
-        throw new InvalidOperationException("No two free consecutive loopback ports (etcd needs a client and a peer port).");
     }
 
     private async Task<DeploymentLock> AcquireAsync(string deployId, TimeSpan timeout, Action<LockHolder>? onWaiting = null)

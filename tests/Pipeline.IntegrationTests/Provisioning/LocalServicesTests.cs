@@ -73,8 +73,8 @@ public sealed class LocalServicesTests
     public async Task Should_Start_A_Registry_And_Etcd_On_Free_Loopback_Ports_That_Keep_Running_Detached()
     {
         // Given: nothing listens on two free loopback ports
-        var registryPort = FreePort();
-        var etcdPort = FreePortPair();
+        var registryPort = TestEnvironment.FreePort();
+        var etcdPort = TestEnvironment.FreePortPair();
         var options = RunningServices(_state) with
         {
             ImageRegistry = $"127.0.0.1:{registryPort}",
@@ -145,7 +145,7 @@ public sealed class LocalServicesTests
     {
         var probe = new HttpServiceProbe();
 
-        var etcd = await probe.CheckEtcdAsync(new Uri($"http://127.0.0.1:{FreePort()}"), TimeSpan.FromSeconds(2));
+        var etcd = await probe.CheckEtcdAsync(new Uri($"http://127.0.0.1:{TestEnvironment.FreePort()}"), TimeSpan.FromSeconds(2));
         var docker = await probe.PingDockerAsync(new DockerEndpoint(new Uri($"unix://{_state}/missing.sock")), TimeSpan.FromSeconds(2));
 
         etcd.ShouldBe(ProbeResult.Down("connection refused"));
@@ -156,7 +156,7 @@ public sealed class LocalServicesTests
     public async Task Should_Not_Take_Another_Http_Server_For_A_Registry_Or_Etcd()
     {
         // Given: something on a loopback port that answers every request with 404 (busybox httpd serving nothing)
-        var port = FreePort();
+        var port = TestEnvironment.FreePort();
         var root = Directory.CreateDirectory(Path.Combine(_state, "www")).FullName;
         var pid = new ProcessCommandRunner().StartDetached("busybox", ["httpd", "-f", "-p", $"127.0.0.1:{port}", "-h", root], Path.Combine(_state, "httpd.log"));
         _started.Add(pid);
@@ -204,33 +204,6 @@ public sealed class LocalServicesTests
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return int.Parse(fields[3], System.Globalization.CultureInfo.InvariantCulture); // state ppid pgrp session
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary>A free port whose successor is free too (etcd's peer port).</summary>
-    private static int FreePortPair()
-    {
-        for (var attempt = 0; attempt < 50; attempt++)
-        {
-            var port = FreePort();
-            try
-            {
-                using var next = new TcpListener(IPAddress.Loopback, port + 1);
-                next.Start();
-                return port;
-            }
-            catch (SocketException)
-            {
-            }
-        }
-
-        throw new InvalidOperationException("No two free consecutive loopback ports.");
     }
 
     /// <summary>Fails the test when provisioning tries to install or start anything.</summary>
