@@ -75,23 +75,7 @@ internal sealed class BenchEnvironment : IDisposable
             }
         }
 
-        var dir = Path.Combine(_root, failAt is null ? service : $"{service}-fails-{failAt}");
-        Directory.CreateDirectory(dir);
-        foreach (var file in Directory.GetFiles(Path.Combine(RepositoryRoot, "examples", "hello")))
-        {
-            File.Copy(file, Path.Combine(dir, Path.GetFileName(file)), overwrite: true);
-        }
-
-        if (failAt is not null)
-        {
-            var tests = Path.Combine(dir, "tests.sh");
-            File.WriteAllText(tests, File.ReadAllText(tests).Replace(
-                "case \"${TEST_TYPE:-}\" in",
-                $"[ \"$TEST_TYPE\" = \"{failAt}\" ] && {{ echo \"failing {failAt} on purpose (bench rollback)\"; exit 7; }}\ncase \"${{TEST_TYPE:-}}\" in",
-                StringComparison.Ordinal));
-        }
-
-        return dir;
+        return ExampleService.CopyTo(RepositoryRoot, Path.Combine(_root, failAt is null ? service : $"{service}-fails-{failAt}"), failAt);
     }
 
     public DeploymentOptions OptionsFor(string serviceDirectory, string service, string version, string route = "/") => Defaults with

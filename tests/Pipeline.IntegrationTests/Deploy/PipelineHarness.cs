@@ -48,26 +48,8 @@ internal sealed class PipelineHarness : IDisposable
     public Uri ProxyUrl => new($"http://127.0.0.1:{ProxyPort}/");
 
     /// <summary>A copy of examples/hello named <paramref name="service"/>; <paramref name="failAt"/> makes that TEST_TYPE fail.</summary>
-    public string CreateService(string service, string? failAt = null)
-    {
-        var dir = Path.Combine(_root, service);
-        Directory.CreateDirectory(dir);
-        foreach (var file in Directory.GetFiles(Path.Combine(RepositoryRoot, "examples", "hello")))
-        {
-            File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
-        }
-
-        if (failAt is not null)
-        {
-            var tests = Path.Combine(dir, "tests.sh");
-            var original = File.ReadAllText(tests);
-            File.WriteAllText(tests, original.Replace(
-                "case \"${TEST_TYPE:-}\" in",
-                $"[ \"$TEST_TYPE\" = \"{failAt}\" ] && {{ echo \"failing {failAt} on purpose\"; exit 7; }}\ncase \"${{TEST_TYPE:-}}\" in"));
-        }
-
-        return dir;
-    }
+    public string CreateService(string service, string? failAt = null) =>
+        Build.Bench.ExampleService.CopyTo(RepositoryRoot, Path.Combine(_root, service), failAt);
 
     public DeploymentOptions OptionsFor(string serviceDir, string version, string route = "/") => new()
     {
