@@ -50,9 +50,6 @@ public static partial class OptionResolver
     /// <summary>Options that may be given more than once on the command line; their values are joined with commas.</summary>
     public static bool IsRepeatable(string option) => option == "volume";
 
-    /// <summary>The option names this resolver understands (without the leading dashes).</summary>
-    public static IEnumerable<string> OptionNames => Definitions.Select(d => d.Name);
-
     /// <summary>The environment variable that sets an option: <c>service-dir</c> → <c>PIPELINE_SERVICE_DIR</c>.</summary>
     public static string EnvironmentVariableFor(string option) => "PIPELINE_" + option.ToUpperInvariant().Replace('-', '_');
 

@@ -52,9 +52,6 @@ public sealed class ServiceCatalog(IServiceRegistry registry, string prefix)
     /// <summary>The prefix of a service's history entries.</summary>
     public string HistoryPrefix(string service) => $"{prefix}/services/{service}/history/";
 
-    /// <summary>The prefix of every key of one service.</summary>
-    public string ServicePrefix(string service) => $"{prefix}/services/{service}/";
-
     /// <summary>The live colour of a service, or null before its first deploy.</summary>
     public Task<string?> GetLiveColorAsync(string service, CancellationToken ct = default) =>
         Registry.GetAsync(ColorKey(service), ct);
