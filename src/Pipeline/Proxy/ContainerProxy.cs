@@ -102,11 +102,11 @@ public abstract class ContainerProxy : IProxy
                 ?? throw new ProxyException($"The {Kind} proxy container '{Options.ContainerName}' disappeared right after it was created on {Engine.Endpoint}.");
         }
 
-        if (!info.Labels.TryGetValue(ProxyLabels.Proxy, out var kind) || kind != Kind)
+        if (!info.Labels.TryGetValue(Labels.Proxy, out var kind) || kind != Kind)
         {
             throw new ProxyException(
                 $"Container '{Options.ContainerName}' on {Engine.Endpoint} is not a {Kind} proxy " +
-                $"(label {ProxyLabels.Proxy}={(kind ?? "<missing>")}); remove it or choose another ProxyOptions.ContainerName.");
+                $"(label {Labels.Proxy}={(kind ?? "<missing>")}); remove it or choose another ProxyOptions.ContainerName.");
         }
 
         if (!info.IsRunning)
@@ -353,7 +353,7 @@ public abstract class ContainerProxy : IProxy
     {
         var labels = new Dictionary<string, string>(Options.Labels)
         {
-            [ProxyLabels.Role] = "proxy",
+            [Labels.Role] = Roles.Proxy,
         };
         return labels;
     }
@@ -362,8 +362,8 @@ public abstract class ContainerProxy : IProxy
     {
         var labels = new Dictionary<string, string>(Options.Labels)
         {
-            [ProxyLabels.Role] = "proxy",
-            [ProxyLabels.Proxy] = Kind,
+            [Labels.Role] = Roles.Proxy,
+            [Labels.Proxy] = Kind,
         };
         return new ContainerSpec
         {
@@ -376,16 +376,6 @@ public abstract class ContainerProxy : IProxy
             RestartPolicy = "unless-stopped",
         };
     }
-}
-
-/// <summary>The labels the proxy container carries.</summary>
-public static class ProxyLabels
-{
-    /// <summary><c>pipeline.role</c> = <c>proxy</c>.</summary>
-    public const string Role = "pipeline.role";
-
-    /// <summary><c>pipeline.proxy</c> = the proxy kind.</summary>
-    public const string Proxy = "pipeline.proxy";
 }
 
 /// <summary>Running or reconfiguring the proxy container failed; the message names the container and what the engine or proxy answered.</summary>

@@ -58,7 +58,7 @@ public sealed class AcquireLock : DeploymentStage
     {
         var removed = new List<string>();
         var tests = await context.CdEngine.ListContainersAsync(
-            new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "test" }, ct);
+            new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Test }, ct);
         foreach (var orphan in tests.Where(c => c.Labels.ContainsKey(Labels.Color) && c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
         {
             using var timeout = new CancellationTokenSource(context.Options.UndoTimeout);

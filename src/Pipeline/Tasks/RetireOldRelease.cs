@@ -36,7 +36,7 @@ public sealed class RetireOldRelease : DeploymentStage
         try
         {
             var releases = await context.ProductionEngine.ListContainersAsync(
-                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "release" }, ct);
+                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Release }, ct);
             foreach (var old in releases.Where(c => c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
             {
                 await context.ProductionEngine.StopContainerAsync(old.Id, TimeSpan.FromSeconds(10), ct);
@@ -45,7 +45,7 @@ public sealed class RetireOldRelease : DeploymentStage
             }
 
             var volumes = await context.ProductionEngine.ListVolumesAsync(
-                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "release" }, ct);
+                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Release }, ct);
             foreach (var old in volumes.Where(v => v.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
             {
                 await context.ProductionEngine.RemoveVolumeAsync(old.Name, ct);

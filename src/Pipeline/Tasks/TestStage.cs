@@ -18,7 +18,7 @@ internal static class TestStage
                 ServiceColor = context.State.NewColor,
                 Network = network,
                 Timeout = context.Options.TestTimeout,
-                Labels = context.LabelsFor("test", context.State.NewColor),
+                Labels = context.LabelsFor(Roles.Test, context.State.NewColor),
             },
             line => context.Log.Information(line),
             ct);
