@@ -257,7 +257,7 @@ public sealed partial class DockerEngine
                 {
                     DataStream = new MemoryStream(content, writable: false),
                     Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-                    ModificationTime = DateTimeOffset.UtcNow,
+                    ModificationTime = _time.GetUtcNow(),
                 };
                 await writer.WriteEntryAsync(entry, ct).ConfigureAwait(false);
             }

@@ -21,14 +21,18 @@ public sealed partial class DockerEngine : IDockerEngine
 {
     private const int TailLines = 20;
     private readonly DockerClient _client;
+    private readonly TimeProvider _time;
     private readonly SemaphoreSlim _networkLock = new(1, 1);
 
     /// <summary>Creates a client for the engine at <paramref name="endpoint"/>; nothing is contacted yet.</summary>
+    /// <param name="endpoint">Where the engine listens.</param>
+    /// <param name="time">The clock (modification times of files put into containers); the system clock when null.</param>
     /// <exception cref="ArgumentException">The endpoint cannot be used (e.g. TLS certificates cannot be loaded).</exception>
-    public DockerEngine(DockerEndpoint endpoint)
+    public DockerEngine(DockerEndpoint endpoint, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         Endpoint = endpoint;
+        _time = time ?? TimeProvider.System;
         _client = CreateClient(endpoint);
     }
 
@@ -137,7 +141,7 @@ public sealed partial class DockerEngine : IDockerEngine
         return body.Trim();
     }
 
-    private static string TailSuffix(IReadOnlyList<string> tail) => tail.Count == 0 ? "" : Environment.NewLine + Indent.Lines(tail);
+    private static string TailSuffix(IReadOnlyList<string> tail) => tail.Count == 0 ? "" : "\n" + Indent.Lines(tail);
 
     private static string DescribeLabels(IReadOnlyDictionary<string, string> labels) =>
         labels.Count == 0 ? "(any)" : string.Join(", ", labels.Select(kv => $"{kv.Key}={kv.Value}"));

@@ -51,11 +51,8 @@ public interface IProxy
 
 /// <summary>The proxy's validator rejected a config; carries its output.</summary>
 public sealed class ProxyConfigRejectedException(string proxyKind, string validatorOutput)
-    : Exception($"{proxyKind} rejected the rendered config:\n{Indent(validatorOutput)}")
+    : Exception($"{proxyKind} rejected the rendered config:\n{Indent.Text(validatorOutput, "")}")
 {
     /// <summary>What the validator printed.</summary>
     public string ValidatorOutput { get; } = validatorOutput;
-
-    private static string Indent(string text) =>
-        string.Join('\n', text.TrimEnd().Split('\n').Select(line => "    " + line));
 }
