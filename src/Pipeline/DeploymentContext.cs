@@ -75,16 +75,14 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     public CancellationToken CancellationToken => _cancellation.Token;
 
     /// <summary>The engine that runs tests, builds and pushes.</summary>
-    public IDockerEngine CdEngine => _cdEngine ??= Own(new DockerEngine(Options.CdEngine, Time));
+    public IDockerEngine CdEngine => _cdEngine ??= Own(CreateEngine(Options.CdEngine));
 
     /// <summary>The engine that runs releases and the proxy.</summary>
     public IDockerEngine ProductionEngine => _productionEngine ??=
-        Options.ProductionEngine == Options.CdEngine ? CdEngine : Own(new DockerEngine(Options.ProductionEngine, Time));
+        Options.ProductionEngine == Options.CdEngine ? CdEngine : Own(CreateEngine(Options.ProductionEngine));
 
     /// <summary>The service registry (etcd or Consul).</summary>
-    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own<IServiceRegistry>(Options.RegistryKind == "consul"
-        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken)
-        : new EtcdRegistry(Options.RegistryEndpoints));
+    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own(CreateServiceRegistry());
 
     /// <summary>Pipeline's keys in the service registry.</summary>
     public ServiceCatalog Catalog => _catalog ??= new(ServiceRegistry, Options.KeyPrefix);
@@ -170,6 +168,14 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>Creates the client of an engine (called once per engine, on first use; the context disposes it).</summary>
+    protected virtual IDockerEngine CreateEngine(DockerEndpoint endpoint) => new DockerEngine(endpoint, Time);
+
+    /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
+    protected virtual IServiceRegistry CreateServiceRegistry() => Options.RegistryKind == "consul"
+        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken)
+        : new EtcdRegistry(Options.RegistryEndpoints);
 
     private T Own<T>(T disposable)
         where T : IDisposable
