@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Pipeline.IntegrationTests.Deploy;
 
 namespace Pipeline.IntegrationTests.Packaging;
 
@@ -23,7 +22,7 @@ public sealed class ConsumerTests
         var version = $"0.0.1-consumer.{DateTime.UtcNow:yyyyMMddHHmmss}{Random.Shared.Next(1000):D3}";
         foreach (var project in new[] { "src/Pipeline.Frosting/Pipeline.Frosting.csproj", "src/Pipeline/Pipeline.csproj" })
         {
-            Run(PipelineHarness.RepositoryRoot, "dotnet", "pack", project, "-c", "Release", "-o", feed, $"-p:MinVerVersionOverride={version}");
+            Run(TestEnvironment.RepositoryRoot, "dotnet", "pack", project, "-c", "Release", "-o", feed, $"-p:MinVerVersionOverride={version}");
         }
 
         Directory.GetFiles(feed, "*.nupkg").Select(Path.GetFileName).Order()

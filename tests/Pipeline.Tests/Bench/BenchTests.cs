@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Build.Bench;
+using Pipeline.Bench;
 
 namespace Pipeline.Tests.Bench;
 
