@@ -1,6 +1,6 @@
 using Pipeline.Journal;
 using Pipeline.Registry;
-using Pipeline.Tests.Support;
+using Pipeline.Testing.Support;
 
 namespace Pipeline.Tests.Journal;
 

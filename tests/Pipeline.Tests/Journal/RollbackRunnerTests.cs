@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Time.Testing;
 using Pipeline.Journal;
 using Pipeline.Registry;
+using Pipeline.Testing.Support;
 using Pipeline.Tests.Support;
 
 namespace Pipeline.Tests.Journal;

@@ -8,6 +8,7 @@ using Pipeline.Journal;
 using Pipeline.Registry;
 using Pipeline.Tasks;
 using Pipeline.Tests.Frosting;
+using Pipeline.Testing.Support;
 using Pipeline.Tests.Support;
 
 namespace Pipeline.Tests.Tasks;

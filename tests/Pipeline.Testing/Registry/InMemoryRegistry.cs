@@ -1,6 +1,6 @@
 using Pipeline.Registry;
 
-namespace Pipeline.Tests.Support;
+namespace Pipeline.Testing.Support;
 
 /// <summary>
 /// An <see cref="IServiceRegistry"/> held in memory with etcd's semantics: keys ordered by ordinal, atomic
