@@ -34,6 +34,10 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     private ProxySwitch? _proxySwitch;
     private DeploymentLockSession? _deployLock;
     private RollbackRunner? _rollbackRunner;
+    private string? _version;
+
+    /// <summary>How long <c>git describe</c> may take to tell the default version.</summary>
+    private static readonly TimeSpan GitDescribeTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Creates the context; options from code are merged with the environment and command line on first use.</summary>
     /// <param name="context">Cake's context.</param>
@@ -65,8 +69,14 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     /// <summary>The service this run deploys.</summary>
     public string Service => Options.Service!;
 
-    /// <summary>The version this run deploys.</summary>
-    public string Version => Options.Version!;
+    /// <summary>The version this run deploys: <see cref="DeploymentOptions.Version"/>, else the one <see cref="ResolveVersionAsync"/> found.</summary>
+    /// <exception cref="InvalidOperationException">No version was given and none was resolved yet.</exception>
+    public string Version => Options.Version ?? _version
+        ?? throw new InvalidOperationException("No release version was given and none was resolved yet: call ResolveVersionAsync first (every stage does).");
+
+    /// <summary>Finds the version when the options give none (<see cref="OptionResolver.DefaultVersionAsync"/>); the first call does the work.</summary>
+    public async Task<string> ResolveVersionAsync(CancellationToken ct = default) =>
+        Options.Version ?? (_version ??= await OptionResolver.DefaultVersionAsync(Options.ServiceDirectory, GitDescribeTimeout, Time, ct));
 
     /// <summary>What the stages found and made.</summary>
     public DeploymentState State { get; } = new();
@@ -91,19 +101,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     public DeploymentJournal Journal => _journal ??= new(ServiceRegistry, Options.KeyPrefix, Service);
 
     /// <summary>The proxy in front of every service.</summary>
-    public IProxy Proxy => _proxy ??= ProxyFactory.Create(
-        new ProxyOptions
-        {
-            Kind = Options.ProxyKind,
-            ContainerName = Options.ProxyContainer,
-            Image = Options.ProxyImage,
-            Network = Options.Network,
-            ListenAddress = Options.ProxyAddress,
-            ListenPort = Options.ProxyPort,
-            TemplatePath = Options.ProxyTemplate,
-        },
-        ProductionEngine,
-        Time);
+    public IProxy Proxy => _proxy ??= ProxyFactory.Create(Options.ToProxyOptions(), ProductionEngine, Time);
 
     /// <summary>Renders, applies and restores the shared proxy's config under the proxy lock.</summary>
     public ProxySwitch ProxySwitch => _proxySwitch ??= new(
@@ -173,7 +171,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     protected virtual IDockerEngine CreateEngine(DockerEndpoint endpoint) => new DockerEngine(endpoint, Time);
 
     /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
-    protected virtual IServiceRegistry CreateServiceRegistry() => Options.RegistryKind == "consul"
+    protected virtual IServiceRegistry CreateServiceRegistry() => Options.RegistryKind == RegistryKind.Consul
         ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken)
         : new EtcdRegistry(Options.RegistryEndpoints);
 

@@ -271,7 +271,7 @@ public sealed class PreflightChecks(
 
         try
         {
-            ProxyTemplate.For(new ProxyOptions { Kind = options.ProxyKind, TemplatePath = options.ProxyTemplate }).Render(options.ProxyKind, []);
+            ProxyTemplate.For(options.ToProxyOptions()).Render(options.ProxyKind, []);
             return [];
         }
         catch (ProxyTemplateException e)

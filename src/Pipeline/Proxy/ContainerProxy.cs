@@ -30,7 +30,7 @@ public abstract class ContainerProxy : IProxy
     }
 
     /// <inheritdoc />
-    public abstract string Kind { get; }
+    public abstract ProxyKind Kind { get; }
 
     /// <summary>The options this proxy was created with (validated).</summary>
     public ProxyOptions Options { get; }
@@ -106,7 +106,7 @@ public abstract class ContainerProxy : IProxy
                 ?? throw new ProxyException($"The {Kind} proxy container '{Options.ContainerName}' disappeared right after it was created on {Engine.Endpoint}.");
         }
 
-        if (!info.Labels.TryGetValue(Labels.Proxy, out var kind) || kind != Kind)
+        if (!info.Labels.TryGetValue(Labels.Proxy, out var kind) || kind != Kind.Name)
         {
             throw new ProxyException(
                 $"Container '{Options.ContainerName}' on {Engine.Endpoint} is not a {Kind} proxy " +
@@ -272,7 +272,7 @@ public abstract class ContainerProxy : IProxy
         {
             var output = Output(result);
             throw new ProxyConfigRejectedException(
-                Kind,
+                Kind.Name,
                 output.Length == 0 ? $"(no output; `{string.Join(' ', ValidateCommand("<candidate config>"))}` exited with {result.ExitCode})" : output.Replace(candidate, "<candidate config>", StringComparison.Ordinal));
         }
     }
@@ -362,7 +362,7 @@ public abstract class ContainerProxy : IProxy
         var labels = new Dictionary<string, string>(Options.Labels)
         {
             [Labels.Role] = Roles.Proxy,
-            [Labels.Proxy] = Kind,
+            [Labels.Proxy] = Kind.Name,
         };
         return new ContainerSpec
         {

@@ -24,8 +24,8 @@ public sealed record ProxyRoute(
 /// </summary>
 public interface IProxy
 {
-    /// <summary><c>nginx</c> or <c>haproxy</c>.</summary>
-    string Kind { get; }
+    /// <summary>Which proxy this is.</summary>
+    ProxyKind Kind { get; }
 
     /// <summary>The URL clients (and post-integration tests run on the host) reach the proxy at, e.g. http://127.0.0.1:8080/.</summary>
     Uri PublicUrl { get; }

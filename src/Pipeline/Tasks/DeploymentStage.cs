@@ -24,6 +24,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
             context.State.StartedAt = context.Time.GetUtcNow();
         }
 
+        await context.ResolveVersionAsync(context.CancellationToken);
         var started = context.Time.GetTimestamp();
         await RunStageAsync(context, context.CancellationToken);
         context.State.StageDurations.Add((StageName, context.Time.GetElapsedTime(started)));
