@@ -172,8 +172,8 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
     protected virtual IServiceRegistry CreateServiceRegistry() => Options.RegistryKind == RegistryKind.Consul
-        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken)
-        : new EtcdRegistry(Options.RegistryEndpoints);
+        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken, timeProvider: Time)
+        : new EtcdRegistry(Options.RegistryEndpoints, timeProvider: Time);
 
     private T Own<T>(T disposable)
         where T : IDisposable

@@ -7,7 +7,7 @@ namespace Pipeline.Tasks;
 internal static class TestStage
 {
     public static Task RunAsync(DeploymentContext context, TestType type, string? targetUrl, string? network, CancellationToken ct) =>
-        new TestContainerRunner(context.CdEngine).RunAsync(
+        new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
             new TestRun
             {
                 Type = type,
