@@ -158,6 +158,10 @@ public sealed class LocalSwarm
         {
             Directory.Delete(trusted, recursive: true);
             done.Add($"deleted {trusted}");
+            if (Directory.Exists(options.DockerCertsDirectory) && !Directory.EnumerateFileSystemEntries(options.DockerCertsDirectory).Any())
+            {
+                Directory.Delete(options.DockerCertsDirectory);
+            }
         }
 
         if (Directory.Exists(options.StateDirectory))
