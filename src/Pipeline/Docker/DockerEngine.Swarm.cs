@@ -188,8 +188,16 @@ public sealed partial class DockerEngine : ISwarmEngine
         {
             return await CallAsync($"creating overlay network {name}", async () =>
             {
-                if (await FindNetworkAsync(name, ct).ConfigureAwait(false) is { } existing)
+                if (await FindNetworkAsync(name, ct).ConfigureAwait(false) is { } found)
                 {
+                    // A swarm network shows no driver until the manager's allocator has handled it (a few ms after creation).
+                    var existing = found;
+                    for (var attempt = 0; existing.Driver is not { Length: > 0 } && existing.Scope == "swarm" && attempt < 50; attempt++)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
+                        existing = await _client.Networks.InspectNetworkAsync(found.ID, ct).ConfigureAwait(false);
+                    }
+
                     if (existing.Driver != "overlay" || !existing.Attachable)
                     {
                         throw new DockerEngineException(
