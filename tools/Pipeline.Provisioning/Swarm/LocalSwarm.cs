@@ -434,7 +434,7 @@ public sealed class LocalSwarm
 
         var log = Path.Combine(options.StateDirectory, "logs", "registry.log");
         Directory.CreateDirectory(Path.GetDirectoryName(log)!);
-        var started = _runner.StartDetached("docker-registry", ["serve", config], log);
+        var started = await _runner.StartDetachedAsync("docker-registry", ["serve", config], log, ct).ConfigureAwait(false);
         await File.WriteAllTextAsync(pidFile, started.ToString(CultureInfo.InvariantCulture) + "\n", ct).ConfigureAwait(false);
         await WaitUntilAsync($"image registry {options.Registry} (pid {started})", started, log, options, () => RegistryAnswersAsync(options, ct), ct).ConfigureAwait(false);
         Change(changes, $"started image registry https://{options.Registry} (pid {started}, config {config}, log {log})");
@@ -511,7 +511,7 @@ public sealed class LocalSwarm
                 await File.WriteAllTextAsync(daemonJson, "{}\n", ct).ConfigureAwait(false);
             }
 
-            var started = _runner.StartDetached("nsenter", arguments, node.LogFile);
+            var started = await _runner.StartDetachedAsync("nsenter", arguments, node.LogFile, ct).ConfigureAwait(false);
             Change(changes, $"started dockerd of {node.HostName} (pid {started}) in {node.NamespaceFile}: {ProcessCommandRunner.Format("nsenter", arguments)}");
             pids[node.Number] = started;
             starting.Add((node, started));
