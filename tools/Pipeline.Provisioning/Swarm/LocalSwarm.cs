@@ -153,6 +153,25 @@ public sealed class LocalSwarm
             }
         }
 
+        // The CD engine kept the tag it pushed the probe image with (the image itself is its busybox).
+        var cd = _cdEngine.Endpoint;
+        var untag = await _runner.RunAsync(
+            "docker",
+            ["image", "rm", options.ProbeImage],
+            new Dictionary<string, string>
+            {
+                ["DOCKER_HOST"] = cd.Host.ToString(),
+                ["DOCKER_TLS_VERIFY"] = cd.TlsVerify ? "1" : "",
+                ["DOCKER_CERT_PATH"] = cd.CertPath ?? "",
+                ["DOCKER_CONTEXT"] = "",
+            },
+            null,
+            ct).ConfigureAwait(false);
+        if (untag.Succeeded)
+        {
+            done.Add($"removed the tag {options.ProbeImage} from the CD engine");
+        }
+
         var trusted = Path.Combine(options.DockerCertsDirectory, options.Registry);
         if (Directory.Exists(trusted))
         {
