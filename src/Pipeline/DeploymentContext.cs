@@ -7,6 +7,7 @@ using Pipeline.Journal;
 using Pipeline.Locking;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 using Pipeline.Snapshots;
 
 namespace Pipeline;
@@ -34,6 +35,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     private ProxySwitch? _proxySwitch;
     private DeploymentLockSession? _deployLock;
     private RollbackRunner? _rollbackRunner;
+    private IReleaseRuntime? _runtime;
     private string? _version;
 
     /// <summary>How long <c>git describe</c> may take to tell the default version.</summary>
@@ -91,6 +93,23 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     public IDockerEngine ProductionEngine => _productionEngine ??=
         Options.ProductionEngine == Options.CdEngine ? CdEngine : Own(CreateEngine(Options.ProductionEngine));
 
+    /// <summary>
+    /// Where releases run on the production engine: containers on one engine, or swarm services
+    /// (<see cref="DeploymentOptions.Orchestrator"/>). Resolved once by <see cref="ResolveRuntimeAsync"/> (Preflight,
+    /// AcquireLock, Rollback, Status and Snapshot call it): <c>auto</c> asks the production engine whether it is a swarm manager.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It was not resolved yet.</exception>
+    public IReleaseRuntime Runtime => _runtime
+        ?? throw new InvalidOperationException("The release runtime is not resolved yet: call ResolveRuntimeAsync first (Preflight, AcquireLock, Rollback, Status and Snapshot do).");
+
+    /// <summary>Chooses and creates the release runtime (the first call does the work; <c>auto</c> reads the production engine's <c>/info</c>).</summary>
+    /// <exception cref="ReleaseRuntimeException">The production engine cannot run releases the way the options ask (e.g. it is a swarm worker); the message names the fix.</exception>
+    public async Task<IReleaseRuntime> ResolveRuntimeAsync(CancellationToken ct = default) =>
+        _runtime ??= await CreateReleaseRuntimeAsync(ct);
+
+    /// <summary>How many replicas this run's release gets: <see cref="DeploymentOptions.Replicas"/>, else 1 on one engine and 2 on a swarm.</summary>
+    public int Replicas => Options.Replicas ?? (Runtime.Kind == OrchestratorKind.Swarm ? 2 : 1);
+
     /// <summary>The service registry (etcd or Consul).</summary>
     public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own(CreateServiceRegistry());
 
@@ -122,7 +141,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Unwinds this service's journal: a failing stage's handler, recovery from a dead run and <c>--target=Rollback</c> use it.</summary>
     public RollbackRunner RollbackRunner => _rollbackRunner ??= new(
-        Journal, ProductionEngine, ServiceRegistry, ProxySwitch.RestoreAsync, Options.UndoTimeout, line => Log.Information(line), Time);
+        Journal, ProductionEngine, Runtime, ServiceRegistry, ProxySwitch.RestoreAsync, Options.UndoTimeout, line => Log.Information(line), Time);
 
     /// <summary>Image registry credentials, or null.</summary>
     public RegistryCredentials? RegistryCredentials =>
@@ -148,7 +167,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Captures the service's production state (see <see cref="ProductionSnapshot"/>).</summary>
     public Task<ProductionSnapshot> CaptureSnapshotAsync(CancellationToken ct = default) =>
-        ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Options.Network, ProductionEngine, ServiceRegistry, Proxy, ct);
+        ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Runtime, ServiceRegistry, Proxy, ct);
 
     /// <summary>Releases the deploy lock if this run still holds it, unhooks the signals and disposes the adapters.</summary>
     public async ValueTask DisposeAsync()
@@ -169,6 +188,31 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Creates the client of an engine (called once per engine, on first use; the context disposes it).</summary>
     protected virtual IDockerEngine CreateEngine(DockerEndpoint endpoint) => new DockerEngine(endpoint, Time);
+
+    /// <summary>
+    /// Creates the release runtime on the production engine (called once, by <see cref="ResolveRuntimeAsync"/>): for
+    /// <c>auto</c> and <c>swarm</c> it asks the engine's <c>/info</c> whether it is an active swarm manager.
+    /// </summary>
+    /// <exception cref="ReleaseRuntimeException">Swarm was asked for (or found) but the engine is no active manager.</exception>
+    protected virtual async Task<IReleaseRuntime> CreateReleaseRuntimeAsync(CancellationToken ct)
+    {
+        var kind = Options.Orchestrator;
+        if (kind != OrchestratorKind.Containers)
+        {
+            var swarm = ProductionEngine as ISwarmEngine
+                ?? throw new ReleaseRuntimeException($"The production engine client for {Options.ProductionEngine} cannot talk to a swarm; use --orchestrator=containers.");
+            var info = await swarm.GetSwarmInfoAsync(ct);
+            kind = kind == OrchestratorKind.Auto && info.LocalState == SwarmLocalState.Inactive
+                ? OrchestratorKind.Containers
+                : SwarmRuntime.NotAManager(info, Options.ProductionEngine) is { } why ? throw new ReleaseRuntimeException(why) : OrchestratorKind.Swarm;
+            if (kind == OrchestratorKind.Swarm)
+            {
+                return new SwarmRuntime(ProductionEngine, swarm, Options.Network, Options.ProbeImage, Options.EndpointMode, Time);
+            }
+        }
+
+        return new ContainerRuntime(ProductionEngine, Options.Network, Options.ProbeImage, builtHere: Options.ProductionEngine == Options.CdEngine, Time);
+    }
 
     /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
     protected virtual IServiceRegistry CreateServiceRegistry() => Options.RegistryKind == RegistryKind.Consul

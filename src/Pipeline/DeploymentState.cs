@@ -1,5 +1,6 @@
 using Pipeline.Docker;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 
 namespace Pipeline;
 
@@ -24,8 +25,8 @@ public sealed class DeploymentState
     /// <summary>The colour this run deploys.</summary>
     public string? NewColor { get; set; }
 
-    /// <summary>The new release's container.</summary>
-    public ContainerInfo? NewContainer { get; set; }
+    /// <summary>The new release as the runtime started it: its id, name, and where each replica answers.</summary>
+    public ReleaseAddresses? NewAddresses { get; set; }
 
     /// <summary>The new release as registered.</summary>
     public ReleaseRecord? NewRelease { get; set; }

@@ -7,6 +7,7 @@ using Pipeline.Docker;
 using Pipeline.Frosting;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 using Pipeline.Snapshots;
 using Pipeline.Tasks;
 
@@ -41,6 +42,7 @@ public sealed class PipelineHarness : IDisposable
         _root = Path.Combine(Path.GetTempPath(), $"pipeline-{purpose}-{Id}");
         Engine = new DockerEngine(Defaults.ProductionEngine);
         Registry = new EtcdRegistry(Defaults.RegistryEndpoints);
+        Runtime = new ContainerRuntime(Engine, Network, Defaults.ProbeImage, builtHere: true);
         Proxy = ProxyFactory.Create(
             OptionsFor(_root, "0.0.0").ToProxyOptions() with { Labels = new Dictionary<string, string> { [Label] = Id } },
             Engine);
@@ -56,6 +58,9 @@ public sealed class PipelineHarness : IDisposable
     public string ProxyContainer { get; }
     public IDockerEngine Engine { get; }
     public IServiceRegistry Registry { get; }
+
+    /// <summary>The release runtime the pipeline runs in this harness (containers on the production engine, on <see cref="Network"/>).</summary>
+    public IReleaseRuntime Runtime { get; }
     public IProxy Proxy { get; }
     public ServiceCatalog Catalog => new(Registry, KeyPrefix);
     public Uri ProxyUrl => new($"http://127.0.0.1:{ProxyPort}/");
@@ -110,7 +115,7 @@ public sealed class PipelineHarness : IDisposable
     }
 
     public Task<ProductionSnapshot> SnapshotAsync(string service, CancellationToken ct = default) =>
-        ProductionSnapshot.CaptureAsync(service, KeyPrefix, Network, Engine, Registry, Proxy, ct);
+        ProductionSnapshot.CaptureAsync(service, KeyPrefix, Runtime, Registry, Proxy, ct);
 
     public async Task<IReadOnlyList<ContainerInfo>> ReleasesAsync(string service) =>
         await Engine.ListContainersAsync(new Dictionary<string, string> { [Labels.Service] = service, [Labels.Role] = "release" });
@@ -127,7 +132,7 @@ public sealed class PipelineHarness : IDisposable
     }
 
     /// <summary>
-    /// Removes the containers labelled <see cref="Label"/>=<see cref="Id"/>, the releases on this harness's network,
+    /// Removes the containers labelled <see cref="Label"/>=<see cref="Id"/>, the releases, probes and tests on this harness's network,
     /// its proxy, network, registry keys and service folders; returns how many containers it removed. Runs once.
     /// </summary>
     public async Task<int> CleanupAsync(CancellationToken ct = default)
@@ -144,10 +149,13 @@ public sealed class PipelineHarness : IDisposable
             containers[c.Id] = c;
         }
 
-        foreach (var c in (await Engine.ListContainersAsync(new Dictionary<string, string> { [Labels.Role] = "release" }, ct))
-                     .Where(c => c.NetworkAddresses.ContainsKey(Network)))
+        foreach (var role in new[] { Roles.Release, Roles.Probe, Roles.Test })
         {
-            containers[c.Id] = c;
+            foreach (var c in (await Engine.ListContainersAsync(new Dictionary<string, string> { [Labels.Role] = role }, ct))
+                         .Where(c => c.NetworkAddresses.ContainsKey(Network)))
+            {
+                containers[c.Id] = c;
+            }
         }
 
         if (await Engine.InspectContainerAsync(ProxyContainer, ct) is { } proxy)

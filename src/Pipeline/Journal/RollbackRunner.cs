@@ -1,5 +1,6 @@
 using Pipeline.Docker;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 
 namespace Pipeline.Journal;
 
@@ -23,6 +24,7 @@ public sealed record RollbackReport(IReadOnlyList<string> Done, IReadOnlyList<st
 public sealed class RollbackRunner(
     DeploymentJournal journal,
     IDockerEngine production,
+    IReleaseRuntime releases,
     IServiceRegistry registry,
     Func<string?, CancellationToken, Task> restoreProxy,
     TimeSpan stepTimeout,
@@ -62,6 +64,8 @@ public sealed class RollbackRunner(
         return new RollbackReport(done, failed);
     }
 
+    private static ReleaseId ReleaseOf(UndoStep step) => new(step.Required("service"), step.Required("color"), step.Required("deployId"));
+
     private async Task UndoAsync(UndoStep step, CancellationToken ct)
     {
         switch (step.Kind)
@@ -88,6 +92,12 @@ public sealed class RollbackRunner(
                 break;
             case UndoKinds.RemoveNetwork:
                 await production.RemoveNetworkAsync(step.Required("name"), ct);
+                break;
+            case UndoKinds.RemoveRelease:
+                await releases.RemoveAsync(ReleaseOf(step), TimeSpan.Zero, ct);
+                break;
+            case UndoKinds.RestoreReplicas:
+                await releases.ScaleAsync(ReleaseOf(step), int.Parse(step.Required("replicas"), System.Globalization.CultureInfo.InvariantCulture), ct);
                 break;
             default:
                 throw new InvalidOperationException($"Unknown undo kind '{step.Kind}' (written by a newer Pipeline?).");

@@ -45,7 +45,7 @@ public sealed class ProxySwitch(
     /// <summary>The proxy config for every service's live release in the registry, rendered with the proxy's template.</summary>
     public async Task<string> RenderFromRegistryAsync(CancellationToken ct = default) =>
         Proxy.Render((await catalog.GetLiveReleasesAsync(ct))
-            .Select(r => new ProxyRoute(r.Service, r.Route, r.HostName, r.Color, r.Version, [new UpstreamEndpoint(r.Address, r.Port)]))
+            .Select(r => new ProxyRoute(r.Service, r.Route, r.HostName, r.Color, r.Version, r.AllEndpoints.Select(e => new UpstreamEndpoint(e.Address, e.Port)).ToList()))
             .ToList());
 
     /// <summary>

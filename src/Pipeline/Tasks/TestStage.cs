@@ -6,20 +6,24 @@ namespace Pipeline.Tasks;
 /// <summary>Runs this run's test image with one TEST_TYPE, following the test-container contract.</summary>
 internal static class TestStage
 {
+    /// <summary>Runs the tests on the CD engine.</summary>
     public static Task RunAsync(DeploymentContext context, TestType type, string? targetUrl, string? network, CancellationToken ct) =>
         new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
-            new TestRun
-            {
-                Type = type,
-                Image = context.State.TestImage!.ToString(),
-                TargetUrl = targetUrl is null ? null : new Uri(targetUrl),
-                ServiceName = context.Service,
-                ServiceVersion = context.Version,
-                ServiceColor = context.State.NewColor,
-                Network = network,
-                Timeout = context.Options.TestTimeout,
-                Labels = context.LabelsFor(Roles.Test, context.State.NewColor),
-            },
+            Run(context, type, targetUrl, network),
             line => context.Log.Information(line),
             ct);
+
+    /// <summary>What a run of this run's test image gets: the contract variables, labels and timeout.</summary>
+    public static TestRun Run(DeploymentContext context, TestType type, string? targetUrl, string? network) => new()
+    {
+        Type = type,
+        Image = context.State.TestImage!.ToString(),
+        TargetUrl = targetUrl is null ? null : new Uri(targetUrl),
+        ServiceName = context.Service,
+        ServiceVersion = context.Version,
+        ServiceColor = context.State.NewColor,
+        Network = network,
+        Timeout = context.Options.TestTimeout,
+        Labels = context.LabelsFor(Roles.Test, context.State.NewColor),
+    };
 }

@@ -36,6 +36,7 @@ public sealed class RollbackRunnerTests
     private RollbackRunner Runner(TimeProvider? time = null) => new(
         _journal,
         _engine,
+        new RemovalsOnlyRuntime(_engine),
         _registry,
         (config, _) =>
         {
@@ -85,6 +86,23 @@ public sealed class RollbackRunnerTests
         _proxyRestores.ShouldBe([null]);
         _registry.Snapshot().ShouldBe(new Dictionary<string, string> { ["p/services/hello/color"] = "blue" });
         _log.ShouldBe(report.Done.Select(d => $"rollback: {d}"));
+    }
+
+    [Test]
+    public async Task Should_Send_Release_Steps_To_The_Release_Runtime()
+    {
+        // Given a deploy that started a release through the runtime, and a scaling that changed a live one
+        await _journal.RecordAsync(UndoStep.RemoveNetwork("pipeline"));
+        await _journal.RecordAsync(UndoStep.RemoveRelease("hello", "green", "20261130120000-abc123"));
+        await _journal.RecordAsync(UndoStep.RestoreReplicas("hello", "blue", "20261129120000-def456", 2));
+
+        // When its journal is unwound
+        var report = await Runner().RunAsync();
+
+        // Then the runtime scaled the live release back and removed the new one, by release, newest first
+        report.Done.ShouldBe(["restored hello-blue-def456 to 2 replica(s)", "removed release hello-green-abc123", "removed network pipeline"]);
+        _engine.Removed.ShouldBe(["replicas hello-blue-def456=2", "release hello-green-abc123", "network pipeline"]);
+        (await _journal.ReadAsync()).ShouldBeEmpty();
     }
 
     [Test]

@@ -50,7 +50,8 @@ public sealed class RemovalsOnlyEngine : IDockerEngine
     {
     }
 
-    private async Task RemoveAsync(string what, string name, CancellationToken ct)
+    /// <summary>Records a removal (or fails or hangs on the name as told): what the engine's removals and <see cref="RemovalsOnlyRuntime"/> do.</summary>
+    public async Task RemoveAsync(string what, string name, CancellationToken ct)
     {
         if (Hanging.Contains(name))
         {

@@ -6,6 +6,7 @@ using Pipeline.Docker;
 using Pipeline.Frosting;
 using Pipeline.Journal;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 using Pipeline.Tasks;
 using Pipeline.Tests.Frosting;
 using Pipeline.Testing.Support;
@@ -159,6 +160,8 @@ public sealed class DeploymentStageFailureTests
         protected override IServiceRegistry CreateServiceRegistry() => registry.Connect();
 
         protected override IDockerEngine CreateEngine(DockerEndpoint endpoint) => engine;
+
+        protected override Task<IReleaseRuntime> CreateReleaseRuntimeAsync(CancellationToken ct) => Task.FromResult<IReleaseRuntime>(new RemovalsOnlyRuntime(engine));
     }
 
     /// <summary>Takes the lock and changes production the way stages do: each undo recorded before its change.</summary>
