@@ -15,7 +15,7 @@ namespace Pipeline.Tests.Tasks;
 
 /// <summary>
 /// The stage failure handler (<see cref="DeploymentStage"/>'s OnErrorAsync), run by the real host on an in-memory
-/// registry and an engine that only records removals: what it rolls back, what it says, and that it always lets the lock go.
+/// registry and a stand-in engine: what it rolls back, what it says, and that it always lets the lock go.
 /// </summary>
 [NonParallelizable]
 public sealed class DeploymentStageFailureTests
@@ -24,7 +24,7 @@ public sealed class DeploymentStageFailureTests
     private const string LockKey = "p/locks/hello";
     private string _serviceDir = null!;
     private InMemoryRegistry _registry = null!;
-    private RemovalsOnlyEngine _engine = null!;
+    private StandInEngine _engine = null!;
 
     [SetUp]
     public async Task CreateServiceLiveInBlue()
@@ -34,7 +34,7 @@ public sealed class DeploymentStageFailureTests
         File.WriteAllText(Path.Combine(_serviceDir, "Dockerfile"), "FROM busybox\n");
         File.WriteAllText(Path.Combine(_serviceDir, "Dockerfile.tests"), "FROM busybox\n");
         _registry = new InMemoryRegistry();
-        _engine = new RemovalsOnlyEngine();
+        _engine = new StandInEngine();
         await _registry.PutAsync(ColorKey, "blue");
     }
 
@@ -152,8 +152,8 @@ public sealed class DeploymentStageFailureTests
         return (result.ExitCode, log);
     }
 
-    /// <summary>The real context, on the in-memory registry and the removals-only engine.</summary>
-    private sealed class InMemoryDeploymentContext(ICakeContext context, DeploymentOptions options, InMemoryRegistry registry, RemovalsOnlyEngine engine)
+    /// <summary>The real context, on the in-memory registry and the stand-in engine.</summary>
+    private sealed class InMemoryDeploymentContext(ICakeContext context, DeploymentOptions options, InMemoryRegistry registry, StandInEngine engine)
         : DeploymentContext(context, options)
     {
         protected override IServiceRegistry CreateServiceRegistry() => registry.Connect();
@@ -169,6 +169,8 @@ public sealed class DeploymentStageFailureTests
         {
             await context.DeployLock.AcquireAsync(ct);
             await context.Journal.RecordAsync(UndoStep.RemoveContainer("hello-green-1"), ct);
+            await context.ProductionEngine.CreateContainerAsync(
+                new ContainerSpec { Name = "hello-green-1", Image = "hello", Labels = context.LabelsFor(Roles.Release, "green") }, ct);
             await context.Journal.RecordAsync(UndoStep.RestoreKey(ColorKey, "blue"), ct);
             await context.ServiceRegistry.PutAsync(ColorKey, "green", null, ct);
         }
