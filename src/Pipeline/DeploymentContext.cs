@@ -77,9 +77,7 @@ public class DeploymentContext : FrostingContext, IDisposable
         Options.ProductionEngine == Options.CdEngine ? CdEngine : Own(new DockerEngine(Options.ProductionEngine));
 
     /// <summary>The service registry (etcd or Consul).</summary>
-    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own<IServiceRegistry>(Options.RegistryKind == "consul"
-        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken)
-        : new EtcdRegistry(Options.RegistryEndpoints));
+    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own(ServiceRegistries.Create(Options));
 
     /// <summary>Pipeline's keys in the service registry.</summary>
     public ServiceCatalog Catalog => new(ServiceRegistry, Options.KeyPrefix);
