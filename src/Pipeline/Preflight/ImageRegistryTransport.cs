@@ -189,13 +189,12 @@ internal sealed class ImageRegistryTransport : IDisposable
         var reasons = statuses.Select(status => status switch
         {
             X509ChainStatusFlags.NotTimeValid => $"it is outside its validity period ({certificate.NotBefore.ToUniversalTime():yyyy-MM-dd HH:mm:ss}Z to {certificate.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm:ss}Z)",
-            X509ChainStatusFlags.UntrustedRoot => certificate.Subject == certificate.Issuer
+            X509ChainStatusFlags.UntrustedRoot or X509ChainStatusFlags.PartialChain => certificate.Subject == certificate.Issuer
                 ? $"it is self-signed ({certificate.Subject}) and not trusted here"
                 : $"it chains to a CA that is not trusted here (issuer {certificate.Issuer})",
-            X509ChainStatusFlags.PartialChain => $"its issuer {certificate.Issuer} is not known here",
             X509ChainStatusFlags.NotValidForUsage => "it is not meant for TLS servers (no serverAuth usage)",
             _ => status.ToString(),
-        }).ToList();
+        }).Distinct().ToList();
         return reasons.Count == 0 ? "its chain does not verify" : string.Join("; ", reasons);
     }
 
