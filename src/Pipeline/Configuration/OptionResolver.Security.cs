@@ -20,7 +20,7 @@ public static partial class OptionResolver
     [
         new("registry-password", (o, v) => o with { RegistryPassword = v }),
         new("consul-token", (o, v) => o with { ConsulToken = v }),
-        new("etcd-password", (o, v) => o with { EtcdPassword = v }, (o, path) => o with { EtcdPasswordFile = path }),
+        new("etcd-password", (o, v) => o with { EtcdPassword = v, EtcdPasswordFile = null }, (o, path) => o with { EtcdPasswordFile = path, EtcdPassword = null }),
     ];
 
     /// <summary>True for an option that holds a secret (its value is never shown).</summary>

@@ -8,15 +8,19 @@ namespace Pipeline.Registry;
 /// </summary>
 public sealed record RegistryRetry
 {
-    /// <summary>The default policy: up to 10 s of retries, waiting 100 ms, 200 ms, 400 ms … at most 2 s between attempts.</summary>
+    /// <summary>
+    /// The default policy: retries for up to 5 s, waiting 100 ms, 200 ms, 400 ms … at most 2 s between attempts; long
+    /// enough for an etcd leader election (about a second with etcd's defaults), short enough that a registry that is
+    /// really gone fails a stage well before a deploy lock's lease (10 s by default) runs out.
+    /// </summary>
     public static RegistryRetry Default { get; } = new();
 
     /// <summary>One attempt only (each endpoint once).</summary>
     public static RegistryRetry None { get; } = new() { MaxElapsed = TimeSpan.Zero };
 
     /// <summary>How long after the first attempt a new attempt may still start.</summary>
-    /// <value>The default value is 10 seconds.</value>
-    public TimeSpan MaxElapsed { get; init; } = TimeSpan.FromSeconds(10);
+    /// <value>The default value is 5 seconds.</value>
+    public TimeSpan MaxElapsed { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The wait before the first retry; each later wait doubles, up to <see cref="MaxDelay"/>.</summary>
     /// <value>The default value is 100 milliseconds.</value>

@@ -179,7 +179,7 @@ public sealed class BadInputTests
     {
         // Given the live service: its proxy publishes the port the next deploy asks for
         using var engine = new Pipeline.Docker.DockerEngine(TestEnvironment.Docker);
-        using var registry = new Pipeline.Registry.EtcdRegistry([TestEnvironment.Etcd]);
+        using var registry = Pipeline.Registry.ServiceRegistries.Create(TestEnvironment.Defaults);
         var checks = new Pipeline.Preflight.PreflightChecks(Next, () => engine, () => engine, () => registry);
 
         // When the preflight runs
