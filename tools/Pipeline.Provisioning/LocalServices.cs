@@ -384,6 +384,9 @@ public sealed class LocalServices
                         "--listen-peer-urls", etcdPeer,
                         "--initial-advertise-peer-urls", etcdPeer,
                         "--initial-cluster", $"pipeline-local={etcdPeer}",
+                        .. options.EtcdAuthTokenTtl is { } ttl
+                            ? new[] { "--auth-token-ttl", ((int)Math.Ceiling(ttl.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture) }
+                            : [],
                     ];
                 },
                 DataDescription: _ => $"data: {etcdDir}; ",

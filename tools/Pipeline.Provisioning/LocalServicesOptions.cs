@@ -35,6 +35,10 @@ public sealed record LocalServicesOptions
     /// <value>The default value is <see langword="false"/>.</value>
     public bool SecureExistingEtcd { get; init; }
 
+    /// <summary>How long an etcd auth token lives without use (etcd's <c>--auth-token-ttl</c>), for an etcd this provisioning starts; null for etcd's own default (5 minutes).</summary>
+    /// <value>The default value is null.</value>
+    public TimeSpan? EtcdAuthTokenTtl { get; init; }
+
     /// <summary>The pipeline's etcd user (and role) that provisioning creates.</summary>
     public const string EtcdUser = "pipeline";
 

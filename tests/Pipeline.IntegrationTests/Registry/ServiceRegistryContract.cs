@@ -11,6 +11,9 @@ namespace Pipeline.IntegrationTests.Registry;
 /// </summary>
 public abstract class ServiceRegistryContract
 {
+    /// <summary>Retries of transient failures, kept short so the tests of an unreachable registry stay quick.</summary>
+    protected static readonly RegistryRetry ContractRetry = new() { MaxElapsed = TimeSpan.FromSeconds(1) };
+
     /// <summary>A lease short enough for one expiry test, at or above every implementation's minimum TTL.</summary>
     private static readonly TimeSpan ShortTtl = TimeSpan.FromSeconds(2);
 
