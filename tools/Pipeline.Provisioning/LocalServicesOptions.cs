@@ -42,8 +42,14 @@ public sealed record LocalServicesOptions
     /// <summary>The pipeline's etcd user (and role) that provisioning creates.</summary>
     public const string EtcdUser = "pipeline";
 
+    /// <summary>The state folder used unless another is given.</summary>
+    public const string DefaultStateDirectory = "/var/lib/pipeline-local";
+
     /// <summary>The file holding the password of <see cref="EtcdUser"/>: <c>{StateDirectory}/secrets/etcd-pipeline.password</c>.</summary>
-    public string EtcdPasswordFile => Path.Combine(SecretsDirectory, "etcd-pipeline.password");
+    public string EtcdPasswordFile => EtcdPasswordFileIn(StateDirectory);
+
+    /// <summary>Where the password of <see cref="EtcdUser"/> is kept for a state folder.</summary>
+    public static string EtcdPasswordFileIn(string stateDirectory) => Path.Combine(stateDirectory, "secrets", "etcd-pipeline.password");
 
     /// <summary>The file holding the password of etcd's <c>root</c>: <c>{StateDirectory}/secrets/etcd-root.password</c>.</summary>
     public string EtcdRootPasswordFile => Path.Combine(SecretsDirectory, "etcd-root.password");
@@ -53,7 +59,7 @@ public sealed record LocalServicesOptions
 
     /// <summary>Where started services keep their data, configuration, pid files and logs.</summary>
     /// <value>The default value is <c>/var/lib/pipeline-local</c>.</value>
-    public string StateDirectory { get; init; } = "/var/lib/pipeline-local";
+    public string StateDirectory { get; init; } = DefaultStateDirectory;
 
     /// <summary>Whether missing Debian packages may be installed with apt-get (needs root on Debian).</summary>
     /// <value>The default value is <see langword="true"/>.</value>

@@ -401,6 +401,7 @@ public sealed class LocalServicesTests
     }
 
     [Test]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public async Task Should_Turn_Authentication_On_In_An_Etcd_It_Starts_With_Passwords_Only_Its_Owner_Can_Read()
     {
         // Given a machine whose etcd does not run
