@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
-using System.Security.Authentication;
-using System.Text;
 using Pipeline.Configuration;
 using Pipeline.Docker;
 using Pipeline.Proxy;
@@ -124,7 +122,17 @@ public sealed class PreflightChecks(
         var credentials = options.RegistryUsername is { } user ? new RegistryCredentials(user, options.RegistryPassword ?? "") : null;
         HttpResponseMessage response;
         Uri url;
-        using var transport = new ImageRegistryTransport(registry, options, _timeout, _dockerCertsFolder);
+        ImageRegistryTransport transport;
+        try
+        {
+            transport = new ImageRegistryTransport(registry, options, _timeout, _dockerCertsFolder);
+        }
+        catch (ImageRegistryTransportException e)
+        {
+            return [$"--image-registry={registry}: {e.Message}"];
+        }
+
+        using var ownedTransport = transport;
         try
         {
             (response, url) = await transport.SendAsync(HttpMethod.Get, "/v2/", credentials, null, ct).ConfigureAwait(false);
