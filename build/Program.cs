@@ -3,6 +3,7 @@ using Pipeline;
 using Pipeline.Configuration;
 using Pipeline.Frosting;
 using Pipeline.Provisioning;
+using Pipeline.Proxy;
 using Pipeline.Tasks;
 
 // The repo's own build: `./build.sh` deploys examples/hello through the pipeline on the local engine;
@@ -16,7 +17,7 @@ return new CakeHost()
     .ConfigureServices(services => services.AddSingleton(new DeploymentOptions
     {
         ServiceDirectory = "examples/hello",
-        ProxyKind = "haproxy",
+        ProxyKind = ProxyKind.Haproxy,
         ProxyPort = 8080,
         // The etcd user ProvisionLocalServices creates; its password file is read only when etcd asks for one.
         EtcdUsername = LocalServicesOptions.EtcdUser,

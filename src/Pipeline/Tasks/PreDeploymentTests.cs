@@ -21,7 +21,7 @@ public sealed class PreDeploymentTests : DeploymentStage
     {
         var testImage = TestImage(context.Options.ImageRegistry, context.Service, context.Version);
         await context.CdEngine.BuildImageAsync(
-            new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile.tests", [testImage], context.LabelsFor("test")),
+            new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile.tests", [testImage], context.LabelsFor(Roles.Test)),
             new LogProgress(context.Log, "  [build tests] "),
             ct);
         context.State.TestImage = testImage;

@@ -12,7 +12,7 @@ namespace Pipeline.IntegrationTests.Registry;
 /// make the client authenticate again. Whatever etcd the test environment has, this one always has authentication.
 /// </summary>
 [TestFixture]
-public sealed class AuthenticatedEtcdRegistryContractTests : ServiceRegistryContract
+public sealed class AuthenticatedEtcdRegistryContractTests : RemoteServiceRegistryContract
 {
     private static readonly TimeSpan TokenTtl = TimeSpan.FromSeconds(2);
     private FaultProcesses _processes = null!;

@@ -7,7 +7,7 @@ namespace Pipeline.IntegrationTests.Registry;
 /// has authentication on (as the provisioning sets it up on a fresh machine).
 /// </summary>
 [TestFixture]
-public sealed class EtcdRegistryContractTests : ServiceRegistryContract
+public sealed class EtcdRegistryContractTests : RemoteServiceRegistryContract
 {
     protected override Uri Endpoint => TestEnvironment.Etcd;
 
