@@ -98,7 +98,7 @@ public sealed class CredentialsTests
         text.ShouldContain("RegistryUsername = deployer, RegistryPassword = ***");
         text.ShouldContain("ConsulToken = ***");
         text.ShouldContain("Volumes = [data:/srv/data]");
-        text.ShouldStartWith("DeploymentOptions { ServiceDirectory = examples/hello, ");
+        text.ShouldStartWith("DeploymentOptions { ServiceDirectory = ., ");
         (options with { RegistryPassword = null }).ToString().ShouldContain("RegistryPassword = ,");
         credentials.ToString().ShouldNotContain("hunter2");
     }
