@@ -66,9 +66,6 @@ internal sealed class RegistryHttp : IDisposable
 
     public static string Display(Uri endpoint) => endpoint.ToString().TrimEnd('/');
 
-    /// <summary>The clock of this client's timeouts and retries.</summary>
-    public TimeProvider Time => _time;
-
     /// <summary>
     /// Sends the request <paramref name="build"/> makes for an endpoint (called once per attempt, since a request
     /// cannot be sent twice). <paramref name="operation"/> says what was being done, for the error message
@@ -82,10 +79,7 @@ internal sealed class RegistryHttp : IDisposable
         {
             var (response, failures) = await SendToEachEndpointAsync(build, ct).ConfigureAwait(false);
             var transient = response is null ? failures.All(f => f.Transient) : _isTransient(response);
-            if ((response is not null && !transient)
-                || !retry
-                || !transient
-                || _retry.DelayBefore(round, _time.GetElapsedTime(started)) is not { } delay)
+            if (!retry || !transient || _retry.DelayBefore(round, _time.GetElapsedTime(started)) is not { } delay)
             {
                 return response ?? throw Unreachable(operation, failures);
             }
