@@ -27,7 +27,7 @@ public sealed class PrometheusUnreachableException(Uri server, string query, str
 
 /// <summary>Prometheus answered with an error (a query it cannot parse, a timeout on its side), or with something that is not its API's JSON.</summary>
 public sealed class PrometheusQueryException(Uri server, string query, int statusCode, string? errorType, string error)
-    : PrometheusException(server, query, $"Prometheus at {server} answered {statusCode}{(errorType is null ? "" : $" {errorType}")} to the query {query}: {error}")
+    : PrometheusException(server, query, $"Prometheus at {server} answered {statusCode}{(errorType is null ? "" : $" {errorType}")} to the query {query}: {error.TrimEnd('.', ' ')}.")
 {
     /// <summary>The HTTP status code of the answer.</summary>
     public int StatusCode { get; } = statusCode;
