@@ -10,8 +10,9 @@ namespace Pipeline.Forecasting;
 /// <remarks>
 /// <list type="bullet">
 /// <item><b>Out, ahead of the forecast.</b> A replica started now serves after the release's start-up time, so the
-/// replicas needed are those of every forecast hour from now to now + start-up time, and of the load observed now
-/// (the forecast may be low). More than run now: scale out.</item>
+/// replicas needed are those of the highest forecast rate from now to now + start-up time (the hourly means read as a
+/// curve through the middle of each hour), and of the load observed now (the forecast may be low). More than run now:
+/// scale out.</item>
 /// <item><b>In, only on what was observed.</b> Fewer replicas only when every observed rate of the stabilisation
 /// window needs fewer, the observations cover the whole window, and the forecast until the start-up time has passed
 /// needs fewer too. The forecast alone never scales in: a spike in the history that made the forecast low, or a
@@ -55,18 +56,16 @@ public static class ScalingPlanner
             return Decide(ScalingAction.ScaleIn, options.MaxReplicas, $"{current} replica(s) run, above --max-replicas={options.MaxReplicas}.");
         }
 
-        var leadEnd = input.Now + input.StartupTime;
-        var ahead = input.Forecast.Points.Where(p => p.HourStart <= leadEnd && p.HourStart + HourlySeries.Hour > input.Now).ToList();
-        var forecastPeak = ahead.Count == 0 ? null : ahead.MaxBy(p => p.Rate);
-        var forecastNeed = forecastPeak is null ? (int?)null : options.ReplicasFor(forecastPeak.Rate);
+        var forecastPeak = PeakOf(input.Forecast.Points, input.Now, input.Now + input.StartupTime);
+        var forecastNeed = forecastPeak is { } peak ? options.ReplicasFor(peak.Rate) : (int?)null;
 
         var observed = input.ObservedRates.Where(s => double.IsFinite(s.Value) && s.Time <= input.Now).OrderBy(s => s.Time).ToList();
         var latest = observed.Count > 0 && input.Now - observed[^1].Time <= input.ObservedStep * 2 ? observed[^1] : (MetricSample?)null;
         var observedNeed = latest is { } l ? options.ReplicasFor(l.Value) : (int?)null;
 
-        var forecastText = forecastPeak is null
-            ? "the forecast does not cover now"
-            : $"the forecast {Rate(forecastPeak.Rate)} for {forecastPeak.HourStart:HH}:00 needs {forecastNeed}";
+        var forecastText = forecastPeak is { } highest
+            ? $"the forecast {Rate(highest.Rate)} at {highest.Time:HH:mm} needs {forecastNeed}"
+            : "the forecast does not cover now";
         var observedText = latest is { } seen ? $"the observed {Rate(seen.Value)} needs {observedNeed}" : "no load observed in the last " + Seconds(input.ObservedStep * 2);
 
         var outNeed = Math.Max(forecastNeed ?? 0, observedNeed ?? 0);
@@ -97,6 +96,44 @@ public static class ScalingPlanner
 
         return Decide(ScalingAction.Hold, current,
             $"Keeping {current}: {forecastText}, {observedText}, and the observed peak over the last {Seconds(options.StabilizationWindow)} ({Rate(windowPeak.Value)}) needs {options.ReplicasFor(windowPeak.Value)}.");
+    }
+
+    /// <summary>
+    /// The highest forecast rate from <paramref name="from"/> to <paramref name="to"/>, reading the hourly means as a
+    /// curve: each hour's mean at the middle of the hour, straight lines between (so a rising load is seen rising
+    /// within the hour, not as a step at its start), flat in the first and last half hours. Null when the forecast does
+    /// not cover <paramref name="from"/>.
+    /// </summary>
+    private static (DateTimeOffset Time, double Rate)? PeakOf(IReadOnlyList<ForecastPoint> points, DateTimeOffset from, DateTimeOffset to)
+    {
+        if (points.Count == 0 || from < points[0].HourStart || from >= points[^1].HourStart + HourlySeries.Hour)
+        {
+            return null;
+        }
+
+        var half = HourlySeries.Hour / 2;
+        double At(DateTimeOffset t)
+        {
+            if (t <= points[0].HourStart + half)
+            {
+                return points[0].Rate;
+            }
+
+            for (var i = 0; i < points.Count - 1; i++)
+            {
+                var (left, right) = (points[i].HourStart + half, points[i + 1].HourStart + half);
+                if (t <= right)
+                {
+                    return points[i].Rate + ((t - left) / (right - left) * (points[i + 1].Rate - points[i].Rate));
+                }
+            }
+
+            return points[^1].Rate;
+        }
+
+        var end = to < points[^1].HourStart + HourlySeries.Hour ? to : points[^1].HourStart + HourlySeries.Hour;
+        var times = new[] { from, end }.Concat(points.Select(p => p.HourStart + half).Where(m => m > from && m < end));
+        return times.Select(t => (Time: t, Rate: At(t))).MaxBy(p => p.Rate);
     }
 
     private static TimeSpan LargestGap(IReadOnlyList<MetricSample> samples, DateTimeOffset from, DateTimeOffset to)

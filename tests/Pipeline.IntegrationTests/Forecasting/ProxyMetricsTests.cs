@@ -1,3 +1,4 @@
+using Build.Bench;
 using Pipeline.Docker;
 using Pipeline.Forecasting;
 using Pipeline.Metrics;
@@ -18,7 +19,7 @@ public sealed class ProxyMetricsTests
     private IDockerEngine _engine = null!;
     private ContainerProxy _proxy = null!;
     private string _network = null!;
-    private PrivatePrometheus? _prometheus;
+    private PrometheusInstance? _prometheus;
     private HttpClient _http = null!;
 
     [OneTimeSetUp]
@@ -41,7 +42,7 @@ public sealed class ProxyMetricsTests
         await _proxy.ApplyAsync(_proxy.Render([new ProxyRoute(Service, "/", null, "blue", "1.0.0", [new UpstreamEndpoint("127.0.0.1", ProxyOptions.MetricsPort)])]));
         _http = new HttpClient { BaseAddress = _proxy.PublicUrl, Timeout = TimeSpan.FromSeconds(10) };
 
-        _prometheus = await PrivatePrometheus.StartAsync(null, PrometheusService.Config(TestEnvironment.Docker.Host, TimeSpan.FromSeconds(1), onlyContainer: _proxy.Options.ContainerName));
+        _prometheus = await PrometheusInstance.StartAsync(null, PrometheusService.Config(TestEnvironment.Docker.Host, TimeSpan.FromSeconds(1), onlyContainer: _proxy.Options.ContainerName));
     }
 
     [OneTimeTearDown]

@@ -1,3 +1,4 @@
+using Build.Bench;
 using Pipeline.Forecasting;
 
 namespace Pipeline.Tests.Forecasting;

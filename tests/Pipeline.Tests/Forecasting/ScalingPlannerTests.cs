@@ -1,3 +1,4 @@
+using Build.Bench;
 using Pipeline.Forecasting;
 using Pipeline.Metrics;
 
@@ -28,19 +29,25 @@ public sealed class ScalingPlannerTests
     [Test]
     public void Should_Scale_Out_Ahead_Of_The_Forecast_By_The_Start_Up_Time()
     {
-        // Given: 150 req/s now (2 replicas), 300 forecast from 14:00 (4 replicas); a replica takes 5 minutes to start
-        var forecast = ForecastFrom(Hour13, 150, 300, 300);
-        var startup = TimeSpan.FromMinutes(5);
+        // Given: 150 req/s observed (2 replicas); the forecast says 150 for 13:00 and 14:00, then 300 for 15:00. Read as
+        // a curve through the middle of each hour it rises from 14:30, and passes 166.7 req/s (3 replicas) at 14:36:40.
+        // A replica takes 10 minutes to start.
+        var forecast = ForecastFrom(Hour13, 150, 150, 300);
+        var startup = TimeSpan.FromMinutes(10);
+        var at1420 = Hour13.AddMinutes(80);
+        var at1430 = Hour13.AddMinutes(90);
 
-        // When: 10 minutes before 14:00, then 4 minutes before
-        var early = Plan(2, forecast, Observed(Hour13.AddMinutes(50), _ => 150), Hour13.AddMinutes(50), startup);
-        var ahead = Plan(2, forecast, Observed(Hour13.AddMinutes(56), _ => 150), Hour13.AddMinutes(56), startup);
+        // When
+        var early = Plan(2, forecast, Observed(at1420, _ => 150), at1420, startup);
+        var ahead = Plan(2, forecast, Observed(at1430, _ => 150), at1430, startup);
+        var withoutLookAhead = Plan(2, forecast, Observed(at1430, _ => 150), at1430, TimeSpan.Zero);
 
-        // Then: it starts them while the load is still 150, the start-up time before 14:00
+        // Then: it starts the third replica while the load is still 150, the start-up time before it is needed
         early.Action.ShouldBe(ScalingAction.Hold);
         ahead.Action.ShouldBe(ScalingAction.ScaleOut);
-        ahead.TargetReplicas.ShouldBe(4);
-        ahead.Reason.ShouldBe("Scale out from 2 to 4: the forecast 300 req/s for 14:00 needs 4 (looking 300 s ahead: the release's start-up time).");
+        ahead.TargetReplicas.ShouldBe(3);
+        ahead.Reason.ShouldBe("Scale out from 2 to 3: the forecast 175 req/s at 14:40 needs 3 (looking 600 s ahead: the release's start-up time).");
+        withoutLookAhead.Action.ShouldBe(ScalingAction.Hold);
     }
 
     [Test]
@@ -75,7 +82,7 @@ public sealed class ScalingPlannerTests
 
         decision.Action.ShouldBe(ScalingAction.ScaleIn);
         decision.TargetReplicas.ShouldBe(2);
-        decision.Reason.ShouldBe("Scale in from 4 to 2: the observed load peaked at 130 req/s over the last 300 s, which needs 2, and the forecast 140 req/s for 13:00 needs 2.");
+        decision.Reason.ShouldBe("Scale in from 4 to 2: the observed load peaked at 130 req/s over the last 300 s, which needs 2, and the forecast 140 req/s at 13:20 needs 2.");
     }
 
     [Test]
@@ -95,15 +102,17 @@ public sealed class ScalingPlannerTests
     }
 
     [Test]
-    public void Should_Not_Scale_In_When_The_Forecast_For_The_Start_Up_Time_Needs_More()
+    public void Should_Not_Scale_In_Below_What_The_Forecast_Needs_Within_The_Start_Up_Time()
     {
-        // Given: quiet now, but 14:00 is forecast at 300 req/s and a replica takes 5 minutes
+        // Given: 4 replicas, 50 req/s observed (1 replica) for 10 minutes, but the forecast rises from 50 (13:00) to
+        // 300 (14:00): at 14:03, the start-up time ahead, it reads 187.5 req/s (3 replicas)
         var now = Hour13.AddMinutes(58);
 
         var decision = Plan(4, ForecastFrom(Hour13, 50, 300), Observed(now, _ => 50), now, TimeSpan.FromMinutes(5));
 
-        decision.Action.ShouldBe(ScalingAction.Hold);
-        decision.TargetReplicas.ShouldBe(4);
+        decision.Action.ShouldBe(ScalingAction.ScaleIn);
+        decision.TargetReplicas.ShouldBe(3);
+        decision.Reason.ShouldEndWith("the forecast 187.5 req/s at 14:03 needs 3.");
     }
 
     [Test]

@@ -1,23 +1,27 @@
 using System.Diagnostics;
 using Pipeline.Provisioning;
 
-namespace Pipeline.IntegrationTests.Forecasting;
+namespace Build.Bench;
 
 /// <summary>
-/// A Prometheus of one test fixture: Debian's prometheus on a free loopback port with its own data folder, history
-/// backfilled first with <c>promtool tsdb create-blocks-from openmetrics</c>. Stopped by its pid, folder removed.
-/// `./build.sh --target=ProvisionLocalServices` installs the package (prometheus, promtool).
+/// A private Prometheus for one bench run or test fixture: Debian's prometheus on a free loopback port with its own
+/// data folder, history backfilled first with <c>promtool tsdb create-blocks-from openmetrics</c>. Stopped by its pid,
+/// folder removed. `./build.sh --target=ProvisionLocalServices` installs the package (prometheus, promtool).
+/// The integration tests link this file.
 /// </summary>
-internal sealed class PrivatePrometheus : IAsyncDisposable
+internal sealed class PrometheusInstance : IAsyncDisposable
 {
     private readonly int _pid;
 
-    private PrivatePrometheus(string directory, int port, int pid)
+    private PrometheusInstance(string directory, int port, int pid)
     {
         Directory = directory;
         Url = new Uri($"http://127.0.0.1:{port}/");
         _pid = pid;
     }
+
+    /// <summary>How long promtool took to backfill the history (zero without one).</summary>
+    public TimeSpan BackfillTime { get; private set; }
 
     /// <summary>Where it answers.</summary>
     public Uri Url { get; }
@@ -29,18 +33,19 @@ internal sealed class PrivatePrometheus : IAsyncDisposable
     /// Backfills <paramref name="openMetrics"/> (may be null: no history), then starts Prometheus with
     /// <paramref name="config"/> and waits until it answers its API.
     /// </summary>
-    public static async Task<PrivatePrometheus> StartAsync(string? openMetrics, string config, CancellationToken ct = default)
+    public static async Task<PrometheusInstance> StartAsync(string? openMetrics, string config, CancellationToken ct = default)
     {
         var runner = new ProcessCommandRunner();
         var prometheus = runner.FindExecutable("prometheus");
         var promtool = runner.FindExecutable("promtool");
         if (prometheus is null || promtool is null)
         {
-            Assert.Fail("prometheus and promtool are not installed: run ./build.sh --target=ProvisionLocalServices (or apt-get install --no-install-recommends prometheus).");
+            throw new InvalidOperationException("prometheus and promtool are not installed: run ./build.sh --target=ProvisionLocalServices (or apt-get install --no-install-recommends prometheus).");
         }
 
         var directory = System.IO.Directory.CreateTempSubdirectory("pipeline-prometheus-it-").FullName;
         var data = Path.Combine(directory, "data");
+        var backfillTime = TimeSpan.Zero;
         if (openMetrics is not null)
         {
             var input = Path.Combine(directory, "history.om");
@@ -48,13 +53,13 @@ internal sealed class PrivatePrometheus : IAsyncDisposable
             var watch = Stopwatch.StartNew();
             var backfill = await runner.RunAsync(promtool!, ["tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=72h", "--quiet", input, data], ct: ct);
             backfill.EnsureSuccess("Backfilling the synthetic history");
-            TestContext.Progress.WriteLine($"promtool backfilled {new FileInfo(input).Length / 1024} KiB of OpenMetrics in {watch.ElapsedMilliseconds} ms");
+            backfillTime = watch.Elapsed;
             File.Delete(input);
         }
 
         var configFile = Path.Combine(directory, "prometheus.yml");
         await File.WriteAllTextAsync(configFile, config, ct);
-        var port = TestEnvironment.FreePort();
+        var port = FreePort();
         var pid = runner.StartDetached(prometheus!,
         [
             $"--config.file={configFile}",
@@ -62,7 +67,7 @@ internal sealed class PrivatePrometheus : IAsyncDisposable
             "--storage.tsdb.retention.time=60d",
             $"--web.listen-address=127.0.0.1:{port}",
         ], Path.Combine(directory, "prometheus.log"));
-        var instance = new PrivatePrometheus(directory, port, pid);
+        var instance = new PrometheusInstance(directory, port, pid) { BackfillTime = backfillTime };
         try
         {
             await instance.WaitReadyAsync(runner, ct);
@@ -74,6 +79,13 @@ internal sealed class PrivatePrometheus : IAsyncDisposable
         }
 
         return instance;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>The end of its log, for failure messages.</summary>
