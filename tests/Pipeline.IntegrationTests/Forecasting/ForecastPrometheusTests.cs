@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Build.Bench;
 using Pipeline.Configuration;
 using Pipeline.Forecasting;
 using Pipeline.IntegrationTests.BadInput;

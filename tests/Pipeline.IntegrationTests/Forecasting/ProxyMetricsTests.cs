@@ -1,4 +1,3 @@
-using Build.Bench;
 using Pipeline.Docker;
 using Pipeline.Forecasting;
 using Pipeline.Metrics;

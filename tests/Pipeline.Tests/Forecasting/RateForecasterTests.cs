@@ -1,5 +1,5 @@
-using Build.Bench;
 using Pipeline.Forecasting;
+using Pipeline.Testing.Support;
 
 namespace Pipeline.Tests.Forecasting;
 

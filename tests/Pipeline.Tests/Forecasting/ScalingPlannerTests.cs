@@ -1,5 +1,5 @@
-using Build.Bench;
 using Pipeline.Forecasting;
+using Pipeline.Testing.Support;
 using Pipeline.Metrics;
 
 namespace Pipeline.Tests.Forecasting;

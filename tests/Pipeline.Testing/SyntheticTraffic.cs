@@ -2,13 +2,13 @@ using System.Globalization;
 using System.Text;
 using Pipeline.Forecasting;
 
-namespace Build.Bench;
+namespace Pipeline.Testing.Support;
 
 /// <summary>
 /// Request-rate histories with a known answer: a rate function of time (requests per second), sampled every minute
 /// with deterministic ±5 % noise, optionally with gaps and with a first hour before which there is no data.
 /// The same histories feed the fast tests (as hourly means), the Prometheus tests and the forecast bench (as an
-/// OpenMetrics counter backfilled with promtool); the tests link this file.
+/// OpenMetrics counter backfilled with promtool).
 /// </summary>
 public sealed record SyntheticTraffic(
     string Name,

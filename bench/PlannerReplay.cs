@@ -1,7 +1,8 @@
 using Pipeline.Forecasting;
 using Pipeline.Metrics;
+using Pipeline.Testing.Support;
 
-namespace Build.Bench;
+namespace Pipeline.Bench;
 
 /// <summary>
 /// Replays the scaling planner minute by minute against a known load: each minute the planner sees the load of the

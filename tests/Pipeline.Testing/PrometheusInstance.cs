@@ -1,15 +1,14 @@
 using System.Diagnostics;
 using Pipeline.Provisioning;
 
-namespace Build.Bench;
+namespace Pipeline.Testing.Support;
 
 /// <summary>
 /// A private Prometheus for one bench run or test fixture: Debian's prometheus on a free loopback port with its own
 /// data folder, history backfilled first with <c>promtool tsdb create-blocks-from openmetrics</c>. Stopped by its pid,
 /// folder removed. `./build.sh --target=ProvisionLocalServices` installs the package (prometheus, promtool).
-/// The integration tests link this file.
 /// </summary>
-internal sealed class PrometheusInstance : IAsyncDisposable
+public sealed class PrometheusInstance : IAsyncDisposable
 {
     private readonly int _pid;
 
@@ -59,14 +58,14 @@ internal sealed class PrometheusInstance : IAsyncDisposable
 
         var configFile = Path.Combine(directory, "prometheus.yml");
         await File.WriteAllTextAsync(configFile, config, ct);
-        var port = FreePort();
-        var pid = runner.StartDetached(prometheus!,
+        var port = TestEnvironment.FreePort();
+        var pid = await runner.StartDetachedAsync(prometheus!,
         [
             $"--config.file={configFile}",
             $"--storage.tsdb.path={data}",
             "--storage.tsdb.retention.time=60d",
             $"--web.listen-address=127.0.0.1:{port}",
-        ], Path.Combine(directory, "prometheus.log"));
+        ], Path.Combine(directory, "prometheus.log"), ct);
         var instance = new PrometheusInstance(directory, port, pid) { BackfillTime = backfillTime };
         try
         {
@@ -79,13 +78,6 @@ internal sealed class PrometheusInstance : IAsyncDisposable
         }
 
         return instance;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>The end of its log, for failure messages.</summary>

@@ -1,14 +1,18 @@
+using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Pipeline.Forecasting;
 using Pipeline.Metrics;
+using Pipeline.Testing.Support;
 
-namespace Build.Bench;
+namespace Pipeline.Bench;
 
 /// <summary>
 /// The forecast measured on synthetic histories with known answers: 14 days of per-minute request counters per
 /// history (daily pattern, weekly pattern, growing trend, one-off spike, gaps, brand-new service) backfilled with
 /// promtool into a private Prometheus, read back with the built-in HAProxy query, forecast for 48 hours; then the
-/// planner replayed over the daily history's forecast, with and without it.
+/// planner replayed over the daily history's forecast, with and without it. Prints a table, writes
+/// artifacts/bench/forecast-*.json and ends with the line <c>bench-forecast: daily_mape=… short_minutes=…</c>.
 /// </summary>
 internal static class ForecastBench
 {
@@ -17,9 +21,44 @@ internal static class ForecastBench
 
     private const int Days = 14;
     private const int Horizon = 48;
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
-    /// <summary>Runs the bench; <paramref name="log"/> gets progress lines.</summary>
-    public static async Task<ForecastBenchReport> RunAsync(ForecastBenchOptions options, Action<string> log, CancellationToken ct)
+    /// <summary>Runs the bench, prints its figures to <paramref name="log"/> and writes them under <paramref name="root"/>/artifacts/bench.</summary>
+    public static async Task<ForecastBenchReport> RunAsync(ForecastBenchOptions options, string root, Action<string> log, CancellationToken ct)
+    {
+        var report = await MeasureAsync(options, log, ct);
+        Print(report, log);
+        var directory = Path.Combine(root, "artifacts", "bench");
+        Directory.CreateDirectory(directory);
+        var file = Path.Combine(directory, $"forecast-{report.Now:yyyyMMdd-HHmmss}.json");
+        await File.WriteAllTextAsync(file, JsonSerializer.Serialize(report, Json), ct);
+        log($"Every figure and the replay's scaling timeline: {file}");
+        log("bench-forecast: " + string.Join(' ', report.Histories.Where(h => h.HeldOutMape is not null).Select(h => $"{h.Name}_mape={h.HeldOutMape!.Value.ToString("0.00", CultureInfo.InvariantCulture)}"))
+            + $" short_minutes={report.Predictive.MinutesShort} reactive_short_minutes={report.Reactive.MinutesShort}");
+        return report;
+    }
+
+    private static void Print(ForecastBenchReport report, Action<string> log)
+    {
+        log($"Forecast of {report.HorizonHours} h from {report.HistoryDays} days of history (per-minute counters, ±5 % noise), built-in HAProxy query, to {report.Now:yyyy-MM-dd HH:mm} UTC:");
+        log($"{"history",-8} {"held-out MAPE",13} {"48 h error mean / worst",24} {"weekly",7} {"growth/day",11} {"hours with data",16}");
+        foreach (var h in report.Histories)
+        {
+            log(h.Status == "ready"
+                ? $"{h.Name,-8} {Percent(h.HeldOutMape),13} {$"{Percent(h.MeanErrorPercent)} / {Percent(h.WorstErrorPercent)}",24} {(h.WeeklySeason == true ? "yes" : "no"),7} {Percent(h.GrowthPerDay * 100),11} {$"{h.ObservedHours}/{h.Hours}",16}"
+                : $"{h.Name,-8} {h.Message}");
+        }
+
+        log($"Planner replay over the daily history's {report.HorizonHours} h (load = the known function minute by minute, {report.CapacityPerReplica:0.##} req/s per replica, headroom 1.2, start-up {report.StartupSeconds:0} s, stabilisation 300 s):");
+        log($"{"",-34} {"predictive",10} {"reactive only",13}");
+        log($"{"scale-outs / scale-ins",-34} {$"{report.Predictive.ScaleOuts} / {report.Predictive.ScaleIns}",10} {$"{report.Reactive.ScaleOuts} / {report.Reactive.ScaleIns}",13}");
+        log($"{"minutes short of replicas",-34} {report.Predictive.MinutesShort,10} {report.Reactive.MinutesShort,13}");
+        log($"{"replica-hours (needed: " + report.Predictive.NeededReplicaHours.ToString("0", CultureInfo.InvariantCulture) + ")",-34} {report.Predictive.ReplicaHours,10:0} {report.Reactive.ReplicaHours,13:0}");
+    }
+
+    private static string Percent(double? value) => value is { } v ? v.ToString("0.00", CultureInfo.InvariantCulture) + " %" : "-";
+
+    private static async Task<ForecastBenchReport> MeasureAsync(ForecastBenchOptions options, Action<string> log, CancellationToken ct)
     {
         var clock = DateTimeOffset.UtcNow;
         var now = new DateTimeOffset(clock.UtcTicks - (clock.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
