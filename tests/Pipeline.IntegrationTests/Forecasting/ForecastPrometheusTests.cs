@@ -152,11 +152,14 @@ public sealed class ForecastPrometheusTests
             var observed = await rates.ObservedAsync(_now, TimeSpan.FromMinutes(8), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(2));
             var normal = options.ReplicasFor(observed[^1].Value);
 
-            // "spike": the replicas today's load needs (now and the forecast for this hour); "aftershock": those of 10 minutes ago, in the spike
+            // "spike": the replicas today's load needs (what the load now needs, or what the planner scales out to first);
+            // "aftershock": those of 10 minutes ago, in the spike
+            ScalingDecision PlanWith(int replicas) =>
+                ScalingPlanner.Plan(new ScalingInput(replicas, forecast, observed, TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(5), _now), options);
             var current = service == "spike"
-                ? Math.Max(normal, options.ReplicasFor(forecast.Points[0].Rate))
+                ? PlanWith(normal) is { Action: ScalingAction.ScaleOut } first ? first.TargetReplicas : normal
                 : options.ReplicasFor(_traffic[service].Rate(_now - TimeSpan.FromMinutes(10)));
-            decisions.Add(ScalingPlanner.Plan(new ScalingInput(current, forecast, observed, TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(5), _now), options));
+            decisions.Add(PlanWith(current));
             TestContext.Progress.WriteLine($"{service}: {current} replicas, observed now {observed[^1].Value:0.#} req/s (needs {normal}): {decisions[^1].Action} - {decisions[^1].Reason}");
 
             // The spike's hours of the day are not forecast high: within the tolerance of the rate without it
