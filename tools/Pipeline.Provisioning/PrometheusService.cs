@@ -47,8 +47,8 @@ public static class PrometheusService
         var port = ProxyOptions.MetricsPort.ToString(CultureInfo.InvariantCulture);
         return header + $$"""
             scrape_configs:
-              # HAProxy's built-in exporter in every proxy container Pipeline made (labels {{ProxyLabels.Role}}=proxy,
-              # {{ProxyLabels.Proxy}}=haproxy), scraped at the container's address on its network.
+              # HAProxy's built-in exporter in every proxy container Pipeline made (labels {{Labels.Role}}={{Roles.Proxy}},
+              # {{Labels.Proxy}}={{ProxyKind.Haproxy}}), scraped at the container's address on its network.
               - job_name: {{ProxyJob}}
                 metrics_path: /metrics
                 docker_sd_configs:
@@ -56,7 +56,7 @@ public static class PrometheusService
                     refresh_interval: {{interval}}
                     filters:
                       - name: label
-                        values: ["{{ProxyLabels.Role}}=proxy", "{{ProxyLabels.Proxy}}=haproxy"]
+                        values: ["{{Labels.Role}}={{Roles.Proxy}}", "{{Labels.Proxy}}={{ProxyKind.Haproxy}}"]
                 relabel_configs:
                   - source_labels: [__meta_docker_network_ip]
                     regex: (.+)

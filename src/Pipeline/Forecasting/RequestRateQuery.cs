@@ -1,4 +1,5 @@
 using System.Globalization;
+using Pipeline.Proxy;
 
 namespace Pipeline.Forecasting;
 
@@ -14,7 +15,7 @@ public static class RequestRateQuery
         "sum(max without (instance) (rate(haproxy_backend_http_requests_total{container=\"${proxy_container}\",proxy=~\"${service}_[0-9]+\"}[${window}])))";
 
     /// <summary>The built-in query for a proxy kind, or null when that proxy has no per-route metrics yet (nginx).</summary>
-    public static string? DefaultFor(string proxyKind) => proxyKind == "haproxy" ? HaproxyDefault : null;
+    public static string? DefaultFor(ProxyKind proxyKind) => proxyKind == ProxyKind.Haproxy ? HaproxyDefault : null;
 
     /// <summary>Replaces <c>${service}</c> and <c>${proxy_container}</c>; <c>${window}</c> stays for <see cref="WithWindow"/>.</summary>
     public static string Expand(string query, string service, string proxyContainer)

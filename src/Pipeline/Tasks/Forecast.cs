@@ -28,7 +28,7 @@ public sealed class Forecast : AsyncFrostingTask<DeploymentContext>
         var template = scaling.Query ?? RequestRateQuery.DefaultFor(options.ProxyKind)
             ?? throw new CakeException(1, $"--proxy={options.ProxyKind} has no built-in request-rate metric yet: give the query of {context.Service}'s requests per second with --forecast-query (one series; ${{window}} is the rate window), e.g. --forecast-query='sum(rate(nginx_http_requests_total[${{window}}]))'. Nothing was read or changed.");
         var query = RequestRateQuery.Expand(template, context.Service, options.ProxyContainer);
-        var now = TimeProvider.System.GetUtcNow();
+        var now = context.Time.GetUtcNow();
 
         using var prometheus = new PrometheusClient(options.PrometheusUrl);
         var rates = new RequestRates(prometheus, query);

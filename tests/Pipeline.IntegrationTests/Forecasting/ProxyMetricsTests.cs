@@ -28,7 +28,7 @@ public sealed class ProxyMetricsTests
         _network = TestEnvironment.UniqueName("metrics-net");
         _proxy = ProxyFactory.Create(new ProxyOptions
         {
-            Kind = ProxyKinds.Haproxy,
+            Kind = ProxyKind.Haproxy,
             ContainerName = TestEnvironment.UniqueName("metrics-proxy"),
             Network = _network,
             ListenPort = TestEnvironment.FreePort(),
