@@ -10,14 +10,14 @@ using Pipeline.Registry;
 namespace Build.Tasks;
 
 /// <summary>
-/// Makes sure the CD engine, the image registry and etcd answer (installing and starting them on loopback when
-/// missing), then that the base images exist (busybox:latest, the proxy image). Fast when everything is there.
+/// Makes sure the CD engine, the image registry, etcd and Prometheus answer (installing and starting them on loopback
+/// when missing), then that the base images exist (busybox:latest, the proxy image). Fast when everything is there.
 /// Addresses come from the deployment options (--docker-host, --image-registry, --registry-endpoints,
-/// --proxy-image); <c>--state-dir</c> (default /var/lib/pipeline-local) holds the data and logs of what it starts.
+/// --prometheus-url, --proxy-image); <c>--state-dir</c> (default /var/lib/pipeline-local) holds the data and logs of what it starts.
 /// Addresses that are not on loopback are only checked.
 /// </summary>
 [TaskName("ProvisionLocalServices")]
-[TaskDescription("Checks (and on a fresh Debian machine installs and starts) dockerd, the image registry and etcd on loopback, then the base images.")]
+[TaskDescription("Checks (and on a fresh Debian machine installs and starts) dockerd, the image registry, etcd and Prometheus on loopback, then the base images.")]
 public sealed class ProvisionLocalServices : AsyncFrostingTask<DeploymentContext>
 {
     /// <summary>Programs this build's targets use, by Debian package: base images, tests (a TLS front for the engine), Bench (load).</summary>
@@ -25,6 +25,7 @@ public sealed class ProvisionLocalServices : AsyncFrostingTask<DeploymentContext
     {
         ["socat"] = "socat",
         ["wrk"] = "wrk",
+        ["promtool"] = "prometheus",
     };
 
     /// <inheritdoc />
@@ -50,6 +51,8 @@ public sealed class ProvisionLocalServices : AsyncFrostingTask<DeploymentContext
                     Etcd = options.RegistryEndpoints[0],
                     StateDirectory = stateDirectory,
                     Tools = BuildTools,
+                    Prometheus = options.PrometheusUrl,
+                    PrometheusRetention = TimeSpan.FromDays(Math.Max(30, options.Scaling.HistoryDays + 7)),
                 },
                 context.CancellationToken);
             Log($"Services checked in {watch.ElapsedMilliseconds} ms.");

@@ -48,6 +48,16 @@ public static partial class OptionResolver
         new("network", "--network=pipeline", (o, v) => o with { Network = v }),
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
+        new("prometheus-url", "--prometheus-url=http://127.0.0.1:9090", (o, v) => o with { PrometheusUrl = ParseUri(v) }),
+        new("forecast-query", "--forecast-query='sum(rate(http_requests_total{service=\"${service}\"}[${window}]))'", (o, v) => o with { Scaling = o.Scaling with { Query = v } }),
+        new("history-days", "--history-days=14", (o, v) => o with { Scaling = o.Scaling with { HistoryDays = ParseInt(v) } }),
+        new("forecast-hours", "--forecast-hours=48", (o, v) => o with { Scaling = o.Scaling with { HorizonHours = ParseInt(v) } }),
+        new("capacity-per-replica", "--capacity-per-replica=100", (o, v) => o with { Scaling = o.Scaling with { CapacityPerReplica = ParseNumber(v) } }),
+        new("headroom", "--headroom=1.2", (o, v) => o with { Scaling = o.Scaling with { Headroom = ParseNumber(v) } }),
+        new("min-replicas", "--min-replicas=1", (o, v) => o with { Scaling = o.Scaling with { MinReplicas = ParseInt(v) } }),
+        new("max-replicas", "--max-replicas=10", (o, v) => o with { Scaling = o.Scaling with { MaxReplicas = ParseInt(v) } }),
+        new("stabilization-window", "--stabilization-window=300", (o, v) => o with { Scaling = o.Scaling with { StabilizationWindow = ParseSeconds(v) } }),
+        new("forecast-only", "--forecast-only=true", (o, v) => o with { Scaling = o.Scaling with { ForecastOnly = ParseBool(v) } }),
     ];
 
     private static readonly string UnknownRegistryKind =
@@ -188,6 +198,10 @@ public static partial class OptionResolver
             problems.Add($"--volume=…:{Escape(path)}: two volumes are mounted at the same path; give each volume its own path");
         }
 
+        Check(o.PrometheusUrl.IsAbsoluteUri && o.PrometheusUrl.Scheme is "http" or "https",
+            $"--prometheus-url={Escape(o.PrometheusUrl.OriginalString)}: must be Prometheus' http(s) URL; e.g. --prometheus-url=http://127.0.0.1:9090");
+        problems.AddRange(o.Scaling.Problems());
+
         return problems;
 
         static string Seconds(TimeSpan value) => value.TotalSeconds.ToString(CultureInfo.InvariantCulture);
@@ -293,6 +307,14 @@ public static partial class OptionResolver
             ? number
             : throw new FormatException("not a whole number");
 
+    private static double ParseNumber(string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number)
+            ? number
+            : throw new FormatException("not a number");
+
+    private static bool ParseBool(string value) =>
+        bool.TryParse(value, out var flag) ? flag : throw new FormatException("not true or false");
+
     private static TimeSpan ParseSeconds(string value) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds) && Math.Abs(seconds) < 1e7
             ? TimeSpan.FromSeconds(seconds)
@@ -304,6 +326,9 @@ public static partial class OptionResolver
                 ? new VolumeMount(text[..colon], text[(colon + 1)..])
                 : throw new FormatException($"'{Escape(text)}' is not NAME:/path"))
             .ToList();
+
+    private static Uri ParseUri(string value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"'{Escape(value)}' is not an absolute URL");
 
     private static IReadOnlyList<Uri> ParseUris(string value) =>
         value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
