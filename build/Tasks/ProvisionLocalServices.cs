@@ -10,16 +10,16 @@ using Pipeline.Registry;
 namespace Build.Tasks;
 
 /// <summary>
-/// Makes sure the CD engine, the image registry and etcd answer (installing and starting them on loopback when
-/// missing), then that the base images exist (busybox:latest, the proxy image). Fast when everything is there.
+/// Makes sure the CD engine, the image registry, etcd and Prometheus answer (installing and starting them on loopback
+/// when missing), then that the base images exist (busybox:latest, the proxy image). Fast when everything is there.
 /// Addresses come from the deployment options (--docker-host, --image-registry, --registry-endpoints,
-/// --proxy-image); <c>--state-dir</c> (default /var/lib/pipeline-local) holds the data, logs and generated secrets of
-/// what it starts. Addresses that are not on loopback are only checked. An etcd it starts gets authentication (root
-/// and the user <c>pipeline</c>, passwords in <c>{state-dir}/secrets</c>); <c>--secure-etcd=true</c> also turns it on
-/// in a local etcd that already runs without it.
+/// --prometheus-url, --proxy-image); <c>--state-dir</c> (default /var/lib/pipeline-local) holds the data, logs and
+/// generated secrets of what it starts. Addresses that are not on loopback are only checked. An etcd it starts gets
+/// authentication (root and the user <c>pipeline</c>, passwords in <c>{state-dir}/secrets</c>); <c>--secure-etcd=true</c>
+/// also turns it on in a local etcd that already runs without it.
 /// </summary>
 [TaskName("ProvisionLocalServices")]
-[TaskDescription("Checks (and on a fresh Debian machine installs and starts) dockerd, the image registry and etcd on loopback, then the base images.")]
+[TaskDescription("Checks (and on a fresh Debian machine installs and starts) dockerd, the image registry, etcd and Prometheus on loopback, then the base images.")]
 public sealed class ProvisionLocalServices : AsyncFrostingTask<DeploymentContext>
 {
     /// <summary>Programs this build's targets use, by Debian package: base images, tests (a TLS front for the engine), Bench (load).</summary>
@@ -27,6 +27,7 @@ public sealed class ProvisionLocalServices : AsyncFrostingTask<DeploymentContext
     {
         ["socat"] = "socat",
         ["wrk"] = "wrk",
+        ["promtool"] = "prometheus",
     };
 
     /// <inheritdoc />
@@ -54,6 +55,8 @@ public sealed class ProvisionLocalServices : AsyncFrostingTask<DeploymentContext
                     StateDirectory = stateDirectory,
                     Tools = BuildTools,
                     SecureExistingEtcd = secureEtcd,
+                    Prometheus = options.PrometheusUrl,
+                    PrometheusRetention = TimeSpan.FromDays(Math.Max(30, options.Scaling.HistoryDays + 7)),
                 },
                 context.CancellationToken);
             Log($"Services checked in {watch.ElapsedMilliseconds} ms.");

@@ -3,7 +3,8 @@ using System.Net;
 namespace Pipeline.Provisioning;
 
 /// <summary>
-/// Makes sure the services a build needs answer: the Docker engine, the image registry and etcd. When one on this
+/// Makes sure the services a build needs answer: the Docker engine, the image registry, etcd and (when asked for)
+/// Prometheus. When one on this
 /// machine's loopback (or the default Docker socket) does not answer, it installs the Debian packages that are
 /// missing (root + apt-get only) and starts it detached, with its data and log under
 /// <see cref="LocalServicesOptions.StateDirectory"/>. Services that answer are left alone; other addresses are only
@@ -218,8 +219,17 @@ public sealed class LocalServices
         _log("Running apt-get update (once) to install missing packages…");
         (await _runner.RunAsync("apt-get", ["update"], env, null, ct).ConfigureAwait(false)).EnsureSuccess("Updating the package lists");
         _log($"Installing {string.Join(", ", packages)} with apt-get…");
-        string[] args = ["install", "-y", .. packages];
-        (await _runner.RunAsync("apt-get", args, env, null, ct).ConfigureAwait(false)).EnsureSuccess($"Installing {string.Join(", ", packages)}");
+        var plain = packages.Where(p => !PrometheusService.PackagesWithoutRecommends.Contains(p)).ToList();
+        var bare = packages.Where(PrometheusService.PackagesWithoutRecommends.Contains).ToList();
+        foreach (var (group, flags) in new[] { (plain, Array.Empty<string>()), (bare, ["--no-install-recommends"]) })
+        {
+            if (group.Count > 0)
+            {
+                string[] args = ["install", "-y", .. flags, .. group];
+                (await _runner.RunAsync("apt-get", args, env, null, ct).ConfigureAwait(false)).EnsureSuccess($"Installing {string.Join(", ", group)}");
+            }
+        }
+
         _log($"Installed {string.Join(", ", packages)}.");
     }
 
@@ -331,7 +341,7 @@ public sealed class LocalServices
         var registryDir = Path.Combine(options.StateDirectory, "docker-registry");
         var etcdDir = Path.Combine(options.StateDirectory, "etcd");
 
-        return
+        LocalService[] services =
         [
             new LocalService(
                 Name: "Docker engine",
@@ -392,6 +402,7 @@ public sealed class LocalServices
                 DataDescription: _ => $"data: {etcdDir}; ",
                 ManualStart: _ => $"install etcd (Debian: apt-get install -y etcd-server etcd-client), then: setsid etcd --data-dir DIR --listen-client-urls {etcdClient} --advertise-client-urls {etcdClient} --listen-peer-urls {etcdPeer} --initial-advertise-peer-urls {etcdPeer} --initial-cluster default={etcdPeer} >etcd.log 2>&1 < /dev/null &"),
         ];
+        return options.Prometheus is null ? services : [.. services, PrometheusService.Describe(options, options.Prometheus)];
     }
 
     /// <summary>Writes the registry's configuration (filesystem storage, deletes allowed, listening on the configured address); returns its path.</summary>

@@ -57,6 +57,14 @@ public sealed record LocalServicesOptions
     /// <summary>The folder of generated secrets (mode 0700).</summary>
     public string SecretsDirectory => Path.Combine(StateDirectory, "secrets");
 
+    /// <summary>Prometheus' URL, or null when the build does not need it. Provisioned like etcd when on loopback.</summary>
+    /// <value>The default value is null: Prometheus is neither checked nor started.</value>
+    public Uri? Prometheus { get; init; }
+
+    /// <summary>How long a Prometheus started here keeps its data: longer than any history the forecast reads.</summary>
+    /// <value>The default value is 30 days.</value>
+    public TimeSpan PrometheusRetention { get; init; } = TimeSpan.FromDays(30);
+
     /// <summary>Where started services keep their data, configuration, pid files and logs.</summary>
     /// <value>The default value is <c>/var/lib/pipeline-local</c>.</value>
     public string StateDirectory { get; init; } = DefaultStateDirectory;
@@ -112,6 +120,16 @@ public sealed record LocalServicesOptions
         if (!Etcd.IsAbsoluteUri || (Etcd.Scheme != Uri.UriSchemeHttp && Etcd.Scheme != Uri.UriSchemeHttps))
         {
             throw new ArgumentException($"etcd address '{Etcd}' is not an http(s) URL (e.g. http://127.0.0.1:2379).");
+        }
+
+        if (Prometheus is not null && (!Prometheus.IsAbsoluteUri || (Prometheus.Scheme != Uri.UriSchemeHttp && Prometheus.Scheme != Uri.UriSchemeHttps)))
+        {
+            throw new ArgumentException($"Prometheus address '{Prometheus}' is not an http(s) URL (e.g. http://127.0.0.1:9090).");
+        }
+
+        if (PrometheusRetention < TimeSpan.FromDays(1))
+        {
+            throw new ArgumentException($"Prometheus retention {PrometheusRetention.TotalDays:0.##} days is shorter than a day; keep longer than the forecast's history.");
         }
 
         if (Docker.Host.Scheme is not ("unix" or "tcp" or "http" or "https"))

@@ -1,5 +1,6 @@
 using System.Text;
 using Pipeline.Docker;
+using Pipeline.Forecasting;
 using Pipeline.Proxy;
 using Pipeline.Registry;
 
@@ -138,6 +139,14 @@ public sealed record DeploymentOptions
     /// </summary>
     /// <value>The default value is empty: no volumes.</value>
     public IReadOnlyList<VolumeMount> Volumes { get; init; } = [];
+
+    /// <summary>The Prometheus that holds the proxy's request counters (the forecast and scaling read it; <c>ProvisionLocalServices</c> starts one here when it is on loopback and does not answer).</summary>
+    /// <value>The default value is <c>http://127.0.0.1:9090</c>.</value>
+    public Uri PrometheusUrl { get; init; } = new("http://127.0.0.1:9090");
+
+    /// <summary>How the forecast reads request rates and turns them into replicas (<c>--forecast-query</c>, <c>--history-days</c>, <c>--capacity-per-replica</c>, …).</summary>
+    /// <value>The default value is <see cref="ScalingOptions"/>' defaults.</value>
+    public ScalingOptions Scaling { get; init; } = new();
 
     /// <summary>
     /// Image registries (<c>host:port</c>) that may be spoken to over plain HTTP or with a certificate that does not

@@ -48,9 +48,19 @@ public static partial class OptionResolver
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
         new("insecure-registry", "--insecure-registry=registry.internal:5000", (o, v) => o with { InsecureRegistries = ParseList(v) }),
         new("image-registry-ca", "--image-registry-ca=/etc/pipeline/registry-ca.pem", (o, v) => o with { ImageRegistryCa = v.Length == 0 ? null : v }),
-        new("allow-insecure-engine", "--allow-insecure-engine=true", (o, v) => o with { AllowInsecureEngine = ParseFlag(v) }),
+        new("allow-insecure-engine", "--allow-insecure-engine=true", (o, v) => o with { AllowInsecureEngine = ParseBool(v) }),
         new("etcd-username", "--etcd-username=pipeline", (o, v) => o with { EtcdUsername = v.Length == 0 ? null : v }),
         new("etcd-password-file", "--etcd-password-file=/var/lib/pipeline-local/secrets/etcd-pipeline.password", (o, v) => o with { EtcdPasswordFile = v.Length == 0 ? null : v }),
+        new("prometheus-url", "--prometheus-url=http://127.0.0.1:9090", (o, v) => o with { PrometheusUrl = ParseUri(v) }),
+        new("forecast-query", "--forecast-query='sum(rate(http_requests_total{service=\"${service}\"}[${window}]))'", (o, v) => o with { Scaling = o.Scaling with { Query = v } }),
+        new("history-days", "--history-days=14", (o, v) => o with { Scaling = o.Scaling with { HistoryDays = ParseInt(v) } }),
+        new("forecast-hours", "--forecast-hours=48", (o, v) => o with { Scaling = o.Scaling with { HorizonHours = ParseInt(v) } }),
+        new("capacity-per-replica", "--capacity-per-replica=100", (o, v) => o with { Scaling = o.Scaling with { CapacityPerReplica = ParseNumber(v) } }),
+        new("headroom", "--headroom=1.2", (o, v) => o with { Scaling = o.Scaling with { Headroom = ParseNumber(v) } }),
+        new("min-replicas", "--min-replicas=1", (o, v) => o with { Scaling = o.Scaling with { MinReplicas = ParseInt(v) } }),
+        new("max-replicas", "--max-replicas=10", (o, v) => o with { Scaling = o.Scaling with { MaxReplicas = ParseInt(v) } }),
+        new("stabilization-window", "--stabilization-window=300", (o, v) => o with { Scaling = o.Scaling with { StabilizationWindow = ParseSeconds(v) } }),
+        new("forecast-only", "--forecast-only=true", (o, v) => o with { Scaling = o.Scaling with { ForecastOnly = ParseBool(v) } }),
     ];
 
     private static readonly string UnknownRegistryKind =
@@ -195,6 +205,10 @@ public static partial class OptionResolver
             problems.Add($"--volume=…:{Escape(path)}: two volumes are mounted at the same path; give each volume its own path");
         }
 
+        Check(o.PrometheusUrl.IsAbsoluteUri && o.PrometheusUrl.Scheme is "http" or "https",
+            $"--prometheus-url={Escape(o.PrometheusUrl.OriginalString)}: must be Prometheus' http(s) URL; e.g. --prometheus-url=http://127.0.0.1:9090");
+        problems.AddRange(o.Scaling.Problems());
+
         return problems;
 
         static string Seconds(TimeSpan value) => value.TotalSeconds.ToString(CultureInfo.InvariantCulture);
@@ -300,6 +314,19 @@ public static partial class OptionResolver
             ? number
             : throw new FormatException("not a whole number");
 
+    private static double ParseNumber(string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number)
+            ? number
+            : throw new FormatException("not a number");
+
+    /// <summary>true/false (also 1/0, yes/no); an option given without a value (<c>--allow-insecure-engine</c>) is true.</summary>
+    private static bool ParseBool(string value) => value.ToLowerInvariant() switch
+    {
+        "" or "true" or "1" or "yes" => true,
+        "false" or "0" or "no" => false,
+        _ => throw new FormatException("not true or false"),
+    };
+
     private static TimeSpan ParseSeconds(string value) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds) && Math.Abs(seconds) < 1e7
             ? TimeSpan.FromSeconds(seconds)
@@ -315,12 +342,9 @@ public static partial class OptionResolver
     private static IReadOnlyList<string> ParseList(string value) =>
         value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
 
-    private static bool ParseFlag(string value) => value.ToLowerInvariant() switch
-    {
-        "" or "true" or "1" or "yes" => true,
-        "false" or "0" or "no" => false,
-        _ => throw new FormatException("not true or false"),
-    };
+
+    private static Uri ParseUri(string value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"'{Escape(value)}' is not an absolute URL");
 
     private static IReadOnlyList<Uri> ParseUris(string value) =>
         value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)

@@ -20,6 +20,7 @@ internal sealed class FakeRunner : ICommandRunner
         ["docker.io"] = "dockerd",
         ["docker-registry"] = "docker-registry",
         ["etcd-server"] = "etcd",
+        ["prometheus"] = "prometheus",
         ["mmdebstrap"] = "mmdebstrap",
         ["busybox-static"] = "busybox",
     };
@@ -81,6 +82,9 @@ internal sealed class FakeProbe : IServiceProbe
 
     public Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) =>
         Task.FromResult(Answer(etcd.ToString(), "etcd 3.4.23"));
+
+    public Task<ProbeResult> CheckPrometheusAsync(Uri prometheus, TimeSpan timeout, CancellationToken ct = default) =>
+        Task.FromResult(Answer(prometheus.ToString(), "Prometheus 2.42.0+ds"));
 
     private ProbeResult Answer(string address, string answer)
     {

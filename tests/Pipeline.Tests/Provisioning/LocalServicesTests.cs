@@ -365,6 +365,8 @@ public sealed class LocalServicesTests
         public Task<ProbeResult> CheckImageRegistryAsync(string hostAndPort, TimeSpan timeout, CancellationToken ct = default) => inner.CheckImageRegistryAsync(hostAndPort, timeout, ct);
 
         public Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) => inner.CheckEtcdAsync(etcd, timeout, ct);
+
+        public Task<ProbeResult> CheckPrometheusAsync(Uri prometheus, TimeSpan timeout, CancellationToken ct = default) => inner.CheckPrometheusAsync(prometheus, timeout, ct);
     }
 
     [Test]
