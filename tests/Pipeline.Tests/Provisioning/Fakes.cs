@@ -97,6 +97,23 @@ internal sealed class FakeProbe : IServiceProbe
     }
 }
 
+/// <summary>An etcd's authentication in a test: off until turned on; records the accounts it was given.</summary>
+internal sealed class FakeEtcdSecurity : IEtcdSecurity
+{
+    public bool AuthenticationOn { get; set; }
+
+    public List<(Uri Etcd, EtcdAccounts Accounts)> Enabled { get; } = [];
+
+    public Task<bool> IsAuthenticationOnAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) => Task.FromResult(AuthenticationOn);
+
+    public Task EnableAuthenticationAsync(Uri etcd, EtcdAccounts accounts, TimeSpan timeout, CancellationToken ct = default)
+    {
+        Enabled.Add((etcd, accounts));
+        AuthenticationOn = true;
+        return Task.CompletedTask;
+    }
+}
+
 /// <summary>An engine that only knows images; everything else is not part of these tests.</summary>
 internal sealed class FakeImageEngine : IDockerEngine
 {

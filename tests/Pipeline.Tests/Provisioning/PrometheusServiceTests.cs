@@ -47,7 +47,7 @@ public sealed class PrometheusServiceTests
         ExitGracePeriod = TimeSpan.Zero,
     };
 
-    private LocalServices Create() => new(_runner, _probe, new HostFacts(IsRoot: true, IsDebian: true, HasAptGet: true), _log.Add);
+    private LocalServices Create() => new(_runner, _probe, new FakeEtcdSecurity(), new HostFacts(IsRoot: true, IsDebian: true, HasAptGet: true), _log.Add);
 
     [Test]
     public async Task Should_Install_Prometheus_Without_Recommends_And_Start_It_On_Loopback_With_Its_Config_Data_And_Retention()
