@@ -177,9 +177,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     protected virtual IDockerEngine CreateEngine(DockerEndpoint endpoint) => new DockerEngine(endpoint, Time);
 
     /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
-    protected virtual IServiceRegistry CreateServiceRegistry() => Options.RegistryKind == RegistryKind.Consul
-        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken, timeProvider: Time)
-        : new EtcdRegistry(Options.RegistryEndpoints, timeProvider: Time);
+    protected virtual IServiceRegistry CreateServiceRegistry() => ServiceRegistries.Create(Options, Time);
 
     private T Own<T>(T disposable)
         where T : IDisposable
