@@ -49,8 +49,8 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
         (await Engine.ListNetworksAsync(new Dictionary<string, string>(), ct).ConfigureAwait(false)).Any(n => n.Name == Network);
 
     /// <inheritdoc />
-    public Task EnsureNetworkAsync(CancellationToken ct = default) =>
-        Engine.EnsureNetworkAsync(Network, new Dictionary<string, string> { [Labels.Role] = Roles.Network }, ct);
+    public Task EnsureNetworkAsync(IReadOnlyDictionary<string, string> labels, CancellationToken ct = default) =>
+        Engine.EnsureNetworkAsync(Network, labels, ct);
 
     /// <inheritdoc />
     public async Task<string> StartAsync(ReleaseSpec spec, IProgress<string>? progress = null, CancellationToken ct = default)

@@ -31,8 +31,8 @@ public interface IReleaseRuntime
     /// <summary>True when <see cref="Network"/> exists (so a deploy knows whether to record its removal before creating it).</summary>
     Task<bool> NetworkExistsAsync(CancellationToken ct = default);
 
-    /// <summary>Creates <see cref="Network"/> (labelled) when it is missing.</summary>
-    Task EnsureNetworkAsync(CancellationToken ct = default);
+    /// <summary>Creates <see cref="Network"/> with <paramref name="labels"/> (role, deploy id) when it is missing.</summary>
+    Task EnsureNetworkAsync(IReadOnlyDictionary<string, string> labels, CancellationToken ct = default);
 
     /// <summary>
     /// Starts a release (pulling its image where it runs); returns its name. Record <c>remove-release</c> in the journal

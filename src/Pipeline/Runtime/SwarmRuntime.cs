@@ -144,8 +144,8 @@ public sealed class SwarmRuntime : IReleaseRuntime
         (await Engine.ListNetworksAsync(new Dictionary<string, string>(), ct).ConfigureAwait(false)).Any(n => n.Name == Network);
 
     /// <inheritdoc />
-    public Task EnsureNetworkAsync(CancellationToken ct = default) =>
-        _swarm.EnsureOverlayNetworkAsync(Network, new Dictionary<string, string> { [Labels.Role] = Roles.Network }, ct);
+    public Task EnsureNetworkAsync(IReadOnlyDictionary<string, string> labels, CancellationToken ct = default) =>
+        _swarm.EnsureOverlayNetworkAsync(Network, labels, ct);
 
     /// <inheritdoc />
     public async Task<string> StartAsync(ReleaseSpec spec, IProgress<string>? progress = null, CancellationToken ct = default)

@@ -28,7 +28,7 @@ public sealed class DeployRelease : DeploymentStage
         if (!await runtime.NetworkExistsAsync(ct))
         {
             await context.Journal.RecordAsync(UndoStep.RemoveNetwork(runtime.Network), ct);
-            await runtime.EnsureNetworkAsync(ct);
+            await runtime.EnsureNetworkAsync(new Dictionary<string, string> { [Labels.Role] = Roles.Network, [Labels.DeployId] = context.DeployId }, ct);
         }
 
         var spec = new ReleaseSpec

@@ -94,6 +94,10 @@ internal sealed class PipelineProcess : IDisposable
 
         start.Environment["PIPELINE_RELEASE_VERSION"] = version;
         start.Environment["NO_COLOR"] = "1";
+        foreach (var (name, value) in TestEnvironment.EtcdEnvironment)
+        {
+            start.Environment[name] = value;
+        }
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
         return new PipelineProcess(process, clock ?? Stopwatch.StartNew());
     }
