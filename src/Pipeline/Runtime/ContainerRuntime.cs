@@ -99,7 +99,7 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
 
         var probeLabels = new Dictionary<string, string>(spec.Labels) { [Labels.Role] = Roles.Probe };
         var probeName = $"{spec.Id.Name}-probe-{Guid.NewGuid().ToString("N")[..4]}";
-        await using var probe = await ProductionProbe.StartAsync(Engine, ProbeImage, Network, probeName, probeLabels, CredentialsFor(spec), _time, ct).ConfigureAwait(false);
+        await using var probe = await ProductionProbe.StartWithinAsync(Engine, ProbeImage, Network, probeName, probeLabels, CredentialsFor(spec), _time, timeout, spec.Id.Name, ct).ConfigureAwait(false);
 
         var healthy = new Dictionary<string, ReleaseEndpoint>();
         var current = replicas.ToDictionary(c => c.Id, c => (ContainerInfo?)c);

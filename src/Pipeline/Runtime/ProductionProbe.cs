@@ -73,6 +73,36 @@ internal sealed partial class ProductionProbe : IAsyncDisposable
         return probe;
     }
 
+    /// <summary>
+    /// <see cref="StartAsync"/> within <paramref name="timeout"/> (the release's health timeout): an engine that stops
+    /// answering fails the health check in time instead of hanging the deploy.
+    /// </summary>
+    /// <exception cref="ReleaseUnhealthyException">The probe did not start in time.</exception>
+    public static async Task<ProductionProbe> StartWithinAsync(
+        IDockerEngine engine,
+        string image,
+        string network,
+        string name,
+        IReadOnlyDictionary<string, string> labels,
+        RegistryCredentials? credentials,
+        TimeProvider time,
+        TimeSpan timeout,
+        string release,
+        CancellationToken ct)
+    {
+        using var deadline = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
+        try
+        {
+            return await StartAsync(engine, image, network, name, labels, credentials, time, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new ReleaseUnhealthyException(
+                $"{release} did not become healthy within {timeout.TotalSeconds:0.#} s: the probe {name} ({image}) that asks its health path on {network} did not start in that time on {engine.Endpoint}; check that the engine answers and can pull {image}.");
+        }
+    }
+
     /// <summary>GETs <paramref name="url"/> from inside the probe: (true, "HTTP 2xx") or (false, what it answered instead).</summary>
     public async Task<(bool Ok, string Answer)> GetAsync(string url, CancellationToken ct)
     {
