@@ -134,7 +134,20 @@ public sealed record DeploymentOptions
     /// <value>The default value is empty: no volumes.</value>
     public IReadOnlyList<VolumeMount> Volumes { get; init; } = [];
 
-    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>) only as <c>***</c>.</summary>
+    /// <summary>
+    /// Environment variables each release gets beside the contract ones (<c>SERVICE_NAME</c>, <c>PORT</c>, …), and its
+    /// pre- and post-integration test containers too (never the pre-deployment tests: they run before anything is
+    /// deployed and bring their own dependencies). Values may be secrets (<c>DATABASE_URL</c>): options print only the
+    /// names. From the command line or <c>PIPELINE_RELEASE_ENV</c> only names are given (<c>--release-env=DATABASE_URL</c>);
+    /// each value is read from the pipeline's own environment, so a secret never appears on a command line.
+    /// </summary>
+    /// <value>The default value is empty.</value>
+    public IReadOnlyDictionary<string, string> ReleaseEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Names given with <c>--release-env</c>, whose values <see cref="OptionResolver"/> reads from the environment.</summary>
+    internal IReadOnlyList<string> ReleaseEnvironmentNames { get; init; } = [];
+
+    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>, the values of <see cref="ReleaseEnvironment"/>) only as <c>***</c>.</summary>
     private bool PrintMembers(StringBuilder builder)
     {
         var first = true;
@@ -143,6 +156,8 @@ public sealed record DeploymentOptions
             var value = property.GetValue(this);
             var shown = property.Name is nameof(RegistryPassword) or nameof(ConsulToken)
                 ? (value is null ? "" : "***")
+                : property.Name is nameof(ReleaseEnvironment)
+                ? "[" + string.Join(", ", ReleaseEnvironment.Keys.Select(k => k + "=***")) + "]"
                 : value switch
                 {
                     null => "",

@@ -45,10 +45,14 @@ public static partial class OptionResolver
         new("network", "--network=pipeline", (o, v) => o with { Network = v }),
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
+        new("release-env", "--release-env=DATABASE_URL", (o, v) => o with { ReleaseEnvironmentNames = ParseNames(v) }),
     ];
 
+    /// <summary>The variables the pipeline sets on releases and test containers itself; <c>--release-env</c> may not name them.</summary>
+    public static IReadOnlyList<string> ReservedEnvironment { get; } = ["SERVICE_NAME", "SERVICE_VERSION", "SERVICE_COLOR", "SERVICE_ROUTE", "PORT", "TEST_TYPE", "TARGET_URL"];
+
     /// <summary>Options that may be given more than once on the command line; their values are joined with commas.</summary>
-    public static bool IsRepeatable(string option) => option == "volume";
+    public static bool IsRepeatable(string option) => option is "volume" or "release-env";
 
     /// <summary>The option names this resolver understands (without the leading dashes).</summary>
     public static IEnumerable<string> OptionNames => Definitions.Select(d => d.Name);
@@ -95,6 +99,7 @@ public static partial class OptionResolver
             ProxyTemplate = options.ProxyTemplate is null ? null : Path.GetFullPath(options.ProxyTemplate, workingDirectory),
         };
         options = options with { Service = options.Service ?? Path.GetFileName(options.ServiceDirectory.TrimEnd('/')).ToLowerInvariant() };
+        options = WithReleaseEnvironment(options, getEnvironment, problems);
 
         problems.AddRange(Validate(options));
         if (problems.Count > 0)
@@ -168,6 +173,14 @@ public static partial class OptionResolver
                 $"--volume={Escape(volume.Name)}:{Escape(volume.Path)}: a volume is NAME:/absolute/path, NAME 1-32 lowercase letters, digits, _ and -, the path letters, digits and . _ - / without '..'; e.g. --volume=data:/var/lib/app");
         }
 
+        foreach (var name in o.ReleaseEnvironment.Keys)
+        {
+            Check(EnvironmentName().IsMatch(name),
+                $"--release-env={Escape(name)}: an environment variable name is letters, digits and _, not starting with a digit; e.g. --release-env=DATABASE_URL");
+            Check(!ReservedEnvironment.Contains(name, StringComparer.Ordinal),
+                $"--release-env={Escape(name)}: the pipeline sets {name} itself ({string.Join(", ", ReservedEnvironment)}); give your variable another name");
+        }
+
         foreach (var name in o.Volumes.GroupBy(v => v.Name).Where(g => g.Count() > 1).Select(g => g.Key))
         {
             problems.Add($"--volume={Escape(name)}: the volume name is given more than once; give each volume its own name");
@@ -207,6 +220,30 @@ public static partial class OptionResolver
         }
     }
 
+    /// <summary>Adds the variables named with <c>--release-env</c>, their values read from the environment.</summary>
+    private static DeploymentOptions WithReleaseEnvironment(DeploymentOptions options, Func<string, string?> getEnvironment, List<string> problems)
+    {
+        if (options.ReleaseEnvironmentNames.Count == 0)
+        {
+            return options;
+        }
+
+        var environment = new Dictionary<string, string>(options.ReleaseEnvironment, StringComparer.Ordinal);
+        foreach (var name in options.ReleaseEnvironmentNames)
+        {
+            if (getEnvironment(name) is { } value)
+            {
+                environment[name] = value;
+            }
+            else
+            {
+                problems.Add($"--release-env={Escape(name)}: the pipeline's environment has no {Escape(name)}; export it (its value is read from the environment only, so secrets stay off the command line)");
+            }
+        }
+
+        return options with { ReleaseEnvironment = environment, ReleaseEnvironmentNames = [] };
+    }
+
     private static string VersionFromGit(string directory)
     {
         try
@@ -243,7 +280,7 @@ public static partial class OptionResolver
     }
 
     private static string Shown(string option, string value) =>
-        option.Contains("password") || option.Contains("token") ? "***" : Escape(value);
+        option.Contains("password") || option.Contains("token") || option == "release-env" ? "***" : Escape(value);
 
     /// <summary>Shows a bad value on one line, with control characters visible.</summary>
     private static string Escape(string? value) =>
@@ -264,6 +301,13 @@ public static partial class OptionResolver
             .Select(text => text.IndexOf(':') is var colon and > 0
                 ? new VolumeMount(text[..colon], text[(colon + 1)..])
                 : throw new FormatException($"'{Escape(text)}' is not NAME:/path"))
+            .ToList();
+
+    private static IReadOnlyList<string> ParseNames(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(name => name.Contains('=', StringComparison.Ordinal)
+                ? throw new FormatException($"give the variable's name only ('{Escape(name[..name.IndexOf('=', StringComparison.Ordinal)])}'); its value is read from the pipeline's environment so that secrets never appear on a command line")
+                : name)
             .ToList();
 
     private static IReadOnlyList<Uri> ParseUris(string value) =>
@@ -297,6 +341,9 @@ public static partial class OptionResolver
 
     [GeneratedRegex(@"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]\z")]
     private static partial Regex VolumePath();
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]{0,127}\z")]
+    private static partial Regex EnvironmentName();
 }
 
 /// <summary>Options failed validation; nothing was touched. <see cref="Problems"/> names each bad value and its fix.</summary>

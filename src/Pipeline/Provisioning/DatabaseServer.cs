@@ -291,6 +291,11 @@ public sealed class DatabaseServer(IDockerEngine engine, Action<string> log, Tim
 
     private static void WriteCredentials(string path, DatabaseUrl url)
     {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new ProvisioningException($"Cannot keep {path} readable by its owner only on Windows; provision the database on Linux.");
+        }
+
         var folder = Path.GetDirectoryName(path)!;
         if (!Directory.Exists(folder))
         {

@@ -51,7 +51,7 @@ public sealed class DeployRelease : DeploymentStage
                 Labels = context.LabelsFor("release", color),
                 RestartPolicy = "unless-stopped",
                 Volumes = volumes,
-                Environment = new Dictionary<string, string>
+                Environment = new Dictionary<string, string>(options.ReleaseEnvironment)
                 {
                     ["SERVICE_NAME"] = context.Service,
                     ["SERVICE_VERSION"] = context.Version,

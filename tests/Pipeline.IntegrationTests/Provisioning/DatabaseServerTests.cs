@@ -17,6 +17,7 @@ public sealed class DatabaseServerTests
     public async Task StopServer() => await _server.DisposeAsync();
 
     [Test, Order(1)]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public async Task Should_Create_A_Labelled_Database_With_Credentials_Generated_Once_And_Kept_Out_Of_The_Log()
     {
         // Given the server provisioned by the fixture

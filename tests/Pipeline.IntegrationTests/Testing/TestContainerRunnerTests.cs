@@ -112,6 +112,26 @@ public sealed class TestContainerRunnerTests
     }
 
     [Test]
+    public async Task Should_Hide_Secrets_In_Streamed_Output_And_In_The_Failure_Message()
+    {
+        // Given a test that prints a secret it was given, then fails
+        var output = new List<string>();
+        var run = Run(TestType.PreIntegration, "fail") with
+        {
+            Environment = new Dictionary<string, string> { ["EXTRA"] = "postgres://app:s3cr3t-pw@db:5432/app" },
+            Secrets = ["postgres://app:s3cr3t-pw@db:5432/app", "s3cr3t-pw"],
+        };
+
+        // When
+        var error = await Should.ThrowAsync<TestsFailedException>(() => _runner.RunAsync(run, output.Add));
+
+        // Then the value never shows, neither in the log nor in the message
+        output[0].ShouldEndWith("EXTRA=***");
+        output.ShouldNotContain(line => line.Contains("s3cr3t", StringComparison.Ordinal));
+        error.Message.ShouldNotContain("s3cr3t");
+    }
+
+    [Test]
     public async Task Should_Stream_Stderr_Too()
     {
         // Given
