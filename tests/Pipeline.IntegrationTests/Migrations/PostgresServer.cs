@@ -14,14 +14,14 @@ internal sealed class PostgresServer : IAsyncDisposable
     private readonly string _id = Guid.NewGuid().ToString("N")[..8];
     private readonly string _folder;
 
-    private PostgresServer(IDockerEngine engine)
+    private PostgresServer(IDockerEngine engine, string? network)
     {
         Engine = engine;
         _folder = Path.Combine(Path.GetTempPath(), $"pipeline-pg-{_id}");
         Options = new DatabaseServerOptions
         {
             ContainerName = $"pipeline-pg-test-{_id}",
-            Network = $"pipeline-pg-test-{_id}",
+            Network = network ?? $"pipeline-pg-test-{_id}",
             Image = Image,
             CredentialsFile = Path.Combine(_folder, "credentials", "database.url"),
             StartTimeout = TimeSpan.FromSeconds(120),
@@ -40,13 +40,16 @@ internal sealed class PostgresServer : IAsyncDisposable
 
     public string Network => Options.Network;
 
-    /// <summary>Makes sure the database image exists (built once, ~2 min, when missing), then starts a server.</summary>
-    public static async Task<PostgresServer> StartAsync()
+    /// <summary>
+    /// Makes sure the database image exists (built once, ~2 min, when missing), then starts a server on
+    /// <paramref name="network"/> (its own network when null; a network given is left in place on dispose).
+    /// </summary>
+    public static async Task<PostgresServer> StartAsync(string? network = null)
     {
         var engine = new DockerEngine(TestEnvironment.Docker);
         await new BaseImages(engine, new ProcessCommandRunner(), TestContext.Progress.WriteLine)
             .EnsureDatabaseAsync(new BaseImagesOptions { DatabaseImage = Image });
-        var server = new PostgresServer(engine);
+        var server = new PostgresServer(engine, network);
         server.Report = await new DatabaseServer(engine, server.Log.Add).EnsureAsync(server.Options);
         return server;
     }
@@ -91,7 +94,11 @@ internal sealed class PostgresServer : IAsyncDisposable
         }
 
         await Engine.RemoveVolumeAsync(Options.Volume);
-        await Engine.RemoveNetworkAsync(Options.Network);
+        if (Options.Network.StartsWith("pipeline-pg-test-", StringComparison.Ordinal))
+        {
+            await Engine.RemoveNetworkAsync(Options.Network);
+        }
+
         if (Directory.Exists(_folder))
         {
             Directory.Delete(_folder, recursive: true);
