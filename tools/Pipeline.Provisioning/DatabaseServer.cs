@@ -137,7 +137,8 @@ public sealed class DatabaseServer(IDockerEngine engine, Action<string> log, Tim
 
     private const string DataPath = "/var/lib/postgresql/data";
     private const string ScriptPath = "/usr/local/bin/pipeline-database";
-    private const string PasswordPath = "/etc/pipeline-database/password";
+    // Files go into folders the image has: an upload into a missing folder can fail with a broken pipe.
+    private const string PasswordPath = "/etc/pipeline-database-password";
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     /// <summary>Makes sure the server runs and the application's credentials work; returns its URL.</summary>
@@ -327,10 +328,10 @@ public sealed class DatabaseServer(IDockerEngine engine, Action<string> log, Tim
     internal const string StartScript = """
         #!/bin/sh
         # Written by Pipeline's DatabaseServer. PostgreSQL with its data in $PGDATA (a named volume). On an empty volume it
-        # creates the cluster, then the role $DATABASE_USER (password from /etc/pipeline-database/password) owning $DATABASE_NAME.
+        # creates the cluster, then the role $DATABASE_USER (password from /etc/pipeline-database-password) owning $DATABASE_NAME.
         set -eu
         bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-        secret=/etc/pipeline-database/password
+        secret=/etc/pipeline-database-password
         install -d -o postgres -g postgres -m 0700 "$PGDATA"
         install -d -o postgres -g postgres -m 2775 /run/postgresql
         if [ ! -s "$PGDATA/PG_VERSION" ]; then
@@ -340,7 +341,7 @@ public sealed class DatabaseServer(IDockerEngine engine, Action<string> log, Tim
           runuser -u postgres -- "$bin/pg_ctl" -D "$PGDATA" -w -o "-c listen_addresses=''" start >/dev/null
           chown postgres "$secret"
           runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres -v user="$DATABASE_USER" -v db="$DATABASE_NAME" <<'SQL'
-        \set password `cat /etc/pipeline-database/password`
+        \set password `cat /etc/pipeline-database-password`
         CREATE ROLE :"user" LOGIN PASSWORD :'password';
         CREATE DATABASE :"db" OWNER :"user";
         SQL

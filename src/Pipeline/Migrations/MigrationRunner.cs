@@ -103,6 +103,7 @@ public sealed class MigrationRunner(IDockerEngine engine, MigrationRunnerOptions
         try
         {
             await _engine.StartContainerAsync(id, ct).ConfigureAwait(false);
+            await session.PrepareAsync(ct).ConfigureAwait(false);
             await session.CheckConnectionAsync(ct).ConfigureAwait(false);
             return session;
         }
@@ -181,6 +182,16 @@ public sealed class MigrationSession : IAsyncDisposable
     public string ContainerName { get; }
 
     private DatabaseUrl Database => _options.Database;
+
+    /// <summary>Creates the folders the scripts are uploaded to (an upload into a missing folder can fail with a broken pipe).</summary>
+    internal async Task PrepareAsync(CancellationToken ct)
+    {
+        var result = await _engine.ExecAsync(ContainerId, ["mkdir", "-p", $"{Folder}/{MigrationSet.FolderName}"], ct).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            throw new DockerEngineException($"Could not create {Folder}/{MigrationSet.FolderName} in the migration runner {ContainerName}: {result.Stderr.Trim()}");
+        }
+    }
 
     internal async Task CheckConnectionAsync(CancellationToken ct)
     {

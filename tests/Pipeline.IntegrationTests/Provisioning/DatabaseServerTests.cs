@@ -40,7 +40,7 @@ public sealed class DatabaseServerTests
         container.Labels[DatabaseServer.DatabaseLabel].ShouldBe(options.ContainerName);
         (await _server.Engine.ListVolumesAsync(new Dictionary<string, string> { [Labels.Role] = "database", [DatabaseServer.DatabaseLabel] = options.ContainerName }))
             .ShouldHaveSingleItem().Name.ShouldBe(options.Volume);
-        (await _server.Engine.GetFileAsync(container.Id, "/etc/pipeline-database/password")).ShouldBeNull();
+        (await _server.Engine.GetFileAsync(container.Id, "/etc/pipeline-database-password")).ShouldBeNull();
     }
 
     [Test, Order(2)]
