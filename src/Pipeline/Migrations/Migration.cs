@@ -39,7 +39,7 @@ public static class MigrationPhases
 public sealed record MigrationScript(string FileName, string Path, string Sql, IReadOnlyList<SqlStatement> Statements)
 {
     /// <summary>The SHA-256 of the file's bytes as UTF-8, lower-case hex: the migrations table keeps it to notice an applied file that changed.</summary>
-    public string Checksum { get; } = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Sql)));
+    public string Checksum { get; init; } = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Sql)));
 }
 
 /// <summary>

@@ -264,18 +264,26 @@ public sealed class MigrationSession : IAsyncDisposable
     }
 
     /// <summary>
-    /// Runs an expand migration's down script and deletes its row, in one transaction. Not applied: nothing to do
-    /// (returns false), so an undo step can run it again.
+    /// Runs an expand migration's down script and deletes its row, in one transaction. Not applied (or, with
+    /// <paramref name="appliedBy"/>, applied by another deploy or from another file): nothing to do (returns false),
+    /// so an undo step can run again after a crash.
     /// </summary>
     /// <exception cref="ArgumentException">The migration has no down script.</exception>
     /// <exception cref="MigrationFailedException">The down script failed; its transaction was rolled back.</exception>
-    public async Task<bool> RevertAsync(Migration migration, CancellationToken ct = default)
+    public async Task<bool> RevertAsync(Migration migration, string? appliedBy = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(migration);
         var down = migration.Down ?? throw new ArgumentException($"{migration} has no down script ({migration.Id}.down.sql).", nameof(migration));
-        if ((await ListAppliedAsync(ct).ConfigureAwait(false)).All(a => a.Number != migration.Number))
+        var row = (await ListAppliedAsync(ct).ConfigureAwait(false)).FirstOrDefault(a => a.Number == migration.Number);
+        if (row is null)
         {
             _log?.Invoke($"{migration} is not applied; its down script does not run.");
+            return false;
+        }
+
+        if (appliedBy is not null && (row.DeployId != appliedBy || row.Checksum != migration.Script.Checksum))
+        {
+            _log?.Invoke($"{migration} was applied by deploy {row.DeployId ?? "(unknown)"} from a file with checksum {row.Checksum[..12]}…, not by deploy {appliedBy} from this one; left as it is.");
             return false;
         }
 

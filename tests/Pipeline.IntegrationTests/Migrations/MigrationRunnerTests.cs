@@ -171,10 +171,13 @@ public sealed class MigrationRunnerTests
         var migrations = Folder(("001_create_notes.expand.sql", CreateNotes), ("002_add_author.expand.sql", AddAuthor), ("002_add_author.down.sql", "ALTER TABLE notes DROP COLUMN author;\n"));
         await Runner(database).ApplyPendingAsync(migrations, MigrationPhase.Expand, "d1");
 
-        // When it is reverted, twice (an undo step may run again after a crash)
+        // When it is reverted from its journal arguments (as a rollback in another process would), twice
+        var (fromJournal, deployId) = MigrationUndo.FromArguments(MigrationUndo.Arguments(migrations.Migrations[1], "d1"));
         await using var session = await Runner(database).OpenAsync();
-        var first = await session.RevertAsync(migrations.Migrations[1]);
-        var second = await session.RevertAsync(migrations.Migrations[1]);
+        var otherDeploy = await session.RevertAsync(fromJournal, appliedBy: "d0");
+        var first = await session.RevertAsync(fromJournal, deployId);
+        var second = await session.RevertAsync(fromJournal, deployId);
+        otherDeploy.ShouldBeFalse();
 
         // Then the column and the row are gone once; the second call finds nothing to do
         (first, second).ShouldBe((true, false));
