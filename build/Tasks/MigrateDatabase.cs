@@ -37,7 +37,7 @@ public sealed class MigrateDatabase : AsyncFrostingTask<DeploymentContext>
             ExpandGate.Enforce(migrations);
             var report = await new MigrationRunner(
                     context.ProductionEngine,
-                    new MigrationRunnerOptions { Database = database, Network = options.Network, Labels = context.LabelsFor("migration") },
+                    new MigrationRunnerOptions { Database = database, Network = options.Network, Labels = context.LabelsFor(Roles.Migration) },
                     line => context.Log.Information("{0}", line))
                 .ApplyPendingAsync(migrations, phase, context.DeployId, ct: context.CancellationToken);
             context.Log.Information("{0}", $"{phaseName}: applied {report.Applied.Count} migration(s) ({string.Join(", ", report.Applied.Select(m => m.Id))}); {report.Plan.AlreadyApplied.Count} were applied before.");

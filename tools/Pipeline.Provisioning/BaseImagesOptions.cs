@@ -1,4 +1,5 @@
 using Pipeline.Docker;
+using Pipeline.Proxy;
 
 namespace Pipeline.Provisioning;
 
@@ -28,8 +29,8 @@ public sealed record BaseImagesOptions
     public string BusyboxBinary { get; init; } = "/bin/busybox";
 
     /// <summary>The proxy image (nginx-light, haproxy, socat, ca-certificates on Debian), pushed so a production engine can pull it.</summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm</c>.</value>
-    public string ProxyImage { get; init; } = "127.0.0.1:5000/pipeline/proxy:bookworm";
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm</c> (<see cref="ProxyOptions.DefaultImage"/>, the image a deploy runs by default).</value>
+    public string ProxyImage { get; init; } = ProxyOptions.DefaultImage;
 
     /// <summary>Where the proxy image comes from when neither the engine nor its registry has it.</summary>
     /// <value>The default value is <see cref="BaseImageSource.Build"/>.</value>

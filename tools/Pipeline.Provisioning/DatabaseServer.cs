@@ -130,7 +130,7 @@ public sealed record DatabaseServerReport(string ContainerName, string Network, 
 public sealed class DatabaseServer(IDockerEngine engine, Action<string> log, TimeProvider? time = null)
 {
     /// <summary>The label value of <c>pipeline.role</c> on the database container and its volume.</summary>
-    public const string Role = "database";
+    public const string Role = Roles.Database;
 
     /// <summary>The label that names the database container on it and its volume.</summary>
     public const string DatabaseLabel = "pipeline.database";
@@ -208,7 +208,7 @@ public sealed class DatabaseServer(IDockerEngine engine, Action<string> log, Tim
             await engine.PullImageAsync(image, ct: ct).ConfigureAwait(false);
         }
 
-        await engine.EnsureNetworkAsync(options.Network, new Dictionary<string, string> { [Labels.Role] = "network" }, ct).ConfigureAwait(false);
+        await engine.EnsureNetworkAsync(options.Network, new Dictionary<string, string> { [Labels.Role] = Roles.Network }, ct).ConfigureAwait(false);
         if (!volumeExists)
         {
             await engine.CreateVolumeAsync(options.Volume, labels, ct).ConfigureAwait(false);

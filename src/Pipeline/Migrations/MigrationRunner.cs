@@ -84,7 +84,7 @@ public sealed class MigrationRunner(IDockerEngine engine, MigrationRunnerOptions
             ["PGAPPNAME"] = name,
         };
         environment.TryAdd("PGCONNECT_TIMEOUT", Math.Max(1, (int)Math.Ceiling(_options.ConnectTimeout.TotalSeconds)).ToString(CultureInfo.InvariantCulture));
-        var labels = new Dictionary<string, string>(_options.Labels) { ["pipeline.role"] = "migration" };
+        var labels = new Dictionary<string, string>(_options.Labels) { [Labels.Role] = Roles.Migration };
 
         // The container only waits; every psql runs in it by exec. It ends by itself if the pipeline dies and no rollback removes it.
         var lifetime = (int)Math.Ceiling((_options.MigrationTimeout + TimeSpan.FromMinutes(5)).TotalSeconds);

@@ -1,5 +1,6 @@
 using System.Text;
 using Pipeline.Docker;
+using Pipeline.Timing;
 
 namespace Pipeline.Proxy;
 
@@ -13,6 +14,9 @@ public abstract class ContainerProxy : IProxy
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan ActivateTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan RestoreFileTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan LogsTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan RemoveCandidateTimeout = TimeSpan.FromSeconds(10);
     private readonly ProxyTemplate template;
 
     private protected ContainerProxy(ProxyOptions options, IDockerEngine engine, TimeProvider? timeProvider)
@@ -26,7 +30,7 @@ public abstract class ContainerProxy : IProxy
     }
 
     /// <inheritdoc />
-    public abstract string Kind { get; }
+    public abstract ProxyKind Kind { get; }
 
     /// <summary>The options this proxy was created with (validated).</summary>
     public ProxyOptions Options { get; }
@@ -102,11 +106,11 @@ public abstract class ContainerProxy : IProxy
                 ?? throw new ProxyException($"The {Kind} proxy container '{Options.ContainerName}' disappeared right after it was created on {Engine.Endpoint}.");
         }
 
-        if (!info.Labels.TryGetValue(ProxyLabels.Proxy, out var kind) || kind != Kind)
+        if (!info.Labels.TryGetValue(Labels.Proxy, out var kind) || kind != Kind.Name)
         {
             throw new ProxyException(
                 $"Container '{Options.ContainerName}' on {Engine.Endpoint} is not a {Kind} proxy " +
-                $"(label {ProxyLabels.Proxy}={(kind ?? "<missing>")}); remove it or choose another ProxyOptions.ContainerName.");
+                $"(label {Labels.Proxy}={(kind ?? "<missing>")}); remove it or choose another ProxyOptions.ContainerName.");
         }
 
         if (!info.IsRunning)
@@ -180,7 +184,7 @@ public abstract class ContainerProxy : IProxy
         catch (Exception e) when (previous is not null)
         {
             // Put the old file back so the file on disk matches what the proxy still runs.
-            using var undo = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            using var undo = new CancellationTokenSource(RestoreFileTimeout, Time);
             await Engine.PutFileAsync(id, LiveConfigPath, previous, undo.Token).ConfigureAwait(false);
             throw new ProxyException($"The {Kind} proxy '{Options.ContainerName}' did not activate the new config; the previous config file was restored. {e.Message}", e);
         }
@@ -194,7 +198,7 @@ public abstract class ContainerProxy : IProxy
         {
             throw new ProxyException(
                 $"Could not {purpose} in the {Kind} proxy '{Options.ContainerName}': `{string.Join(' ', command)}` exited with {result.ExitCode}:\n" +
-                ProxyException.Indent(Output(result)));
+                Indent.Text(Output(result)));
         }
 
         return result;
@@ -222,7 +226,7 @@ public abstract class ContainerProxy : IProxy
         {
             0 => result.Stdout,
             3 => null,
-            _ => throw new ProxyException($"Could not read {path} in the {Kind} proxy '{Options.ContainerName}': cat exited with {result.ExitCode}:\n{ProxyException.Indent(Output(result))}"),
+            _ => throw new ProxyException($"Could not read {path} in the {Kind} proxy '{Options.ContainerName}': cat exited with {result.ExitCode}:\n{Indent.Text(Output(result))}"),
         };
     }
 
@@ -230,17 +234,17 @@ public abstract class ContainerProxy : IProxy
     {
         var before = await ServingProcessesAsync(id, ct).ConfigureAwait(false);
         await SignalReloadAsync(id, ct).ConfigureAwait(false);
-        var deadline = Time.GetUtcNow() + ActivateTimeout;
         var last = "";
-        while (true)
+
+        async Task<bool> NewWorkerServesAsync(CancellationToken deadline)
         {
             try
             {
                 // While it reloads the proxy may briefly refuse its control socket: that is "not yet", not a failure.
-                var now = await ServingProcessesAsync(id, ct).ConfigureAwait(false);
+                var now = await ServingProcessesAsync(id, deadline).ConfigureAwait(false);
                 if (now.Count > 0 && now.Any(p => !before.Contains(p)))
                 {
-                    return;
+                    return true;
                 }
 
                 last = $"workers now: {string.Join(", ", now)}";
@@ -250,14 +254,14 @@ public abstract class ContainerProxy : IProxy
                 last = e.Message;
             }
 
-            if (Time.GetUtcNow() > deadline)
-            {
-                throw new ProxyException(
-                    $"The {Kind} proxy '{Options.ContainerName}' started no new worker within {ActivateTimeout.TotalSeconds:0} s of the reload " +
-                    $"(workers before: {string.Join(", ", before)}; {last}).");
-            }
+            return false;
+        }
 
-            await Task.Delay(PollInterval, Time, ct).ConfigureAwait(false);
+        if (!await Poll.UntilAsync(NewWorkerServesAsync, ActivateTimeout, PollInterval, Time, ct).ConfigureAwait(false))
+        {
+            throw new ProxyException(
+                $"The {Kind} proxy '{Options.ContainerName}' started no new worker within {ActivateTimeout.TotalSeconds:0} s of the reload " +
+                $"(workers before: {string.Join(", ", before)}; {last}).");
         }
     }
 
@@ -268,7 +272,7 @@ public abstract class ContainerProxy : IProxy
         {
             var output = Output(result);
             throw new ProxyConfigRejectedException(
-                Kind,
+                Kind.Name,
                 output.Length == 0 ? $"(no output; `{string.Join(' ', ValidateCommand("<candidate config>"))}` exited with {result.ExitCode})" : output.Replace(candidate, "<candidate config>", StringComparison.Ordinal));
         }
     }
@@ -287,31 +291,26 @@ public abstract class ContainerProxy : IProxy
 
     private async Task WaitReadyAsync(string id, CancellationToken ct)
     {
-        var deadline = Time.GetUtcNow() + ReadyTimeout;
-        while (true)
+        var last = $"`{string.Join(' ', ReadyCommand)}` gave no answer";
+
+        async Task<bool> ReadyAsync(CancellationToken deadline)
         {
-            var info = await Engine.InspectContainerAsync(id, ct).ConfigureAwait(false);
+            var info = await Engine.InspectContainerAsync(id, deadline).ConfigureAwait(false);
             if (info is null || !info.IsRunning)
             {
                 var logs = await LogsAsync(id).ConfigureAwait(false);
                 throw new ProxyException(
-                    $"The {Kind} proxy container '{Options.ContainerName}' is {(info is null ? "gone" : info.State)} instead of running on {Engine.Endpoint}; its log:\n{ProxyException.Indent(logs)}");
+                    $"The {Kind} proxy container '{Options.ContainerName}' is {(info is null ? "gone" : info.State)} instead of running on {Engine.Endpoint}; its log:\n{Indent.Text(logs)}");
             }
 
-            var result = await Engine.ExecAsync(id, ReadyCommand, ct).ConfigureAwait(false);
-            if (result.ExitCode == 0)
-            {
-                return;
-            }
+            var result = await Engine.ExecAsync(id, ReadyCommand, deadline).ConfigureAwait(false);
+            last = $"`{string.Join(' ', ReadyCommand)}` exited with {result.ExitCode}:\n{Indent.Text(Output(result))}";
+            return result.ExitCode == 0;
+        }
 
-            if (Time.GetUtcNow() > deadline)
-            {
-                throw new ProxyException(
-                    $"The {Kind} proxy container '{Options.ContainerName}' did not become ready within {ReadyTimeout.TotalSeconds:0} s; " +
-                    $"`{string.Join(' ', ReadyCommand)}` exited with {result.ExitCode}:\n{ProxyException.Indent(Output(result))}");
-            }
-
-            await Task.Delay(PollInterval, Time, ct).ConfigureAwait(false);
+        if (!await Poll.UntilAsync(ReadyAsync, ReadyTimeout, PollInterval, Time, ct).ConfigureAwait(false))
+        {
+            throw new ProxyException($"The {Kind} proxy container '{Options.ContainerName}' did not become ready within {ReadyTimeout.TotalSeconds:0} s; {last}");
         }
     }
 
@@ -320,7 +319,7 @@ public abstract class ContainerProxy : IProxy
         var lines = new List<string>();
         try
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            using var cts = new CancellationTokenSource(LogsTimeout, Time);
             await Engine.StreamLogsAsync(id, line => { lock (lines) { lines.Add(line); } }, cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or DockerEngineException)
@@ -338,7 +337,7 @@ public abstract class ContainerProxy : IProxy
     {
         try
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            using var cts = new CancellationTokenSource(RemoveCandidateTimeout, Time);
             await Engine.ExecAsync(id, ["/bin/rm", "-f", path], cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or DockerEngineException)
@@ -353,7 +352,7 @@ public abstract class ContainerProxy : IProxy
     {
         var labels = new Dictionary<string, string>(Options.Labels)
         {
-            [ProxyLabels.Role] = "proxy",
+            [Labels.Role] = Roles.Proxy,
         };
         return labels;
     }
@@ -362,8 +361,8 @@ public abstract class ContainerProxy : IProxy
     {
         var labels = new Dictionary<string, string>(Options.Labels)
         {
-            [ProxyLabels.Role] = "proxy",
-            [ProxyLabels.Proxy] = Kind,
+            [Labels.Role] = Roles.Proxy,
+            [Labels.Proxy] = Kind.Name,
         };
         return new ContainerSpec
         {
@@ -378,19 +377,5 @@ public abstract class ContainerProxy : IProxy
     }
 }
 
-/// <summary>The labels the proxy container carries.</summary>
-public static class ProxyLabels
-{
-    /// <summary><c>pipeline.role</c> = <c>proxy</c>.</summary>
-    public const string Role = "pipeline.role";
-
-    /// <summary><c>pipeline.proxy</c> = the proxy kind.</summary>
-    public const string Proxy = "pipeline.proxy";
-}
-
 /// <summary>Running or reconfiguring the proxy container failed; the message names the container and what the engine or proxy answered.</summary>
-public sealed class ProxyException(string message, Exception? inner = null) : Exception(message, inner)
-{
-    internal static string Indent(string text) =>
-        string.Join('\n', (text.Length == 0 ? "(no output)" : text.TrimEnd()).Split('\n').Select(line => "    " + line));
-}
+public sealed class ProxyException(string message, Exception? inner = null) : Exception(message, inner);

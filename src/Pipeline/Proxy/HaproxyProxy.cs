@@ -19,7 +19,7 @@ public sealed class HaproxyProxy : ContainerProxy
     }
 
     /// <inheritdoc />
-    public override string Kind => ProxyKinds.Haproxy;
+    public override ProxyKind Kind => ProxyKind.Haproxy;
 
     /// <inheritdoc />
     public override string LiveConfigPath => "/etc/haproxy/pipeline-proxy.cfg";
@@ -69,6 +69,6 @@ public sealed class HaproxyProxy : ContainerProxy
     private static ProxyOptions WithKind(ProxyOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return options.Kind == ProxyKinds.Haproxy ? options : throw new ArgumentException($"HaproxyProxy needs options with Kind 'haproxy', not '{options.Kind}'; use ProxyFactory.Create.", nameof(options));
+        return options.Kind == ProxyKind.Haproxy ? options : throw new ArgumentException($"HaproxyProxy needs options with Kind 'haproxy', not '{options.Kind}'; use ProxyFactory.Create.", nameof(options));
     }
 }

@@ -17,7 +17,7 @@ public sealed class NginxProxy : ContainerProxy
     }
 
     /// <inheritdoc />
-    public override string Kind => ProxyKinds.Nginx;
+    public override ProxyKind Kind => ProxyKind.Nginx;
 
     /// <inheritdoc />
     public override string LiveConfigPath => "/etc/nginx/pipeline-proxy.conf";
@@ -42,6 +42,6 @@ public sealed class NginxProxy : ContainerProxy
     private static ProxyOptions WithKind(ProxyOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return options.Kind == ProxyKinds.Nginx ? options : throw new ArgumentException($"NginxProxy needs options with Kind 'nginx', not '{options.Kind}'; use ProxyFactory.Create.", nameof(options));
+        return options.Kind == ProxyKind.Nginx ? options : throw new ArgumentException($"NginxProxy needs options with Kind 'nginx', not '{options.Kind}'; use ProxyFactory.Create.", nameof(options));
     }
 }

@@ -45,14 +45,10 @@ public sealed class ProxyTemplate
     }
 
     /// <summary>The built-in template for a proxy kind.</summary>
-    public static ProxyTemplate BuiltIn(string kind)
+    public static ProxyTemplate BuiltIn(ProxyKind kind)
     {
-        var name = kind switch
-        {
-            ProxyKinds.Nginx => "Pipeline.Proxy.Templates.nginx.conf.liquid",
-            ProxyKinds.Haproxy => "Pipeline.Proxy.Templates.haproxy.cfg.liquid",
-            _ => throw new ArgumentException($"Proxy kind '{kind}' has no built-in template; use one of: {string.Join(", ", ProxyKinds.All)}.", nameof(kind)),
-        };
+        ArgumentNullException.ThrowIfNull(kind);
+        var name = kind == ProxyKind.Nginx ? "Pipeline.Proxy.Templates.nginx.conf.liquid" : "Pipeline.Proxy.Templates.haproxy.cfg.liquid";
         using var stream = typeof(ProxyTemplate).Assembly.GetManifestResourceStream(name)
             ?? throw new InvalidOperationException($"The built-in {kind} template (resource {name}) is missing from {typeof(ProxyTemplate).Assembly.GetName().Name}.");
         using var reader = new StreamReader(stream);
@@ -82,10 +78,10 @@ public sealed class ProxyTemplate
     }
 
     /// <summary>Validates the routes (<see cref="ProxyRouteValidation"/>) and renders the config text.</summary>
-    public string Render(string kind, IReadOnlyList<ProxyRoute> routes)
+    public string Render(ProxyKind kind, IReadOnlyList<ProxyRoute> routes)
     {
         ProxyRouteValidation.Validate(routes);
-        var model = ProxyTemplateModel.From(kind, routes);
+        var model = ProxyTemplateModel.From(kind.Name, routes);
         var context = new TemplateContext(model, Options);
         try
         {

@@ -12,7 +12,7 @@ internal static class TestStage
         // Integration tests get what the release gets (DATABASE_URL, …); pre-deployment tests run before anything is
         // deployed and bring their own dependencies.
         var environment = type == TestType.PreDeployment ? new Dictionary<string, string>() : context.Options.ReleaseEnvironment;
-        return new TestContainerRunner(context.CdEngine).RunAsync(
+        return new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
             new TestRun
             {
                 Type = type,
@@ -23,7 +23,7 @@ internal static class TestStage
                 ServiceColor = context.State.NewColor,
                 Network = network,
                 Timeout = context.Options.TestTimeout,
-                Labels = context.LabelsFor("test", context.State.NewColor),
+                Labels = context.LabelsFor(Roles.Test, context.State.NewColor),
                 Environment = environment,
                 Secrets = Secrets(environment),
             },

@@ -1,5 +1,6 @@
 using Pipeline.Docker;
 using Pipeline.Provisioning;
+using Pipeline.Proxy;
 
 namespace Pipeline.IntegrationTests.Provisioning;
 
@@ -36,7 +37,7 @@ public sealed class BaseImagesTests
 
     private static BaseImagesOptions Options => new()
     {
-        ProxyImage = $"{TestEnvironment.ImageRegistry}/pipeline/proxy:bookworm",
+        ProxyImage = (ImageRef.Parse(ProxyOptions.DefaultImage) with { Registry = TestEnvironment.ImageRegistry }).ToString(),
         DatabaseImage = $"{TestEnvironment.ImageRegistry}/pipeline/postgres:bookworm",
     };
 

@@ -82,7 +82,7 @@ public abstract class ProxyContract(string kind)
 
     private ProxyOptions Options(string? templatePath = null) => new()
     {
-        Kind = kind,
+        Kind = ProxyKind.Parse(kind),
         ContainerName = TestEnvironment.UniqueName($"proxy-{kind}"),
         Network = network,
         ListenPort = FreeLoopbackPort(),
@@ -495,13 +495,13 @@ public abstract class ProxyContract(string kind)
 }
 
 [TestFixture]
-public sealed class NginxProxyContract() : ProxyContract(ProxyKinds.Nginx)
+public sealed class NginxProxyContract() : ProxyContract("nginx")
 {
     protected override bool ZeroDropsWithKeepAlive => false;
 }
 
 [TestFixture]
-public sealed class HaproxyProxyContract() : ProxyContract(ProxyKinds.Haproxy)
+public sealed class HaproxyProxyContract() : ProxyContract("haproxy")
 {
     protected override bool ZeroDropsWithKeepAlive => true;
 }

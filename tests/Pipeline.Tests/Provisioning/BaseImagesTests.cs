@@ -1,11 +1,12 @@
 using Pipeline.Docker;
 using Pipeline.Provisioning;
+using Pipeline.Proxy;
 
 namespace Pipeline.Tests.Provisioning;
 
 public sealed class BaseImagesTests
 {
-    private const string Proxy = "127.0.0.1:5000/pipeline/proxy:bookworm";
+    private const string Proxy = ProxyOptions.DefaultImage;
     private const string Database = "127.0.0.1:5000/pipeline/postgres:bookworm";
 
     private FakeImageEngine _engine = null!;

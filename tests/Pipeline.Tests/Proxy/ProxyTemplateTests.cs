@@ -9,17 +9,17 @@ public sealed class ProxyTemplateTests
     private static readonly ProxyRoute ApiV2 = new("api-v2", "/api/v2/", null, "blue", "3.0.0", [new UpstreamEndpoint("172.18.0.8", 80)]);
     private static readonly ProxyRoute Admin = new("admin", "/", "Admin.Example.com", "green", "4.0.0", [new UpstreamEndpoint("172.18.0.9", 80)]);
 
-    private static string Render(string kind, params ProxyRoute[] routes) => ProxyTemplate.BuiltIn(kind).Render(kind, routes);
+    private static string Render(string kind, params ProxyRoute[] routes) => ProxyTemplate.BuiltIn(ProxyKind.Parse(kind)).Render(ProxyKind.Parse(kind), routes);
 
-    [TestCase(ProxyKinds.Nginx)]
-    [TestCase(ProxyKinds.Haproxy)]
+    [TestCase("nginx")]
+    [TestCase("haproxy")]
     public void Should_Answer_503_For_Everything_When_There_Are_No_Routes(string kind)
     {
         // Given no routes / When rendered
         var config = Render(kind);
 
         // Then the only handler is the 503 one
-        if (kind == ProxyKinds.Nginx)
+        if (kind == "nginx")
         {
             config.ShouldContain("return 503 \"No route for this request.\\n\";");
             config.ShouldNotMatch(@"(?m)^\s*upstream ");
@@ -39,7 +39,7 @@ public sealed class ProxyTemplateTests
     public void Should_Render_One_Nginx_Location_Per_Prefix_Longest_First()
     {
         // Given three prefixes in no particular order
-        var config = Render(ProxyKinds.Nginx, Hello, ApiV2, Api);
+        var config = Render("nginx", Hello, ApiV2, Api);
 
         // Then each has a location and the longest comes first
         var v2 = config.IndexOf("location /api/v2/ {", StringComparison.Ordinal);
@@ -55,7 +55,7 @@ public sealed class ProxyTemplateTests
     public void Should_Keep_The_Path_And_Use_Keep_Alive_Upstreams_In_Nginx()
     {
         // Given a route with two upstreams
-        var config = Render(ProxyKinds.Nginx, Api);
+        var config = Render("nginx", Api);
 
         // Then the upstream block lists both, keeps connections alive, and proxy_pass has no URI part (path unchanged)
         config.ShouldContain("server 172.18.0.6:8080;");
@@ -67,8 +67,8 @@ public sealed class ProxyTemplateTests
         config.ShouldMatch(@"proxy_pass http://api_\d+;");
     }
 
-    [TestCase(ProxyKinds.Nginx, "add_header X-Pipeline-{0} {1} always;")]
-    [TestCase(ProxyKinds.Haproxy, "http-response set-header X-Pipeline-{0} {1}")]
+    [TestCase("nginx", "add_header X-Pipeline-{0} {1} always;")]
+    [TestCase("haproxy", "http-response set-header X-Pipeline-{0} {1}")]
     public void Should_Add_Colour_Service_And_Version_Headers(string kind, string format)
     {
         // Given a green api route / When rendered
@@ -84,7 +84,7 @@ public sealed class ProxyTemplateTests
     public void Should_Give_Each_Nginx_Host_A_Server_That_Also_Serves_The_Routes_For_Any_Host()
     {
         // Given a host route for / and host-less routes for / and /api/
-        var config = Render(ProxyKinds.Nginx, Hello, Api, Admin);
+        var config = Render("nginx", Hello, Api, Admin);
 
         // Then the host gets its own server (lower case) whose / goes to admin, and which still has /api/
         var hostServer = config[config.IndexOf("server_name admin.example.com;", StringComparison.Ordinal)..];
@@ -98,7 +98,7 @@ public sealed class ProxyTemplateTests
     public void Should_Select_HAProxy_Backends_By_Host_And_Path_Longest_Prefix_First()
     {
         // Given host-less and host routes
-        var config = Render(ProxyKinds.Haproxy, Hello, Api, ApiV2, Admin);
+        var config = Render("haproxy", Hello, Api, ApiV2, Admin);
 
         // Then every route has a path_beg ACL, the host route also a host ACL, in longest-prefix order
         config.ShouldMatch(@"acl api-v2_\d+_path path_beg /api/v2/");
@@ -114,8 +114,8 @@ public sealed class ProxyTemplateTests
         config.ShouldContain("option idle-close-on-response", customMessage: "without it a reload closes idle keep-alive connections under the clients");
     }
 
-    [TestCase(ProxyKinds.Nginx, "server [fd00::5]:8080;")]
-    [TestCase(ProxyKinds.Haproxy, "server s1 [fd00::5]:8080")]
+    [TestCase("nginx", "server [fd00::5]:8080;")]
+    [TestCase("haproxy", "server s1 [fd00::5]:8080")]
     public void Should_Bracket_IPv6_Upstreams(string kind, string expected)
     {
         var route = Hello with { Upstreams = [new UpstreamEndpoint("fd00::5", 8080)] };
@@ -123,8 +123,8 @@ public sealed class ProxyTemplateTests
         Render(kind, route).ShouldContain(expected);
     }
 
-    [TestCase(ProxyKinds.Nginx)]
-    [TestCase(ProxyKinds.Haproxy)]
+    [TestCase("nginx")]
+    [TestCase("haproxy")]
     public void Should_Render_The_Same_Text_Whatever_The_Route_Order(string kind)
     {
         Render(kind, Hello, Api, ApiV2, Admin).ShouldBe(Render(kind, Admin, ApiV2, Api, Hello));
@@ -142,7 +142,7 @@ public sealed class ProxyTemplateTests
             var template = ProxyTemplate.For(new ProxyOptions { TemplatePath = path });
 
             // Then the user's text is used with the documented model
-            template.Render(ProxyKinds.Nginx, [Api, Hello]).ShouldBe("api=green@172.18.0.6:8080172.18.0.7:8081;hello=blue@172.18.0.5:8080;");
+            template.Render(ProxyKind.Nginx, [Api, Hello]).ShouldBe("api=green@172.18.0.6:8080172.18.0.7:8081;hello=blue@172.18.0.5:8080;");
             template.Source.ShouldBe(path);
         }
         finally
@@ -174,7 +174,7 @@ public sealed class ProxyTemplateTests
     [Test]
     public void Should_Reject_Two_Routes_For_The_Same_Host_And_Prefix()
     {
-        var ex = Should.Throw<ArgumentException>(() => Render(ProxyKinds.Nginx, Hello, Hello with { Service = "other" }));
+        var ex = Should.Throw<ArgumentException>(() => Render("nginx", Hello, Hello with { Service = "other" }));
 
         ex.Message.ShouldContain("Route 1 (other): path prefix '/' for any host is already routed");
     }
