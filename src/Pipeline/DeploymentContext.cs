@@ -122,7 +122,9 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Unwinds this service's journal: a failing stage's handler, recovery from a dead run and <c>--target=Rollback</c> use it.</summary>
     public RollbackRunner RollbackRunner => _rollbackRunner ??= new(
-        Journal, ProductionEngine, ServiceRegistry, ProxySwitch.RestoreAsync, Options.UndoTimeout, line => Log.Information(line), Time);
+        Journal, ProductionEngine, ServiceRegistry, ProxySwitch.RestoreAsync, Options.UndoTimeout, line => Log.Information(line), Time,
+        (arguments, ct) => Tasks.MigrationStage.RevertFromJournalAsync(this, arguments, ct),
+        (runner, ct) => Tasks.MigrationStage.StopSessionsAsync(this, runner, ct));
 
     /// <summary>Image registry credentials, or null.</summary>
     public RegistryCredentials? RegistryCredentials =>

@@ -149,6 +149,13 @@ public sealed record DeploymentOptions
     /// <value>The default value is empty.</value>
     public IReadOnlyDictionary<string, string> ReleaseEnvironment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// The image the migration runner uses (it needs <c>psql</c>); it runs on the production engine, on <see cref="Network"/>,
+    /// when the service folder has a <c>migrations/</c> folder. The database is <c>DATABASE_URL</c> from <see cref="ReleaseEnvironment"/>.
+    /// </summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm</c>.</value>
+    public string MigrationImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm";
+
     /// <summary>Names given with <c>--release-env</c>, whose values <see cref="OptionResolver"/> reads from the environment.</summary>
     internal IReadOnlyList<string> ReleaseEnvironmentNames { get; init; } = [];
 

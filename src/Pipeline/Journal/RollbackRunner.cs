@@ -27,7 +27,9 @@ public sealed class RollbackRunner(
     Func<string?, CancellationToken, Task> restoreProxy,
     TimeSpan stepTimeout,
     Action<string> log,
-    TimeProvider? time = null)
+    TimeProvider? time = null,
+    Func<IReadOnlyDictionary<string, string?>, CancellationToken, Task>? revertMigration = null,
+    Func<string, CancellationToken, Task>? stopMigrationSessions = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -88,6 +90,28 @@ public sealed class RollbackRunner(
                 break;
             case UndoKinds.RemoveNetwork:
                 await production.RemoveNetworkAsync(step.Required("name"), ct);
+                break;
+            case UndoKinds.StopMigrationRunner:
+                try
+                {
+                    if (stopMigrationSessions is not null)
+                    {
+                        await stopMigrationSessions(step.Required("name"), ct);
+                    }
+                }
+                finally
+                {
+                    // Without a database to ask, removing the container still ends psql: the server then rolls back
+                    // once the statement it is running finishes.
+                    await production.RemoveContainerAsync(step.Required("name"), ct);
+                }
+
+                break;
+            case UndoKinds.RevertMigration:
+                await (revertMigration ?? throw new InvalidOperationException("this rollback has no database to revert a migration in"))(step.Arguments, ct);
+                break;
+            case UndoKinds.KeepMigration:
+            case UndoKinds.ContractMigration:
                 break;
             default:
                 throw new InvalidOperationException($"Unknown undo kind '{step.Kind}' (written by a newer Pipeline?).");

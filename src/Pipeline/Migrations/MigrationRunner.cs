@@ -367,6 +367,19 @@ public sealed class MigrationSession : IAsyncDisposable
             $"{doing} {MigrationSet.FolderName}/{script.FileName} failed (psql exited with {result.ExitCode}): {reason}; its transaction was rolled back, so the schema and {MigrationRunner.TableName} are as they were before it");
     }
 
+    /// <summary>Ends the server sessions named <paramref name="applicationName"/> (a runner container's name); returns how many.</summary>
+    /// <exception cref="DatabaseUnreachableException">psql cannot connect.</exception>
+    public async Task<int> TerminateSessionsAsync(string applicationName, CancellationToken ct = default)
+    {
+        var result = await PsqlAsync(["-tA", "-c", $"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = {Literal(applicationName)} AND pid <> pg_backend_pid()"], ct).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            throw Unreachable(result);
+        }
+
+        return int.Parse(result.Stdout.Trim(), CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Terminates this container's other server sessions (best effort, with its own timeout).</summary>
     private async Task StopServerSessionsAsync()
     {

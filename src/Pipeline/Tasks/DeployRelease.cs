@@ -11,7 +11,7 @@ namespace Pipeline.Tasks;
 /// </summary>
 [TaskName("DeployRelease")]
 [TaskDescription("Starts the next colour from the registry image on the production engine and waits until it is healthy.")]
-[IsDependentOn(typeof(AcquireLock))]
+[IsDependentOn(typeof(LiveReleaseTests))]
 public sealed class DeployRelease : DeploymentStage
 {
     /// <inheritdoc />

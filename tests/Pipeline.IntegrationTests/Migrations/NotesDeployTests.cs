@@ -1,10 +1,9 @@
 using System.Net;
 using System.Text;
-using Pipeline.Migrations;
 
 namespace Pipeline.IntegrationTests.Migrations;
 
-/// <summary>examples/notes, a service with a database, deployed blue-green by the pipeline against a real PostgreSQL.</summary>
+/// <summary>examples/notes as it is, a service with a database, deployed blue-green by the pipeline against a real PostgreSQL.</summary>
 [NonParallelizable]
 public sealed class NotesDeployTests
 {
@@ -26,7 +25,7 @@ public sealed class NotesDeployTests
     [Test]
     public async Task Should_Deploy_Notes_Blue_Then_Green_With_Its_Rows_Kept_In_The_Database()
     {
-        // Given a harness, a database on its network, and the expand migrations applied (no Migrate stage yet)
+        // Given a harness and a database on its network
         using var harness = new PipelineHarness("haproxy");
         await using var database = await PostgresServer.StartAsync(harness.Network);
         var url = await database.CreateDatabaseAsync();
@@ -35,9 +34,6 @@ public sealed class NotesDeployTests
         var folder = CopyNotes(root, service);
         try
         {
-            var applied = await new MigrationRunner(database.Engine, new MigrationRunnerOptions { Database = url, Network = harness.Network, Image = PostgresServer.Image })
-                .ApplyPendingAsync(MigrationSet.LoadFromServiceDirectory(folder), MigrationPhase.Expand, "test");
-            applied.Applied.Select(m => m.Id).ShouldBe(["001_create_notes", "002_add_author"]);
             var releaseEnvironment = new Dictionary<string, string> { ["DATABASE_URL"] = url.Value };
 
             // When 1.0.0 is deployed with DATABASE_URL, a note is written through the proxy, then 2.0.0 is deployed
@@ -47,8 +43,10 @@ public sealed class NotesDeployTests
             PipelineHarness.Run(harness.OptionsFor(folder, "2.0.0") with { ReleaseEnvironment = releaseEnvironment }).ShouldBe(0);
             var green = await harness.GetThroughProxyAsync();
 
-            // Then each colour answered from the same database: the note written through blue is read through green,
-            // and the tests' own notes were cleaned up
+            // Then the first deploy applied the expand migrations before blue started and the contract one after it was
+            // live alone; each colour answered from the same database: the note written through blue is read through
+            // green, and the tests' own notes were cleaned up
+            (await database.MigrationRowsAsync(url)).ShouldBe(["1 create_notes expand", "2 add_author expand", "3 drop_title contract"]);
             created.Status.ShouldBe(HttpStatusCode.Created);
             (blue.Status, blue.Color, blue.Body).ShouldBe((HttpStatusCode.OK, "blue", $"notes from {service} 1.0.0 (blue): 0 notes\n"));
             (green.Status, green.Color, green.Body).ShouldBe((HttpStatusCode.OK, "green", $"notes from {service} 2.0.0 (green): 1 notes\n"));
