@@ -11,7 +11,7 @@ namespace Build.Tasks;
 /// Applies the pending migrations of <c>--service-dir</c> (<c>--phase=expand</c>, the default, or <c>contract</c>) to the
 /// database in <c>DATABASE_URL</c> (read from the environment only), from a container on <c>--network</c>: the static
 /// gate first, then one transaction per migration, recorded in pipeline_migrations. A tool for running migrations by
-/// hand; a deploy runs them itself once the Migrate stage lands.
+/// hand; a deploy runs them itself (Migrate, ContractMigrations).
 /// </summary>
 [TaskName("MigrateDatabase")]
 [TaskDescription("Applies --service-dir's pending migrations (--phase=expand|contract) to DATABASE_URL from a container on --network.")]

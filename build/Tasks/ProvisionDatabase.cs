@@ -34,7 +34,7 @@ public sealed class ProvisionDatabase : AsyncFrostingTask<DeploymentContext>
         {
             var report = await new DatabaseServer(context.ProductionEngine, line => context.Log.Information("{0}", line))
                 .EnsureAsync(server, context.CancellationToken);
-            context.Log.Information("{0}", $"To deploy examples/notes with it: export DATABASE_URL=\"$(cat {report.CredentialsFile})\"; ./build.sh --target=MigrateDatabase --service-dir=examples/notes; ./build.sh --service-dir=examples/notes --release-env=DATABASE_URL");
+            context.Log.Information("{0}", $"To deploy examples/notes with it: export DATABASE_URL=\"$(cat {report.CredentialsFile})\"; ./build.sh --service-dir=examples/notes --release-env=DATABASE_URL");
         }
         catch (Exception e) when (e is ProvisioningException or DockerEngineException or ArgumentException)
         {
