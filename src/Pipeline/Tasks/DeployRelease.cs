@@ -26,7 +26,7 @@ public sealed class DeployRelease : DeploymentStage
         if ((await engine.ListNetworksAsync(new Dictionary<string, string>(), ct)).All(n => n.Name != options.Network))
         {
             await context.Journal.RecordAsync(UndoStep.RemoveNetwork(options.Network), ct);
-            await engine.EnsureNetworkAsync(options.Network, new Dictionary<string, string> { [Labels.Role] = Roles.Network }, ct);
+            await engine.EnsureNetworkAsync(options.Network, new Dictionary<string, string> { [Labels.Role] = Roles.Network, [Labels.DeployId] = context.DeployId }, ct);
         }
 
         await engine.PullImageAsync(context.State.Image!, context.RegistryCredentials, new LogProgress(context.Log, "  [pull] "), ct);

@@ -4,6 +4,7 @@ using Cake.Core.Diagnostics;
 using Pipeline.Configuration;
 using Pipeline.Frosting;
 using Pipeline.Journal;
+using Pipeline.Locking;
 
 namespace Pipeline.Tasks;
 
@@ -67,8 +68,9 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
 
         var held = context.DeployLock.Held;
-        var what = exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested
-            ? held?.LostReason is { } lost ? $"{StageName} was stopped: {lost}" : $"{StageName} was cancelled"
+        var lost = held?.LostReason ?? (exception as DeploymentLockLostException)?.Message;
+        var what = lost is not null ? $"{StageName} was stopped: {lost}"
+            : exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested ? $"{StageName} was cancelled"
             : $"{StageName} failed: {exception.Message}";
         if (held is null)
         {
@@ -83,6 +85,17 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
             // Past the commit point the journal is cleared: the new release stays live and there is nothing to unwind.
             context.Log.Error($"{what.TrimEnd('.')}. The deploy is committed: the new release stays live and nothing is rolled back.");
             throw new DeploymentFailedException($"{what}\nRolled back: nothing to undo.", exception, rolledBack: true);
+        }
+
+        if (lost is not null)
+        {
+            // Another run may hold the lock now: whatever this run would undo may be that run's by now. Touch nothing.
+            context.Log.Error($"{what.TrimEnd('.')}. This run lost its deploy lock: it changes nothing more and rolls nothing back.");
+            throw new DeploymentFailedException(
+                $"{what}\nNothing more was changed: this run lost its deploy lock, so it rolls nothing back. " +
+                "Its journal stays for whoever holds the lock next (the next deploy or --target=Rollback unwinds it).",
+                exception,
+                rolledBack: false);
         }
 
         context.Log.Error($"{what}. Rolling back.");

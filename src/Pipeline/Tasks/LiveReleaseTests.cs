@@ -33,7 +33,7 @@ public sealed class LiveReleaseTests : DeploymentStage
             return;
         }
 
-        var testImage = ImageRef.Parse($"{context.Options.ImageRegistry}/{context.Service}-tests:{live.Version}");
+        var testImage = PreDeploymentTests.TestImage(context.Options.ImageRegistry, context.Service, live.Version);
         if (!await context.CdEngine.ImageExistsAsync(testImage.ToString(), ct))
         {
             await context.CdEngine.PullImageAsync(testImage, context.RegistryCredentials, new LogProgress(context.Log, "  [pull] "), ct);

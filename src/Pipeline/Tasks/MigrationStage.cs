@@ -69,12 +69,12 @@ internal static class MigrationStage
         context.Time);
 
     /// <summary>The undo of <see cref="UndoKinds.RevertMigration"/>: reverts what the journal step names, if that deploy applied it.</summary>
-    public static async Task RevertFromJournalAsync(DeploymentContext context, IReadOnlyDictionary<string, string?> arguments, CancellationToken ct)
+    public static async Task<bool> RevertFromJournalAsync(DeploymentContext context, IReadOnlyDictionary<string, string?> arguments, CancellationToken ct)
     {
         var (migration, deployId) = MigrationUndo.FromArguments(arguments);
         var runner = Runner(context, $"{context.Service}-migrations-undo-{Guid.NewGuid().ToString("N")[..6]}");
         await using var session = await runner.OpenAsync(ct);
-        await session.RevertAsync(migration, deployId, ct);
+        return await session.RevertAsync(migration, deployId, ct);
     }
 
     /// <summary>Ends the database sessions of a (dead run's) migration runner; its unfinished transaction rolls back.</summary>

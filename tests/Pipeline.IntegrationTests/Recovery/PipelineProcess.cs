@@ -94,6 +94,11 @@ internal sealed class PipelineProcess : IDisposable
 
         start.Environment["PIPELINE_RELEASE_VERSION"] = version;
         start.Environment["NO_COLOR"] = "1";
+        foreach (var (name, value) in TestEnvironment.EtcdEnvironment)
+        {
+            start.Environment[name] = value;
+        }
+
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[name] = value;
