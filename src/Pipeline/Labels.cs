@@ -34,4 +34,8 @@ public static class Roles
     public const string Network = "network";
     /// <summary>A probe container on the release network that checks a new release's health from the production side.</summary>
     public const string Probe = "probe";
+    /// <summary>A migration runner container (psql on the database's network).</summary>
+    public const string Migration = "migration";
+    /// <summary>A database server the build provisioned, and its data volume: no deploy, rollback or retire touches them.</summary>
+    public const string Database = "database";
 }

@@ -13,7 +13,7 @@ namespace Pipeline.Tasks;
 /// </summary>
 [TaskName("DeployRelease")]
 [TaskDescription("Starts the next colour from the registry image through the release runtime and waits until every replica is healthy.")]
-[IsDependentOn(typeof(AcquireLock))]
+[IsDependentOn(typeof(LiveReleaseTests))]
 public sealed class DeployRelease : DeploymentStage
 {
     /// <inheritdoc />
@@ -43,7 +43,7 @@ public sealed class DeployRelease : DeploymentStage
             Volumes = options.Volumes,
             Replicas = context.Replicas,
             Credentials = context.RegistryCredentials,
-            Environment = new Dictionary<string, string>
+            Environment = new Dictionary<string, string>(options.ReleaseEnvironment)
             {
                 ["SERVICE_NAME"] = context.Service,
                 ["SERVICE_VERSION"] = context.Version,

@@ -10,7 +10,9 @@ namespace Pipeline.Tasks;
 /// The first stage. Changes nothing anywhere: validates the options, then checks with short timeouts that the
 /// engines, the service registry, the image registry (and its credentials), the proxy port, the proxy image and
 /// the proxy template are usable, chooses the release runtime (containers, or a swarm when the production engine is a
-/// manager) and asks it whether the release can run there, and fails with one message that lists every problem with its fix.
+/// manager) and asks it whether the release can run there, and fails with one message that lists every problem with its
+/// fix. It also reads the service's migrations: misnamed files, scripts that do not parse and expand migrations the
+/// static gate refuses fail the run here, before anything changed.
 /// </summary>
 [TaskName("Preflight")]
 [TaskDescription("Checks options, engines, registries, the proxy port, image and template, without changing anything.")]
@@ -33,7 +35,10 @@ public sealed class Preflight : AsyncFrostingTask<DeploymentContext>
             throw new PreflightFailedException(problems);
         }
 
-        context.Log.Information($"Preflight: engines, registries, proxy port, image and template are ready; releases run as {context.Runtime.Kind} on {options.ProductionEngine} ({context.Time.GetElapsedTime(started).TotalMilliseconds:0} ms).");
+        var migrations = MigrationStage.Load(context);
+        context.Log.Information($"Preflight: engines, registries, proxy port, image and template are ready; releases run as {context.Runtime.Kind} on {options.ProductionEngine}"
+            + (migrations.Migrations.Count > 0 ? $"; {migrations.Migrations.Count} migration(s) checked, the expand ones pass the static gate" : "")
+            + $" ({context.Time.GetElapsedTime(started).TotalMilliseconds:0} ms).");
     }
 
     /// <summary>Chooses the release runtime and asks it whether this release can run there (a swarm: manager, nodes, constraints, network).</summary>
