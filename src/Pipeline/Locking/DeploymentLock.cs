@@ -286,40 +286,35 @@ public sealed class DeploymentLock : IAsyncDisposable
         {
             while (await timer.WaitForNextTickAsync(_stop.Token))
             {
+                // Always ask, even late (a starved loop): a renewal that succeeds with the key still ours proves the lock is.
+                // A call may take until LostAfter, so an unanswered registry is noticed then, not later.
                 var sent = _time.GetTimestamp();
                 var left = LostAfter - _time.GetElapsedTime(renewedAt);
                 string? problem;
-                if (left <= TimeSpan.Zero)
+                try
                 {
-                    problem = NotRenewed(null);
+                    using var timeout = new CancellationTokenSource(left > period ? left : period, _time);
+                    using var call = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, timeout.Token);
+                    problem = !await _registry.KeepAliveAsync(LeaseId, call.Token)
+                        ? $"its lease {LeaseId} expired or was revoked"
+                        : await _registry.GetAsync(Key, call.Token) != _value
+                            ? $"the key {Key} was deleted or taken over"
+                            : null;
+                    if (problem is null)
+                    {
+                        renewedAt = sent;
+                        continue;
+                    }
                 }
-                else
+                catch (Exception e) when (e is ServiceRegistryException or HttpRequestException or OperationCanceledException && !_stop.IsCancellationRequested)
                 {
-                    try
+                    // The registry did not answer: the lease may still be alive; give up once LostAfter has passed.
+                    if (_time.GetElapsedTime(renewedAt) < LostAfter)
                     {
-                        using var timeout = new CancellationTokenSource(left < period ? left : period, _time);
-                        using var call = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, timeout.Token);
-                        problem = !await _registry.KeepAliveAsync(LeaseId, call.Token)
-                            ? $"its lease {LeaseId} expired or was revoked"
-                            : await _registry.GetAsync(Key, call.Token) != _value
-                                ? $"the key {Key} was deleted or taken over"
-                                : null;
-                        if (problem is null)
-                        {
-                            renewedAt = sent;
-                            continue;
-                        }
+                        continue;
                     }
-                    catch (Exception e) when (e is ServiceRegistryException or HttpRequestException or OperationCanceledException && !_stop.IsCancellationRequested)
-                    {
-                        // The registry did not answer: the lease may still be alive; give up once LostAfter has passed.
-                        if (_time.GetElapsedTime(renewedAt) < LostAfter)
-                        {
-                            continue;
-                        }
 
-                        problem = NotRenewed(e.Message);
-                    }
+                    problem = NotRenewed(e.Message);
                 }
 
                 DeclareLost(problem);
@@ -332,9 +327,9 @@ public sealed class DeploymentLock : IAsyncDisposable
         }
     }
 
-    private string NotRenewed(string? why) =>
-        $"it could not be renewed for {LostAfter.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s of its {_ttl.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s TTL" +
-        (why is null ? "" : $" ({why})") + "; it is given up before the registry can give it to another run";
+    private string NotRenewed(string why) =>
+        $"it could not be renewed for {LostAfter.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s of its {_ttl.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s TTL ({why}); " +
+        "it is given up before the registry can give it to another run";
 
     private static LockHolder? Parse(string? json)
     {

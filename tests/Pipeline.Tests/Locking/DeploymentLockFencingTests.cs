@@ -49,7 +49,9 @@ public sealed class DeploymentLockFencingTests
         lostAt.ShouldNotBeNull("the lock was never declared lost");
         keyThereWhenLost.ShouldBe(true);
         (lostAt.Value - acquiredAt).ShouldBeLessThan(Ttl);
-        held.LostReason.ShouldBe("The deploy lock of hello was lost: it could not be renewed for 6 s of its 9 s TTL; it is given up before the registry can give it to another run.");
+        held.LostReason.ShouldBe(
+            "The deploy lock of hello was lost: it could not be renewed for 6 s of its 9 s TTL " +
+            $"(Could not reach the in-memory registry memory to renew lease {held.LeaseId}: it was told to refuse.); it is given up before the registry can give it to another run.");
     }
 
     [Test]
