@@ -132,7 +132,10 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
         Options.UndoTimeout,
         line => Log.Information(line),
         Time,
-        () => DeployLock.Held?.LostReason);
+        () => DeployLock.Held?.LostReason,
+        UndoActions.With(MigrationUndoActions.Create(
+            (arguments, ct) => Tasks.MigrationStage.RevertFromJournalAsync(this, arguments, ct),
+            (runner, ct) => Tasks.MigrationStage.StopSessionsAsync(this, runner, ct))));
 
     /// <summary>Image registry credentials, or null.</summary>
     public RegistryCredentials? RegistryCredentials =>

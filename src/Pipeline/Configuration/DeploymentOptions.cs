@@ -177,6 +177,26 @@ public sealed record DeploymentOptions
     public string? EtcdPasswordFile { get; init; }
 
     /// <summary>
+    /// Environment variables each release gets beside the contract ones (<c>SERVICE_NAME</c>, <c>PORT</c>, …), and its
+    /// pre- and post-integration test containers too (never the pre-deployment tests: they run before anything is
+    /// deployed and bring their own dependencies). Values may be secrets (<c>DATABASE_URL</c>): options print only the
+    /// names. From the command line or <c>PIPELINE_RELEASE_ENV</c> only names are given (<c>--release-env=DATABASE_URL</c>);
+    /// each value is read from the pipeline's own environment, so a secret never appears on a command line.
+    /// </summary>
+    /// <value>The default value is empty.</value>
+    public IReadOnlyDictionary<string, string> ReleaseEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The image the migration runner uses (it needs <c>psql</c>); it runs on the production engine, on <see cref="Network"/>,
+    /// when the service folder has a <c>migrations/</c> folder. The database is <c>DATABASE_URL</c> from <see cref="ReleaseEnvironment"/>.
+    /// </summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm</c>.</value>
+    public string MigrationImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm";
+
+    /// <summary>Names given with <c>--release-env</c>, whose values <see cref="OptionResolver"/> reads from the environment.</summary>
+    internal IReadOnlyList<string> ReleaseEnvironmentNames { get; init; } = [];
+
+    /// <summary>
     /// The proxy's options, derived from these (the one place the proxy options are taken from a deploy's):
     /// <see cref="ProxyKind"/>, <see cref="ProxyContainer"/>, <see cref="ProxyImage"/>, <see cref="Network"/>,
     /// <see cref="ProxyAddress"/>, <see cref="ProxyPort"/> and <see cref="ProxyTemplate"/>.
@@ -192,7 +212,7 @@ public sealed record DeploymentOptions
         TemplatePath = ProxyTemplate,
     };
 
-    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>, <see cref="EtcdPassword"/>) only as <c>***</c>.</summary>
+    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>, <see cref="EtcdPassword"/>, the values of <see cref="ReleaseEnvironment"/>) only as <c>***</c>.</summary>
     private bool PrintMembers(StringBuilder builder)
     {
         var first = true;
@@ -201,6 +221,8 @@ public sealed record DeploymentOptions
             var value = property.GetValue(this);
             var shown = property.Name is nameof(RegistryPassword) or nameof(ConsulToken) or nameof(EtcdPassword)
                 ? (value is null ? "" : "***")
+                : property.Name is nameof(ReleaseEnvironment)
+                ? "[" + string.Join(", ", ReleaseEnvironment.Keys.Select(k => k + "=***")) + "]"
                 : value switch
                 {
                     null => "",

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Pipeline.Migrations;
 
 namespace Pipeline.Journal;
 
@@ -45,6 +46,36 @@ public sealed record UndoStep(string Kind, IReadOnlyDictionary<string, string?> 
     public static UndoStep RemoveNetwork(string name) =>
         new(UndoKinds.RemoveNetwork, new Dictionary<string, string?> { ["name"] = name }, $"removed network {name}");
 
+    /// <summary>
+    /// Stop a migration runner: end its server sessions (an unfinished migration's transaction rolls back instead of
+    /// running on after the pipeline died), then remove its container.
+    /// </summary>
+    public static UndoStep StopMigrationRunner(string name) =>
+        new(UndoKinds.StopMigrationRunner, new Dictionary<string, string?> { ["name"] = name },
+            $"stopped migration runner {name} (an unfinished migration's transaction is rolled back)");
+
+    /// <summary>Revert an expand migration this deploy applied, with its down script (text kept in the step), and delete its row.</summary>
+    public static UndoStep RevertMigration(Migration migration, string deployId) =>
+        new(UndoKinds.RevertMigration, MigrationUndo.Arguments(migration, deployId),
+            $"reverted expand migration {migration.Id} with {migration.Down!.FileName}");
+
+    /// <summary>
+    /// Nothing to do: an expand migration without a down script stays applied (the static gate made it one the old
+    /// release works with); the step only says so in the rollback's report.
+    /// </summary>
+    public static UndoStep KeepMigration(Migration migration) =>
+        new(UndoKinds.KeepMigration, new Dictionary<string, string?> { ["number"] = migration.Number.ToString(System.Globalization.CultureInfo.InvariantCulture), ["name"] = migration.Name },
+            $"kept expand migration {migration.Id} (no down script; it only adds)");
+
+    /// <summary>
+    /// Nothing can be done: a contract migration is a point of no return. Recorded while it runs, so a run that dies
+    /// then leaves a plain message for the recovery.
+    /// </summary>
+    public static UndoStep ContractMigration(Migration migration, string version) =>
+        new(UndoKinds.ContractMigration, new Dictionary<string, string?> { ["number"] = migration.Number.ToString(System.Globalization.CultureInfo.InvariantCulture), ["name"] = migration.Name, ["version"] = version },
+            $"could not undo contract migration {migration.Id}: if pipeline_migrations records it, it is a point of no return — the schema cannot go back and releases before {version} may not run on it; "
+            + "to bring back what it removed, write a new expand migration and deploy it (if it is not recorded, its transaction was rolled back and the next deploy runs it again)");
+
     /// <summary>An argument that must be present.</summary>
     public string Required(string name) =>
         Arguments.TryGetValue(name, out var value) && value is not null
@@ -65,4 +96,12 @@ public static class UndoKinds
     public const string RemoveVolume = "remove-volume";
     /// <summary>Arguments: name.</summary>
     public const string RemoveNetwork = "remove-network";
+    /// <summary>Arguments: name (the runner container, also its sessions' application_name).</summary>
+    public const string StopMigrationRunner = "stop-migration-runner";
+    /// <summary>Arguments: number, name, file, checksum, deployId, downFile, down (the down script's SQL).</summary>
+    public const string RevertMigration = "revert-migration";
+    /// <summary>Arguments: number, name. Undo does nothing (the migration stays).</summary>
+    public const string KeepMigration = "keep-migration";
+    /// <summary>Arguments: number, name, version. Undo does nothing (a point of no return).</summary>
+    public const string ContractMigration = "contract-migration";
 }

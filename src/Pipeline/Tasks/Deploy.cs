@@ -5,8 +5,8 @@ namespace Pipeline.Tasks;
 
 /// <summary>The whole pipeline: tests, build, push, blue-green release, proxy switch, retire.</summary>
 [TaskName("Deploy")]
-[TaskDescription("Runs every stage: tests, build, push, release the next colour, switch the proxy, retire the old colour.")]
-[IsDependentOn(typeof(RetireOldRelease))]
+[TaskDescription("Runs every stage: tests, build, push, expand migrations, release the next colour, switch the proxy, retire the old colour, contract migrations.")]
+[IsDependentOn(typeof(ContractMigrations))]
 public sealed class Deploy : FrostingTask<DeploymentContext>
 {
     /// <inheritdoc />

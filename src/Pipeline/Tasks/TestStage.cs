@@ -1,4 +1,5 @@
 using Cake.Core.Diagnostics;
+using Pipeline.Migrations;
 using Pipeline.Testing;
 
 namespace Pipeline.Tasks;
@@ -6,8 +7,12 @@ namespace Pipeline.Tasks;
 /// <summary>Runs this run's test image with one TEST_TYPE, following the test-container contract.</summary>
 internal static class TestStage
 {
-    public static Task RunAsync(DeploymentContext context, TestType type, string? targetUrl, string? network, CancellationToken ct) =>
-        new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
+    public static Task RunAsync(DeploymentContext context, TestType type, string? targetUrl, string? network, CancellationToken ct)
+    {
+        // Integration tests get what the release gets (DATABASE_URL, …); pre-deployment tests run before anything is
+        // deployed and bring their own dependencies.
+        var environment = type == TestType.PreDeployment ? new Dictionary<string, string>() : context.Options.ReleaseEnvironment;
+        return new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
             new TestRun
             {
                 Type = type,
@@ -19,7 +24,39 @@ internal static class TestStage
                 Network = network,
                 Timeout = context.Options.TestTimeout,
                 Labels = context.LabelsFor(Roles.Test, context.State.NewColor),
+                Environment = environment,
+                Secrets = Secrets(environment),
             },
             line => context.Log.Information(line),
             ct);
+    }
+
+    /// <summary>What a test's output must not show: each release variable's value, and a database URL's password.</summary>
+    internal static IReadOnlyList<string> Secrets(IReadOnlyDictionary<string, string> environment)
+    {
+        var secrets = new List<string>();
+        foreach (var value in environment.Values)
+        {
+            if (value.Length >= 8)
+            {
+                secrets.Add(value);
+            }
+
+            if (value.StartsWith("postgres", StringComparison.Ordinal))
+            {
+                try
+                {
+                    if (DatabaseUrl.Parse(value).Password is { Length: >= 4 } password)
+                    {
+                        secrets.Add(password);
+                    }
+                }
+                catch (FormatException)
+                {
+                }
+            }
+        }
+
+        return secrets;
+    }
 }

@@ -74,9 +74,9 @@ internal sealed class PipelineProcess : IDisposable
 
     /// <summary>
     /// Starts <c>dotnet Build.dll --target=<paramref name="target"/></c> with <paramref name="arguments"/>. The version
-    /// goes in <c>PIPELINE_RELEASE_VERSION</c>.
+    /// goes in <c>PIPELINE_RELEASE_VERSION</c>; <paramref name="environment"/> adds variables (e.g. DATABASE_URL).
     /// </summary>
-    public static PipelineProcess Start(string target, string version, IEnumerable<string> arguments, Stopwatch? clock = null)
+    public static PipelineProcess Start(string target, string version, IEnumerable<string> arguments, Stopwatch? clock = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -98,6 +98,12 @@ internal sealed class PipelineProcess : IDisposable
         {
             start.Environment[name] = value;
         }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
         return new PipelineProcess(process, clock ?? Stopwatch.StartNew());
     }
