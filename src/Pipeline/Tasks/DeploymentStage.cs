@@ -26,7 +26,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
 
         await context.ResolveVersionAsync(context.CancellationToken);
-        if (context.DeployLock.Held is null && RunsUnderTheDeployLock(GetType()))
+        if (context.DeployLock.Held is null && !TakesTheDeployLockItself && RunsUnderTheDeployLock(GetType()))
         {
             // Only when the stage runs without its dependencies (--exclusive): nothing may change without the lock.
             throw new DeploymentLockNotHeldException(
@@ -38,6 +38,12 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         await RunStageAsync(context, context.CancellationToken);
         context.State.StageDurations.Add((StageName, context.Time.GetElapsedTime(started)));
     }
+
+    /// <summary>
+    /// True for a stage after the commit point that takes the deploy lock again itself (the lock is released at the commit):
+    /// it is not refused for running without it.
+    /// </summary>
+    protected virtual bool TakesTheDeployLockItself => false;
 
     /// <summary>True when <paramref name="stage"/> depends, directly or through other stages, on <see cref="AcquireLock"/>.</summary>
     internal static bool RunsUnderTheDeployLock(Type stage)

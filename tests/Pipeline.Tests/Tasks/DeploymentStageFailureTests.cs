@@ -196,12 +196,12 @@ public sealed class DeploymentStageFailureTests
     {
         // Given a stage that runs after AcquireLock, run alone: --exclusive skips its dependencies, AcquireLock included
         // When
-        var (exitCode, log) = Run("DeployRelease", "--exclusive");
+        var (exitCode, log) = Run("ChangesAfterTheLock", "--exclusive");
 
         // Then it changed nothing: no journal, no network, nothing on the engine
         exitCode.ShouldBe(1);
         log.Error.ShouldBe(
-            "DeployRelease failed: DeployRelease changes production and needs the deploy lock of hello, which AcquireLock takes; " +
+            "ChangesAfterTheLock failed: ChangesAfterTheLock changes production and needs the deploy lock of hello, which AcquireLock takes; " +
             "it did not run (--exclusive runs only the target). Run without --exclusive.\nNothing in production was changed.");
         _engine.Existing.ShouldBeEmpty();
         _registry.Snapshot().ShouldBe(new Dictionary<string, string> { [ColorKey] = "blue" });
@@ -228,7 +228,7 @@ public sealed class DeploymentStageFailureTests
         var result = FrostingHarness.Run(
             new Frosting.Journal(),
             [typeof(ChangesProduction), typeof(FailsAfterChanges), typeof(FailsBeforeTheLock), typeof(FailsAfterTheCommit), typeof(Rollback), typeof(WritesAfterLosingTheLock),
-             typeof(Pipeline.Tasks.Preflight), typeof(PreDeploymentTests), typeof(BuildImage), typeof(PushImage), typeof(AcquireLock), typeof(DeployRelease)],
+             typeof(Pipeline.Tasks.Preflight), typeof(PreDeploymentTests), typeof(BuildImage), typeof(PushImage), typeof(AcquireLock), typeof(ChangesAfterTheLock)],
             host => host
                 .UseContext<InMemoryDeploymentContext>()
                 .ConfigureServices(services =>
@@ -274,6 +274,19 @@ public sealed class DeploymentStageFailureTests
     {
         protected override Task RunStageAsync(DeploymentContext context, CancellationToken ct) =>
             throw new InvalidOperationException("the tests exited with 7");
+    }
+
+    /// <summary>A stage after AcquireLock that changes production the way DeployRelease does (undo recorded first).</summary>
+    [TaskName("ChangesAfterTheLock")]
+    [IsDependentOn(typeof(AcquireLock))]
+    private sealed class ChangesAfterTheLock : DeploymentStage
+    {
+        protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
+        {
+            await context.Journal.RecordAsync(UndoStep.RemoveContainer("hello-green-1"), ct);
+            await context.ProductionEngine.CreateContainerAsync(
+                new ContainerSpec { Name = "hello-green-1", Image = "hello", Labels = context.LabelsFor(Roles.Release, "green") }, ct);
+        }
     }
 
     /// <summary>Loses the lock to another run behind its back (its lease revoked, the other run takes the lock and writes), then writes.</summary>
