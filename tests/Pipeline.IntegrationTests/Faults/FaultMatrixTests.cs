@@ -82,7 +82,7 @@ public sealed partial class FaultMatrixTests
                 Break: dir => Append(dir, "Dockerfile.tests", "RUN echo breaking the test image on purpose && false"),
                 Expected: e =>
                 [
-                    $"Building {e.Directory}/Dockerfile.tests ({e.ImageRegistry}/{e.Service}-tests:{e.Version}) on {TestEnvironment.Docker} failed: The command '/bin/sh -c echo breaking the test image on purpose && false' returned a non-zero code: 1\n",
+                    $"Building {e.Directory}/Dockerfile.tests ({e.ImageRegistry}/{e.Service}/tests:{e.Version}) on {TestEnvironment.Docker} failed: The command '/bin/sh -c echo breaking the test image on purpose && false' returned a non-zero code: 1\n",
                     e.NothingUndone,
                 ]),
             new("PreDeploymentTests", "test container exits non-zero", "haproxy",
@@ -246,7 +246,8 @@ public sealed partial class FaultMatrixTests
         [
             $"DeployRelease failed: Could not reach the Docker engine at unix://{socket} while ",
             $"\nRolled back: nothing; FAILED to undo (kept in the journal, retry with --target=Rollback): removed container {live.Service}-green-",
-            $": Could not reach the Docker engine at unix://{socket} while removing container {live.Service}-green-",
+            // (the undo looks at the container's labels first, so that is the call that finds the engine gone)
+            $": Could not reach the Docker engine at unix://{socket} while inspecting container {live.Service}-green-",
         ]);
         var kept = (await live.JournalAsync()).Values.ShouldHaveSingleItem();
         kept.ShouldContain("\"kind\":\"remove-container\"");
