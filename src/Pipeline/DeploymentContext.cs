@@ -27,6 +27,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     private DeploymentOptions? _options;
     private IDockerEngine? _cdEngine;
     private IDockerEngine? _productionEngine;
+    private IServiceRegistry? _registryClient;
     private IServiceRegistry? _serviceRegistry;
     private ServiceCatalog? _catalog;
     private DeploymentJournal? _journal;
@@ -91,8 +92,11 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     public IDockerEngine ProductionEngine => _productionEngine ??=
         Options.ProductionEngine == Options.CdEngine ? CdEngine : Own(CreateEngine(Options.ProductionEngine));
 
-    /// <summary>The service registry (etcd or Consul).</summary>
-    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own(CreateServiceRegistry());
+    /// <summary>
+    /// The service registry (etcd or Consul) as this run writes to it: every put and delete is conditioned on holding the
+    /// service's deploy lock (<see cref="FencedServiceRegistry"/>), so a run that lost its lock changes nothing more.
+    /// </summary>
+    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= new FencedServiceRegistry(RegistryClient, () => DeployLock.Held, Service);
 
     /// <summary>Pipeline's keys in the service registry.</summary>
     public ServiceCatalog Catalog => _catalog ??= new(ServiceRegistry, Options.KeyPrefix);
@@ -110,7 +114,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>This run's use of the service's deploy lock (taken by AcquireLock, released at the end or after a rollback).</summary>
     public DeploymentLockSession DeployLock => _deployLock ??= new(
-        ServiceRegistry,
+        RegistryClient,
         Options.KeyPrefix,
         Service,
         DeployId,
@@ -178,6 +182,9 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Creates the client of an engine (called once per engine, on first use; the context disposes it).</summary>
     protected virtual IDockerEngine CreateEngine(DockerEndpoint endpoint) => new DockerEngine(endpoint, Time);
+
+    /// <summary>The registry client itself: the deploy lock is taken and renewed through it.</summary>
+    private IServiceRegistry RegistryClient => _registryClient ??= Own(CreateServiceRegistry());
 
     /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
     protected virtual IServiceRegistry CreateServiceRegistry() => ServiceRegistries.Create(Options, Time);

@@ -26,9 +26,47 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
 
         await context.ResolveVersionAsync(context.CancellationToken);
+        if (context.DeployLock.Held is null && !TakesTheDeployLockItself && RunsUnderTheDeployLock(GetType()))
+        {
+            // Only when the stage runs without its dependencies (--exclusive): nothing may change without the lock.
+            throw new DeploymentLockNotHeldException(
+                $"{StageName} changes production and needs the deploy lock of {context.Service}, which AcquireLock takes; " +
+                "it did not run (--exclusive runs only the target). Run without --exclusive.");
+        }
+
         var started = context.Time.GetTimestamp();
         await RunStageAsync(context, context.CancellationToken);
         context.State.StageDurations.Add((StageName, context.Time.GetElapsedTime(started)));
+    }
+
+    /// <summary>
+    /// True for a stage after the commit point that takes the deploy lock again itself (the lock is released at the commit):
+    /// it is not refused for running without it.
+    /// </summary>
+    protected virtual bool TakesTheDeployLockItself => false;
+
+    /// <summary>True when <paramref name="stage"/> depends, directly or through other stages, on <see cref="AcquireLock"/>.</summary>
+    internal static bool RunsUnderTheDeployLock(Type stage)
+    {
+        var seen = new HashSet<Type>();
+        var pending = new Stack<Type>([stage]);
+        while (pending.TryPop(out var type))
+        {
+            foreach (var dependency in type.GetCustomAttributes<IsDependentOnAttribute>().Select(a => a.Task))
+            {
+                if (dependency == typeof(AcquireLock))
+                {
+                    return true;
+                }
+
+                if (seen.Add(dependency))
+                {
+                    pending.Push(dependency);
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The stage's work: record each undo in the journal before the change it undoes.</summary>

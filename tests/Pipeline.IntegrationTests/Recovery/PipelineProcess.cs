@@ -160,6 +160,15 @@ internal sealed class PipelineProcess : IDisposable
         await _readers;
     }
 
+    /// <summary>Sends a signal (<c>INT</c> as Ctrl-C does, <c>TERM</c> as a service manager does) to the process, and only to it.</summary>
+    public void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            ?? throw new InvalidOperationException("kill did not start.");
+        kill.WaitForExit();
+        kill.ExitCode.ShouldBe(0, $"kill -{signal} {_process.Id}");
+    }
+
     /// <summary>Waits for the exit and returns the exit code.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
