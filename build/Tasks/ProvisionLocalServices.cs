@@ -63,7 +63,7 @@ public sealed class ProvisionLocalServices : AsyncFrostingTask<DeploymentContext
 
             watch.Restart();
             await new BaseImages(context.CdEngine, new ProcessCommandRunner(), Log).EnsureAsync(
-                new BaseImagesOptions { ProxyImage = options.ProxyImage },
+                new BaseImagesOptions { ProxyImage = options.ProxyImage, ProbeImage = options.ProbeImage },
                 context.CancellationToken);
             Log($"Base images checked in {watch.ElapsedMilliseconds} ms.");
         }

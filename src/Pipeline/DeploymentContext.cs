@@ -7,6 +7,7 @@ using Pipeline.Journal;
 using Pipeline.Locking;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 using Pipeline.Snapshots;
 
 namespace Pipeline;
@@ -35,6 +36,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     private ProxySwitch? _proxySwitch;
     private DeploymentLockSession? _deployLock;
     private RollbackRunner? _rollbackRunner;
+    private IReleaseRuntime? _runtime;
     private string? _version;
 
     /// <summary>How long <c>git describe</c> may take to tell the default version.</summary>
@@ -93,6 +95,23 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
         Options.ProductionEngine == Options.CdEngine ? CdEngine : Own(CreateEngine(Options.ProductionEngine));
 
     /// <summary>
+    /// Where releases run on the production engine: containers on one engine, or swarm services
+    /// (<see cref="DeploymentOptions.Orchestrator"/>). Resolved once by <see cref="ResolveRuntimeAsync"/> (Preflight,
+    /// AcquireLock, Rollback, Status and Snapshot call it): <c>auto</c> asks the production engine whether it is a swarm manager.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It was not resolved yet.</exception>
+    public IReleaseRuntime Runtime => _runtime
+        ?? throw new InvalidOperationException("The release runtime is not resolved yet: call ResolveRuntimeAsync first (Preflight, AcquireLock, Rollback, Status and Snapshot do).");
+
+    /// <summary>Chooses and creates the release runtime (the first call does the work; <c>auto</c> reads the production engine's <c>/info</c>).</summary>
+    /// <exception cref="ReleaseRuntimeException">The production engine cannot run releases the way the options ask (e.g. it is a swarm worker); the message names the fix.</exception>
+    public async Task<IReleaseRuntime> ResolveRuntimeAsync(CancellationToken ct = default) =>
+        _runtime ??= await CreateReleaseRuntimeAsync(ct);
+
+    /// <summary>How many replicas this run's release gets: <see cref="DeploymentOptions.Replicas"/>, else 1 on one engine and 2 on a swarm.</summary>
+    public int Replicas => Options.Replicas ?? (Runtime.Kind == OrchestratorKind.Swarm ? 2 : 1);
+
+    /// <summary>
     /// The service registry (etcd or Consul) as this run writes to it: every put and delete is conditioned on holding the
     /// service's deploy lock (<see cref="FencedServiceRegistry"/>), so a run that lost its lock changes nothing more.
     /// </summary>
@@ -128,7 +147,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     /// <summary>Unwinds this service's journal: a failing stage's handler, recovery from a dead run and <c>--target=Rollback</c> use it.</summary>
     public RollbackRunner RollbackRunner => _rollbackRunner ??= new(
         Journal,
-        new RollbackScope(Service, Catalog, ProductionEngine, ProxySwitch),
+        new RollbackScope(Service, Catalog, ProductionEngine, ProxySwitch) { Releases = Runtime },
         Options.UndoTimeout,
         line => Log.Information(line),
         Time,
@@ -161,7 +180,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Captures the service's production state (see <see cref="ProductionSnapshot"/>).</summary>
     public Task<ProductionSnapshot> CaptureSnapshotAsync(CancellationToken ct = default) =>
-        ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Options.Network, ProductionEngine, ServiceRegistry, Proxy, ct);
+        ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Runtime, ServiceRegistry, Proxy, ct);
 
     /// <summary>Releases the deploy lock if this run still holds it, unhooks the signals and disposes the adapters.</summary>
     public async ValueTask DisposeAsync()
@@ -185,6 +204,31 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>The registry client itself: the deploy lock is taken and renewed through it.</summary>
     private IServiceRegistry RegistryClient => _registryClient ??= Own(CreateServiceRegistry());
+
+    /// <summary>
+    /// Creates the release runtime on the production engine (called once, by <see cref="ResolveRuntimeAsync"/>): for
+    /// <c>auto</c> and <c>swarm</c> it asks the engine's <c>/info</c> whether it is an active swarm manager.
+    /// </summary>
+    /// <exception cref="ReleaseRuntimeException">Swarm was asked for (or found) but the engine is no active manager.</exception>
+    protected virtual async Task<IReleaseRuntime> CreateReleaseRuntimeAsync(CancellationToken ct)
+    {
+        var kind = Options.Orchestrator;
+        if (kind != OrchestratorKind.Containers)
+        {
+            var swarm = ProductionEngine as ISwarmEngine
+                ?? throw new ReleaseRuntimeException($"The production engine client for {Options.ProductionEngine} cannot talk to a swarm; use --orchestrator=containers.");
+            var info = await swarm.GetSwarmInfoAsync(ct);
+            kind = kind == OrchestratorKind.Auto && info.LocalState == SwarmLocalState.Inactive
+                ? OrchestratorKind.Containers
+                : SwarmRuntime.NotAManager(info, Options.ProductionEngine) is { } why ? throw new ReleaseRuntimeException(why) : OrchestratorKind.Swarm;
+            if (kind == OrchestratorKind.Swarm)
+            {
+                return new SwarmRuntime(ProductionEngine, swarm, Options.Network, Options.ProbeImage, Options.EndpointMode, Time);
+            }
+        }
+
+        return new ContainerRuntime(ProductionEngine, Options.Network, Options.ProbeImage, builtHere: Options.ProductionEngine == Options.CdEngine, Time);
+    }
 
     /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
     protected virtual IServiceRegistry CreateServiceRegistry() => ServiceRegistries.Create(Options, Time);

@@ -1,6 +1,7 @@
 using Pipeline.Docker;
 using Pipeline.Migrations;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 
 namespace Pipeline;
 
@@ -25,8 +26,8 @@ public sealed class DeploymentState
     /// <summary>The colour this run deploys.</summary>
     public string? NewColor { get; set; }
 
-    /// <summary>The new release's container.</summary>
-    public ContainerInfo? NewContainer { get; set; }
+    /// <summary>The new release as the runtime started it: its id, name, and where each replica answers.</summary>
+    public ReleaseAddresses? NewAddresses { get; set; }
 
     /// <summary>The new release as registered.</summary>
     public ReleaseRecord? NewRelease { get; set; }

@@ -42,7 +42,8 @@ public sealed partial class BaseImages
         var busybox = await EnsureBusyboxAsync(options, ct).ConfigureAwait(false);
         var proxy = await EnsureProxyAsync(options, ct).ConfigureAwait(false);
         var database = await EnsureDatabaseAsync(options, ct).ConfigureAwait(false);
-        return new BaseImagesReport(busybox, proxy, database);
+        var probe = await EnsureProbeAsync(options, ct).ConfigureAwait(false);
+        return new BaseImagesReport(busybox, proxy, database) { Probe = probe };
     }
 
     /// <summary>Makes sure the busybox image exists on the engine.</summary>
@@ -88,6 +89,36 @@ public sealed partial class BaseImages
         {
             Directory.Delete(context, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Makes sure the probe image (<see cref="BaseImagesOptions.ProbeImage"/>) is in its registry: the busybox image
+    /// tagged and pushed. Nothing to do when no probe image is asked for or its registry has it.
+    /// </summary>
+    public async Task<BaseImageAction> EnsureProbeAsync(BaseImagesOptions options, CancellationToken ct = default)
+    {
+        if (options.ProbeImage is null)
+        {
+            return BaseImageAction.Existed;
+        }
+
+        var image = ImageRef.Parse(options.ProbeImage);
+        if (image.Registry is null || await _registryHas(image, ct).ConfigureAwait(false) == true)
+        {
+            _log($"Image {image} is in its registry; left as it is.");
+            return BaseImageAction.Existed;
+        }
+
+        if (!await _engine.ImageExistsAsync(image.ToString(), ct).ConfigureAwait(false))
+        {
+            await EnsureBusyboxAsync(options, ct).ConfigureAwait(false);
+            await _engine.TagImageAsync(options.BusyboxImage, image, ct).ConfigureAwait(false);
+        }
+
+        _log($"Pushing {image} (busybox, for health probes on the production side)…");
+        var digest = await _engine.PushImageAsync(image, null, null, ct).ConfigureAwait(false);
+        _log($"Pushed {image} ({digest}).");
+        return BaseImageAction.Pushed;
     }
 
     /// <summary>Makes sure the proxy image exists on the engine and (when pushed) in its registry.</summary>
@@ -312,7 +343,11 @@ public sealed partial class BaseImages
 /// <param name="Busybox">The busybox image.</param>
 /// <param name="Proxy">The proxy image.</param>
 /// <param name="Database">The database image.</param>
-public sealed record BaseImagesReport(BaseImageAction Busybox, BaseImageAction Proxy, BaseImageAction Database);
+public sealed record BaseImagesReport(BaseImageAction Busybox, BaseImageAction Proxy, BaseImageAction Database)
+{
+    /// <summary>What was done for the probe image (<see cref="BaseImageAction.Existed"/> when none was asked for).</summary>
+    public BaseImageAction Probe { get; init; }
+}
 
 /// <summary>What was done to make sure of a base image.</summary>
 public enum BaseImageAction

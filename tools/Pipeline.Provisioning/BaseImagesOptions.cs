@@ -20,6 +20,13 @@ public sealed record BaseImagesOptions
     /// <value>The default value is <c>busybox:latest</c>.</value>
     public string BusyboxImage { get; init; } = "busybox:latest";
 
+    /// <summary>
+    /// The probe image a deploy's health checks run in on the production side (<c>--probe-image</c>): the busybox image
+    /// under another name, pushed to its registry so a production engine can pull it; null makes none.
+    /// </summary>
+    /// <value>The default value is null: no probe image.</value>
+    public string? ProbeImage { get; init; }
+
     /// <summary>Where the busybox image comes from when missing.</summary>
     /// <value>The default value is <see cref="BaseImageSource.Build"/>.</value>
     public BaseImageSource BusyboxSource { get; init; } = BaseImageSource.Build;
@@ -96,7 +103,7 @@ public sealed record BaseImagesOptions
     /// <summary>Checks the values once; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public BaseImagesOptions Validate()
     {
-        foreach (var (name, value) in new[] { (nameof(BusyboxImage), BusyboxImage), (nameof(ProxyImage), ProxyImage), (nameof(DatabaseImage), DatabaseImage) })
+        foreach (var (name, value) in new[] { (nameof(BusyboxImage), BusyboxImage), (nameof(ProxyImage), ProxyImage), (nameof(DatabaseImage), DatabaseImage), (nameof(ProbeImage), ProbeImage ?? BusyboxImage) })
         {
             if (!ImageRef.TryParse(value, out _, out var reason))
             {

@@ -3,6 +3,7 @@ using Pipeline.Docker;
 using Pipeline.Forecasting;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 
 namespace Pipeline.Configuration;
 
@@ -175,6 +176,44 @@ public sealed record DeploymentOptions
     /// <summary>A file holding the etcd user's password, read when etcd asks for it (so it may be written after the options are resolved, e.g. by provisioning).</summary>
     /// <value>The default value is null.</value>
     public string? EtcdPasswordFile { get; init; }
+
+    /// <summary>
+    /// How releases run on the production engine: <see cref="OrchestratorKind.Containers"/> (containers on one engine),
+    /// <see cref="OrchestratorKind.Swarm"/> (services through a swarm manager), or <see cref="OrchestratorKind.Auto"/>:
+    /// swarm when the production engine says it is an active swarm manager, containers when it is in no swarm (a swarm
+    /// worker is refused, naming the fix).
+    /// </summary>
+    /// <value>The default value is <see cref="OrchestratorKind.Auto"/>.</value>
+    public OrchestratorKind Orchestrator { get; init; } = OrchestratorKind.Default;
+
+    /// <summary>Swarm placement constraints for every task of a release (<c>--placement-constraint=node.role==worker</c>); one no node satisfies fails the deploy before anything changes.</summary>
+    /// <value>The default value is empty: any node.</value>
+    public IReadOnlyList<string> PlacementConstraints { get; init; } = [];
+
+    /// <summary>Swarm placement preferences: node labels to spread a release's tasks over (<c>--placement-spread=node.labels.zone</c>). Without one, Swarm already spreads a service's replicas over its nodes.</summary>
+    /// <value>The default value is empty.</value>
+    public IReadOnlyList<string> PlacementSpread { get; init; } = [];
+
+    /// <summary>How a swarm release's tasks are found by name on the overlay: <c>dnsrr</c> (every task's address; needs no IPVS) or <c>vip</c> (one virtual IP, for kernels with IPVS).</summary>
+    /// <value>The default value is <see cref="SwarmEndpointMode.Dnsrr"/>.</value>
+    public SwarmEndpointMode EndpointMode { get; init; } = SwarmEndpointMode.Dnsrr;
+
+    /// <summary>
+    /// How many replicas a release runs: containers of the colour on one engine, tasks of the colour's service on a swarm;
+    /// each is registered and is an upstream of the route.
+    /// </summary>
+    /// <value>The default value is null: 1 on one engine, 2 on a swarm.</value>
+    public int? Replicas { get; init; }
+
+    /// <summary>
+    /// The image of the probe container that asks a new release's health path from the production side (on the release
+    /// network): a busybox with <c>timeout</c> and <c>wget</c>, pulled by the production engine when it lacks it.
+    /// </summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/probe:latest</c> (<see cref="DefaultProbeImage"/>), which the repo's provisioning pushes.</value>
+    public string ProbeImage { get; init; } = DefaultProbeImage;
+
+    /// <summary>The default <see cref="ProbeImage"/>.</summary>
+    public const string DefaultProbeImage = "127.0.0.1:5000/pipeline/probe:latest";
 
     /// <summary>
     /// Environment variables each release gets beside the contract ones (<c>SERVICE_NAME</c>, <c>PORT</c>, …), and its

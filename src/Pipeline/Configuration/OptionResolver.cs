@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Pipeline.Docker;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 
 namespace Pipeline.Configuration;
 
@@ -72,14 +73,20 @@ public static partial class OptionResolver
     private static readonly string UnknownRegistryKind =
         $"unknown service registry; use {string.Join(" or ", RegistryKind.All.OrderByDescending(k => k == RegistryKind.Default).Select(k => $"--registry={k}"))}";
 
+    private static readonly string UnknownOrchestrator =
+        $"unknown orchestrator; use {string.Join(" or ", OrchestratorKind.All.Select(k => $"--orchestrator={k}"))}";
+
     private static readonly string UnknownProxyKind =
         $"unknown proxy kind; use {string.Join(" or ", ProxyKind.All.OrderByDescending(k => k == ProxyKind.Default).Select(k => $"--proxy={k}"))}";
 
     /// <summary>Options that may be given more than once on the command line; their values are joined with commas.</summary>
-    public static bool IsRepeatable(string option) => option is "volume" or "insecure-registry" or "release-env";
+    public static bool IsRepeatable(string option) => option is "volume" or "insecure-registry" or "release-env" or "placement-constraint" or "placement-spread";
 
     /// <summary>The environment variable that sets an option: <c>service-dir</c> → <c>PIPELINE_SERVICE_DIR</c>.</summary>
     public static string EnvironmentVariableFor(string option) => "PIPELINE_" + option.ToUpperInvariant().Replace('-', '_');
+
+    /// <summary>The most replicas <c>--replicas</c> takes.</summary>
+    public const int MaxReplicas = 100;
 
     /// <summary>The version used when none is given and git cannot tell one.</summary>
     public const string FallbackVersion = "0.0.0-local";
@@ -195,6 +202,25 @@ public static partial class OptionResolver
         Check(ImageRef.TryParse(o.MigrationImage, out _, out var migrationImageProblem), $"--migration-image={Escape(o.MigrationImage)}: {migrationImageProblem}; e.g. --migration-image=127.0.0.1:5000/pipeline/postgres:bookworm");
         Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image={ProxyOptions.DefaultImage}");
         Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
+        Check(o.Replicas is null or (>= 1 and <= MaxReplicas),
+            $"--replicas={o.Replicas}: a release runs 1 to {MaxReplicas} replicas; e.g. --replicas=2");
+        Check(ImageRef.TryParse(o.ProbeImage, out _, out var probeProblem),
+            $"--probe-image={Escape(o.ProbeImage)}: {probeProblem}; e.g. --probe-image={DeploymentOptions.DefaultProbeImage}");
+        Check(o.Orchestrator is not null, $"--orchestrator=: {UnknownOrchestrator}");
+        foreach (var constraint in o.PlacementConstraints)
+        {
+            Check(PlacementConstraint.TryParse(constraint, out _),
+                $"--placement-constraint={Escape(constraint)}: a constraint is ATTRIBUTE==VALUE or ATTRIBUTE!=VALUE; e.g. --placement-constraint=node.role==worker");
+        }
+
+        foreach (var spread in o.PlacementSpread)
+        {
+            Check(SpreadDescriptor().IsMatch(spread),
+                $"--placement-spread={Escape(spread)}: name a node label to spread over; e.g. --placement-spread=node.labels.zone");
+        }
+
+        Check(o.Orchestrator != OrchestratorKind.Containers || (o.PlacementConstraints.Count == 0 && o.PlacementSpread.Count == 0),
+            "--placement-constraint and --placement-spread place tasks on swarm nodes, but --orchestrator=containers runs plain containers on one engine; drop them or use --orchestrator=swarm");
         Check(KeyPrefix().IsMatch(o.KeyPrefix), $"--key-prefix={Escape(o.KeyPrefix)}: lowercase letters, digits and / _ -; e.g. --key-prefix=pipeline");
         problems.AddRange(ValidateTransport(o));
         foreach (var volume in o.Volumes)
@@ -421,6 +447,9 @@ public static partial class OptionResolver
 
     [GeneratedRegex(@"^[a-z0-9][a-z0-9/_-]{0,62}\z")]
     private static partial Regex KeyPrefix();
+
+    [GeneratedRegex(@"^node\.labels\.[A-Za-z0-9_.\-]+\z")]
+    private static partial Regex SpreadDescriptor();
 
     [GeneratedRegex(@"^[a-z0-9][a-z0-9_-]{0,31}\z")]
     private static partial Regex VolumeName();

@@ -60,6 +60,15 @@ public sealed record ContainerInfo(
 {
     /// <summary>True while the container runs.</summary>
     public bool IsRunning => State == "running";
+
+    /// <summary>Its environment variables (filled by <see cref="IDockerEngine.InspectContainerAsync"/> only; empty from a list).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Its named volumes: volume name → path in the container (filled by <see cref="IDockerEngine.InspectContainerAsync"/> only).</summary>
+    public IReadOnlyDictionary<string, string> Volumes { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Its restart policy name (<c>no</c>, <c>unless-stopped</c>, …; filled by <see cref="IDockerEngine.InspectContainerAsync"/> only).</summary>
+    public string RestartPolicy { get; init; } = "no";
 }
 
 /// <summary>The result of a command run inside a container.</summary>

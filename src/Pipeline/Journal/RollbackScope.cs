@@ -1,6 +1,7 @@
 using Pipeline.Docker;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 
 namespace Pipeline.Journal;
 
@@ -28,6 +29,14 @@ public sealed class RollbackScope(string service, ServiceCatalog catalog, IDocke
 
     /// <summary>The shared proxy's switch.</summary>
     public ProxySwitch Proxy { get; } = proxy;
+
+    /// <summary>Where releases run (containers or swarm services): <c>remove-release</c> and <c>restore-replicas</c> act through it.</summary>
+    /// <value>The default value is null: those steps fail, naming the missing runtime.</value>
+    public IReleaseRuntime? Releases { get; init; }
+
+    /// <summary>The release runtime, or an exception naming why a release step cannot run without it.</summary>
+    public IReleaseRuntime RequireReleases(UndoStep step) =>
+        Releases ?? throw new InvalidOperationException($"no release runtime was given to the rollback, so {step.Kind} cannot run");
 
     /// <summary>The prefix of the service's own keys, <c>{prefix}/services/{service}/</c>: the only keys an undo step may write.</summary>
     public string ServiceKeyPrefix => $"{Catalog.KeyPrefix}/services/{Service}/";
@@ -86,6 +95,21 @@ public sealed class RollbackScope(string service, ServiceCatalog catalog, IDocke
         var live = await Catalog.ReadLiveReleasesAsync(ct: ct);
         return live.Releases.FirstOrDefault(r => r.ContainerId == container.Id) is { } release
             ? $"it is the live release of {release.Service} ({release.Color}) in the registry"
+            : null;
+    }
+
+    /// <summary>Why removing <paramref name="release"/> (answering at <paramref name="addresses"/>) now would take traffic down, or null when nothing routes to it.</summary>
+    public async Task<string?> StillRoutedAsync(ReleaseId release, IReadOnlyList<string> addresses, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(release);
+        if (addresses.Count > 0 && await Proxy.Proxy.ReadLiveConfigAsync(ct) is { } config && ProxyConfigAddresses.RoutesTo(config, addresses))
+        {
+            return $"the proxy's live config still routes to it ({string.Join(", ", addresses)})";
+        }
+
+        var live = await Catalog.ReadLiveReleasesAsync(ct: ct);
+        return live.Releases.FirstOrDefault(r => r.Service == release.Service && r.DeployId == release.DeployId && r.Color == release.Color) is { } registered
+            ? $"it is the live release of {registered.Service} ({registered.Color}) in the registry"
             : null;
     }
 

@@ -51,6 +51,8 @@ public static class UndoActions
         new RemoveNetworkAction(),
         new RestoreKeyAction(),
         new RestoreProxyAction(),
+        new RemoveReleaseAction(),
+        new RestoreReplicasAction(),
     }.ToDictionary(a => a.Kind, StringComparer.Ordinal);
 
     /// <summary>The built-in actions plus <paramref name="more"/> (which replace a built-in one of the same kind).</summary>
@@ -276,4 +278,82 @@ internal sealed class RestoreProxyAction : UndoAction
 
     public override async Task<UndoOutcome> RunAsync(UndoStep step, RollbackScope scope, CancellationToken ct) =>
         new(await scope.Proxy.RestoreAsync(step.Required("config"), step.Arguments.GetValueOrDefault("applied"), scope.CheckVerbatimProxyConfigAsync, ct));
+}
+
+/// <summary>
+/// <c>remove-release {service, color, deployId}</c>: a release the step's deploy started, through the release runtime
+/// (containers or swarm service, its volumes and probes, all found by the release's labels). Only a release of the
+/// service created by the step's own deploy; never while the proxy's live config (or the registry) still routes to it.
+/// </summary>
+internal sealed class RemoveReleaseAction : UndoAction
+{
+    public override string Kind => UndoKinds.RemoveRelease;
+
+    public override string StillInPlace(UndoStep step) =>
+        $"release {step.Arguments.GetValueOrDefault("service")}-{step.Arguments.GetValueOrDefault("color")} of deploy {step.Arguments.GetValueOrDefault("deployId")}";
+
+    public override async Task<UndoOutcome> RunAsync(UndoStep step, RollbackScope scope, CancellationToken ct)
+    {
+        var release = ReleaseSteps.ReleaseOf(step, scope);
+        if (step.DeployId is null || release.DeployId != step.DeployId)
+        {
+            throw new UndoRefusedException($"release {release.Name} is not one deploy {step.DeployId ?? "(none named)"} started, so this step may not remove it");
+        }
+
+        var runtime = scope.RequireReleases(step);
+        var addresses = await runtime.AddressesAsync(release, 0, ct);
+        if (await scope.StillRoutedAsync(release, addresses?.Endpoints.Select(e => e.Address).ToList() ?? [], ct) is { } routed)
+        {
+            throw new UndoBlockedException($"release {release.Name} was not removed: {routed}; removing it would take that traffic down");
+        }
+
+        await runtime.RemoveAsync(release, TimeSpan.Zero, ct);
+        return new UndoOutcome(step.Description);
+    }
+}
+
+/// <summary>
+/// <c>restore-replicas {service, color, deployId, replicas}</c>: scales a release of the service back to the replicas it
+/// ran before the step's deploy changed them, through the release runtime.
+/// </summary>
+internal sealed class RestoreReplicasAction : UndoAction
+{
+    public override string Kind => UndoKinds.RestoreReplicas;
+
+    public override string StillInPlace(UndoStep step) =>
+        $"the replicas of {step.Arguments.GetValueOrDefault("service")}-{step.Arguments.GetValueOrDefault("color")} (not restored to {step.Arguments.GetValueOrDefault("replicas")})";
+
+    public override async Task<UndoOutcome> RunAsync(UndoStep step, RollbackScope scope, CancellationToken ct)
+    {
+        var release = ReleaseSteps.ReleaseOf(step, scope);
+        if (!int.TryParse(step.Required("replicas"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var replicas)
+            || replicas is < 1 or > Configuration.OptionResolver.MaxReplicas)
+        {
+            throw new UndoRefusedException($"'{step.Arguments["replicas"]}' is not a number of replicas (1 to {Configuration.OptionResolver.MaxReplicas}) to scale {release.Name} back to");
+        }
+
+        await scope.RequireReleases(step).ScaleAsync(release, replicas, ct);
+        return new UndoOutcome(step.Description);
+    }
+}
+
+/// <summary>What the release steps share: the release a step names, checked to be one of the unwound service's.</summary>
+internal static class ReleaseSteps
+{
+    public static Runtime.ReleaseId ReleaseOf(UndoStep step, RollbackScope scope)
+    {
+        var service = step.Required("service");
+        var color = step.Required("color");
+        if (service != scope.Service)
+        {
+            throw new UndoRefusedException($"it names a release of {service}, not of {scope.Service}, whose journal this is");
+        }
+
+        if (color is not (Colors.Blue or Colors.Green))
+        {
+            throw new UndoRefusedException($"'{color}' is not a colour ({Colors.Blue} or {Colors.Green})");
+        }
+
+        return new Runtime.ReleaseId(service, color, step.Required("deployId"));
+    }
 }

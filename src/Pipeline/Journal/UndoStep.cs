@@ -47,6 +47,27 @@ public sealed record UndoStep(string Kind, IReadOnlyDictionary<string, string?> 
         new(UndoKinds.RemoveNetwork, new Dictionary<string, string?> { ["name"] = name }, $"removed network {name}");
 
     /// <summary>
+    /// Remove a release the run started, through the release runtime: everything labelled with its service, colour and
+    /// deploy id (containers or swarm service, volumes, probes), so it also covers what a start left halfway.
+    /// </summary>
+    public static UndoStep RemoveRelease(string service, string color, string deployId) =>
+        new(UndoKinds.RemoveRelease,
+            new Dictionary<string, string?> { ["service"] = service, ["color"] = color, ["deployId"] = deployId },
+            $"removed release {new Runtime.ReleaseId(service, color, deployId).Name}");
+
+    /// <summary>Scale a release back to the replicas it ran before the run changed them, through the release runtime.</summary>
+    public static UndoStep RestoreReplicas(string service, string color, string deployId, int replicas) =>
+        new(UndoKinds.RestoreReplicas,
+            new Dictionary<string, string?>
+            {
+                ["service"] = service,
+                ["color"] = color,
+                ["deployId"] = deployId,
+                ["replicas"] = replicas.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
+            $"restored {new Runtime.ReleaseId(service, color, deployId).Name} to {replicas} replica(s)");
+
+    /// <summary>
     /// Stop a migration runner: end its server sessions (an unfinished migration's transaction rolls back instead of
     /// running on after the pipeline died), then remove its container.
     /// </summary>
@@ -96,6 +117,10 @@ public static class UndoKinds
     public const string RemoveVolume = "remove-volume";
     /// <summary>Arguments: name.</summary>
     public const string RemoveNetwork = "remove-network";
+    /// <summary>Arguments: service, color, deployId.</summary>
+    public const string RemoveRelease = "remove-release";
+    /// <summary>Arguments: service, color, deployId, replicas.</summary>
+    public const string RestoreReplicas = "restore-replicas";
     /// <summary>Arguments: name (the runner container, also its sessions' application_name).</summary>
     public const string StopMigrationRunner = "stop-migration-runner";
     /// <summary>Arguments: number, name, file, checksum, deployId, downFile, down (the down script's SQL).</summary>

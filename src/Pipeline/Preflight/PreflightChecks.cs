@@ -220,9 +220,15 @@ public sealed class PreflightChecks(
             }
 
             if (ours is null && !await engine.ImageExistsAsync(options.ProxyImage, limit.Token).ConfigureAwait(false)
-                && await ProxyImageInRegistryAsync(limit.Token).ConfigureAwait(false) is { } missing)
+                && await ImageInRegistryAsync(options.ProxyImage, limit.Token).ConfigureAwait(false) is { } missing)
             {
                 problems.Add($"--proxy-image={options.ProxyImage}: the image is neither on the production engine {options.ProductionEngine} nor in its registry ({missing}); build it with ./build.sh --target=ProvisionLocalServices or set --proxy-image");
+            }
+
+            if (!await engine.ImageExistsAsync(options.ProbeImage, limit.Token).ConfigureAwait(false)
+                && await ImageInRegistryAsync(options.ProbeImage, limit.Token).ConfigureAwait(false) is { } missingProbe)
+            {
+                problems.Add($"--probe-image={options.ProbeImage}: the image is neither on the production engine {options.ProductionEngine} nor in its registry ({missingProbe}); push it with ./build.sh --target=ProvisionLocalServices or set --probe-image to a busybox image there");
             }
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -233,10 +239,10 @@ public sealed class PreflightChecks(
         return problems;
     }
 
-    /// <summary>Null when the proxy image's registry has it; otherwise what the registry answered.</summary>
-    private async Task<string?> ProxyImageInRegistryAsync(CancellationToken ct)
+    /// <summary>Null when the image's registry has it; otherwise what the registry answered.</summary>
+    private async Task<string?> ImageInRegistryAsync(string reference, CancellationToken ct)
     {
-        var image = ImageRef.Parse(options.ProxyImage);
+        var image = ImageRef.Parse(reference);
         if (image.Registry is null)
         {
             return "the reference names no registry to pull it from";

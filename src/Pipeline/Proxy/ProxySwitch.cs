@@ -64,7 +64,7 @@ public sealed class ProxySwitch(
         var routed = new Dictionary<(string Host, string Prefix), string>();
         foreach (var release in live.Releases)
         {
-            var route = new ProxyRoute(release.Service, release.Route, release.HostName, release.Color, release.Version, [new UpstreamEndpoint(release.Address, release.Port)]);
+            var route = new ProxyRoute(release.Service, release.Route, release.HostName, release.Color, release.Version, release.AllEndpoints.Select(e => new UpstreamEndpoint(e.Address, e.Port)).ToList());
             try
             {
                 ProxyRouteValidation.Validate([route]);

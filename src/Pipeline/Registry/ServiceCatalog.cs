@@ -1,8 +1,13 @@
 using System.Text.Json;
+using Pipeline.Runtime;
 
 namespace Pipeline.Registry;
 
-/// <summary>A release as registered in the service registry, the way Registrator would.</summary>
+/// <summary>
+/// A release as registered in the service registry, the way Registrator would: every replica in <see cref="Endpoints"/>;
+/// <see cref="Address"/>, <see cref="Port"/> and <see cref="ContainerId"/> are the first one's (what records written
+/// before replicas held, and what readers of them still find).
+/// </summary>
 public sealed record ReleaseRecord(
     string Service,
     string Color,
@@ -15,7 +20,30 @@ public sealed record ReleaseRecord(
     string? HostName,
     string DeployId,
     string ContainerId,
-    DateTimeOffset RegisteredAt);
+    DateTimeOffset RegisteredAt,
+    IReadOnlyList<ReleaseEndpoint>? Endpoints = null)
+{
+    /// <summary>Every replica's endpoint: <see cref="Endpoints"/>, or the one <see cref="Address"/>:<see cref="Port"/> of a record written before it existed.</summary>
+    public IReadOnlyList<ReleaseEndpoint> AllEndpoints => Endpoints is { Count: > 0 } endpoints ? endpoints : [new ReleaseEndpoint(Address, Port, null, ContainerId)];
+
+    /// <summary>A record for a release that answers at <paramref name="endpoints"/> (the first one fills the single-endpoint fields).</summary>
+    public static ReleaseRecord For(
+        string service,
+        string color,
+        string version,
+        string image,
+        string? digest,
+        IReadOnlyList<ReleaseEndpoint> endpoints,
+        string route,
+        string? hostName,
+        string deployId,
+        DateTimeOffset registeredAt)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        var first = endpoints.Count > 0 ? endpoints[0] : throw new ArgumentException($"Release {service} {color} has no endpoint to register.", nameof(endpoints));
+        return new ReleaseRecord(service, color, version, image, digest, first.Address, first.Port, route, hostName, deployId, first.InstanceId ?? "", registeredAt, endpoints);
+    }
+}
 
 /// <summary>The live releases a proxy config is rendered from, and the services left out because their records cannot be used.</summary>
 /// <param name="Releases">The usable live releases, ordered by service name.</param>

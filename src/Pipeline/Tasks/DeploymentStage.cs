@@ -141,6 +141,11 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         RollbackReport report;
         try
         {
+            using (var resolve = new CancellationTokenSource(context.Options.UndoTimeout, context.Time))
+            {
+                await context.ResolveRuntimeAsync(resolve.Token);
+            }
+
             report = await context.RollbackRunner.RunAsync();
         }
         catch (Exception rollbackError)

@@ -111,14 +111,13 @@ internal static class MigrationStage
         await context.DeployLock.AcquireAsync(ct);
         try
         {
-            var releases = await context.ProductionEngine.ListContainersAsync(
-                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Release }, ct);
-            var older = releases.Where(c => c.Labels.GetValueOrDefault(Labels.Version) != context.Version).ToList();
+            var releases = await (await context.ResolveRuntimeAsync(ct)).ListAsync(context.Service, ct);
+            var older = releases.Where(r => r.Version != context.Version).ToList();
             if (older.Count > 0 || releases.Count == 0)
             {
                 throw new ContractRefusedException(releases.Count == 0
                     ? $"Contract migrations of {context.Service} {context.Version} wait until {context.Version} is deployed; nothing was changed."
-                    : $"Contract migrations of {context.Service} {context.Version} wait until no older release is deployed, but {string.Join(", ", older.Select(c => $"{c.Name} ({c.Labels.GetValueOrDefault(Labels.Version)})"))} still is; nothing was changed. Deploy {context.Version} (retiring the old colour) first.");
+                    : $"Contract migrations of {context.Service} {context.Version} wait until no older release is deployed, but {string.Join(", ", older.Select(r => $"{string.Join(", ", r.Names)} ({r.Version})"))} still is; nothing was changed. Deploy {context.Version} (retiring the old colour) first.");
             }
 
             var runner = Runner(context, $"{context.Service}-contract-{context.DeployId[^6..]}");

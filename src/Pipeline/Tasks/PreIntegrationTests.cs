@@ -1,19 +1,26 @@
+using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 using Pipeline.Testing;
 
 namespace Pipeline.Tasks;
 
-/// <summary>Runs the test image with TEST_TYPE=pre-integration against the new release itself, not the proxy.</summary>
+/// <summary>
+/// Runs the test image with TEST_TYPE=pre-integration against the new release itself, not the proxy: on the production
+/// side, on the release network, where the release answers at the runtime's direct URL.
+/// </summary>
 [TaskName("PreIntegrationTests")]
-[TaskDescription("Runs the test image with TEST_TYPE=pre-integration, TARGET_URL = the new release (straight, not through the proxy).")]
+[TaskDescription("Runs the test image with TEST_TYPE=pre-integration on the production side, TARGET_URL = the new release (straight, not through the proxy).")]
 [IsDependentOn(typeof(RegisterRelease))]
 public sealed class PreIntegrationTests : DeploymentStage
 {
     /// <inheritdoc />
     protected override Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
-        var release = context.State.NewRelease!;
-        var targetUrl = $"http://{release.Address}:{release.Port}{release.Route}";
-        return TestStage.RunAsync(context, TestType.PreIntegration, targetUrl, context.Options.Network, ct);
+        var targetUrl = new Uri(context.State.NewAddresses!.DirectUrl, context.Options.Route);
+        return context.Runtime.RunTestsAsync(
+            TestStage.Run(context, TestType.PreIntegration, targetUrl.ToString(), network: null),
+            context.RegistryCredentials,
+            line => context.Log.Information(line),
+            ct);
     }
 }

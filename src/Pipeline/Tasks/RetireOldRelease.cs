@@ -6,12 +6,12 @@ namespace Pipeline.Tasks;
 
 /// <summary>
 /// The commit point. Appends a history entry and clears the journal (from here on the new release stays),
-/// then stops and removes every other release container of the service (the old colour and any left by
-/// crashed runs, found by label), then those releases' volumes (by label), deregisters the old colour and
+/// then removes every other release of the service through the release runtime (the old colour and any left by
+/// crashed runs, found by label: containers or swarm services, and their volumes), deregisters the old colour and
 /// releases the deploy lock.
 /// </summary>
 [TaskName("RetireOldRelease")]
-[TaskDescription("Commits the deploy (history, journal cleared), removes and deregisters the old colour's containers, releases the lock.")]
+[TaskDescription("Commits the deploy (history, journal cleared), removes and deregisters the old colour's release, releases the lock.")]
 [IsDependentOn(typeof(PostIntegrationTests))]
 public sealed class RetireOldRelease : DeploymentStage
 {
@@ -39,21 +39,10 @@ public sealed class RetireOldRelease : DeploymentStage
         // Committed: from here a failure must not roll back, and the message must say the new release is live.
         try
         {
-            var releases = await context.ProductionEngine.ListContainersAsync(
-                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Release }, ct);
-            foreach (var old in releases.Where(c => c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
+            foreach (var old in (await context.Runtime.ListAsync(context.Service, ct)).Where(r => r.Id.DeployId != context.DeployId))
             {
-                await context.ProductionEngine.StopContainerAsync(old.Id, StopTimeout, ct);
-                await context.ProductionEngine.RemoveContainerAsync(old.Id, ct);
-                context.Log.Information($"Removed {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
-            }
-
-            var volumes = await context.ProductionEngine.ListVolumesAsync(
-                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Release }, ct);
-            foreach (var old in volumes.Where(v => v.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
-            {
-                await context.ProductionEngine.RemoveVolumeAsync(old.Name, ct);
-                context.Log.Information($"Removed volume {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
+                await context.Runtime.RemoveAsync(old.Id, StopTimeout, ct);
+                context.Log.Information($"Removed {string.Join(", ", old.Names)} ({old.Id.Color}, {old.Version ?? "unknown version"}).");
             }
 
             if (state.PreviousColor is { } previous && previous != state.NewColor)

@@ -32,7 +32,7 @@ public sealed partial class FaultMatrixTests
         public ServiceCatalog Catalog => new(Registry, Harness.KeyPrefix);
 
         public Task<ProductionSnapshot> SnapshotAsync() =>
-            ProductionSnapshot.CaptureAsync(Service, Harness.KeyPrefix, Harness.Network, Harness.Engine, Registry, Harness.Proxy);
+            ProductionSnapshot.CaptureAsync(Service, Harness.KeyPrefix, Harness.Runtime, Registry, Harness.Proxy);
 
         public async Task<IReadOnlyDictionary<string, string>> JournalAsync() =>
             await Registry.GetPrefixAsync($"{Harness.KeyPrefix}/journal/{Service}/");
@@ -63,15 +63,15 @@ public sealed partial class FaultMatrixTests
     public sealed record Expect(string Service, string Version, string Directory, string ImageRegistry, string ColorKey, string ReleaseKey)
     {
         public string NothingUndone => "\nNothing in production was changed.";
-        public string ContainerRemoved => $"\nRolled back: removed container {Service}-green-";
-        public string RegistrationUndone => $"\nRolled back: deleted registry key {ReleaseKey}, removed container {Service}-green-";
-        public string SwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the proxy config from the registry, deleted registry key {ReleaseKey}, removed container {Service}-green-";
+        public string ContainerRemoved => $"\nRolled back: removed release {Service}-green-";
+        public string RegistrationUndone => $"\nRolled back: deleted registry key {ReleaseKey}, removed release {Service}-green-";
+        public string SwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the proxy config from the registry, deleted registry key {ReleaseKey}, removed release {Service}-green-";
 
         /// <summary>A run with its own template restores the exact config that was live (its template would render another; nobody changed the proxy since).</summary>
-        public string TemplatedSwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the previous proxy config, deleted registry key {ReleaseKey}, removed container {Service}-green-";
+        public string TemplatedSwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the previous proxy config, deleted registry key {ReleaseKey}, removed release {Service}-green-";
 
         /// <summary>A switch whose config the proxy rejected left the previous config running: the restore changes nothing.</summary>
-        public string RejectedSwitchUndone => $"\nRolled back: restored registry key {ColorKey}, the proxy still ran the previous config, deleted registry key {ReleaseKey}, removed container {Service}-green-";
+        public string RejectedSwitchUndone => $"\nRolled back: restored registry key {ColorKey}, the proxy still ran the previous config, deleted registry key {ReleaseKey}, removed release {Service}-green-";
     }
 
     public static IEnumerable<TestCaseData> Faults()
@@ -245,12 +245,11 @@ public sealed partial class FaultMatrixTests
         ShouldNameStageCauseAndUndo(run, "DeployRelease",
         [
             $"DeployRelease failed: Could not reach the Docker engine at unix://{socket} while ",
-            $"\nRolled back: nothing; FAILED to undo (kept in the journal, retry with --target=Rollback): removed container {live.Service}-green-",
-            // (the undo looks at the container's labels first, so that is the call that finds the engine gone)
-            $": Could not reach the Docker engine at unix://{socket} while inspecting container {live.Service}-green-",
+            $"\nRolled back: nothing; FAILED to undo (kept in the journal, retry with --target=Rollback): removed release {live.Service}-green-",
+            $": Could not reach the Docker engine at unix://{socket} while listing containers labelled pipeline.service={live.Service}, pipeline.color=green, pipeline.deploy-id=",
         ]);
         var kept = (await live.JournalAsync()).Values.ShouldHaveSingleItem();
-        kept.ShouldContain("\"kind\":\"remove-container\"");
+        kept.ShouldContain("\"kind\":\"remove-release\"");
         before.Diff(await live.SnapshotAsync()).ShouldNotBeEmpty();
         (await live.Harness.GetThroughProxyAsync(live.Route)).Color.ShouldBe("blue");
 
@@ -258,7 +257,7 @@ public sealed partial class FaultMatrixTests
         await _processes.StartEngineRelayAsync(socket);
         var rollback = FaultRun.Execute(options, "Rollback");
         rollback.ExitCode.ShouldBe(0, rollback.Error);
-        rollback.Log.ShouldContain(l => l.StartsWith($"Rollback of {live.Service}: removed container {live.Service}-green-", StringComparison.Ordinal));
+        rollback.Log.ShouldContain(l => l.StartsWith($"Rollback of {live.Service}: removed release {live.Service}-green-", StringComparison.Ordinal));
         await ShouldBeAsBeforeAsync(live, before);
     }
 

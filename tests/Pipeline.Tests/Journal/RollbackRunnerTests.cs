@@ -3,6 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 using Pipeline.Journal;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 using Pipeline.Testing.Support;
 using Pipeline.Tests.Support;
 
@@ -53,7 +54,10 @@ public sealed class RollbackRunnerTests
             "hello",
             new ServiceCatalog(_registry, "p"),
             _engine,
-            new ProxySwitch(_proxy, "proxy", new ServiceCatalog(_registry, "p"), "rollback-run", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5), time ?? TimeProvider.System, _warnings.Add)),
+            new ProxySwitch(_proxy, "proxy", new ServiceCatalog(_registry, "p"), "rollback-run", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5), time ?? TimeProvider.System, _warnings.Add))
+        {
+            Releases = new ContainerRuntime(_engine, "pipeline", "127.0.0.1:5000/pipeline/probe:latest", builtHere: true, time),
+        },
         StepTimeout,
         _log.Add,
         time,
@@ -315,6 +319,84 @@ public sealed class RollbackRunnerTests
         (await _journal.ReadAsync()).Count.ShouldBe(4);
         _engine.Removed.ShouldBeEmpty();
         _proxy.Applied.Count.ShouldBe(1); // the switch's own
+    }
+
+    // ---- Release steps: sent to the release runtime ----------------------------------------------------------------
+
+    [Test]
+    public async Task Should_Remove_A_Release_Through_The_Runtime_With_Its_Replicas_Volumes_And_Probe()
+    {
+        // Given a deploy that started green (two replicas, a volume, a probe left by a crash) through the runtime
+        await _journal.RecordAsync(UndoStep.RemoveRelease("hello", "green", DeployId));
+        _engine.AddContainer("hello-green-abc123", ReleaseLabels("hello", "green", DeployId), "pipeline");
+        _engine.AddContainer("hello-green-abc123-2", ReleaseLabels("hello", "green", DeployId), "pipeline");
+        _engine.AddContainer("hello-green-abc123-probe-1a2b", new Dictionary<string, string>(ReleaseLabels("hello", "green", DeployId)) { [Labels.Role] = Roles.Probe }, "pipeline");
+        _engine.AddVolume("hello-green-abc123-data", ReleaseLabels("hello", "green", DeployId));
+
+        // When its journal is unwound
+        var report = await Runner().RunAsync();
+
+        // Then everything of that release went, found by its labels, and blue is untouched
+        report.Done.ShouldBe(["removed release hello-green-abc123"]);
+        report.Complete.ShouldBeTrue();
+        _engine.Removed.Order(StringComparer.Ordinal).ShouldBe(
+            ["container hello-green-abc123", "container hello-green-abc123-2", "container hello-green-abc123-probe-1a2b", "volume hello-green-abc123-data"]);
+        _engine.Existing.ShouldBe(["container hello-blue-b1b1b1"]);
+        (await _journal.ReadAsync()).ShouldBeEmpty();
+    }
+
+    [Test]
+    public async Task Should_Not_Remove_A_Release_The_Proxy_Still_Routes_To()
+    {
+        // Given a journal whose only step removes green, while the proxy routes to green
+        await _journal.RecordAsync(UndoStep.RemoveRelease("hello", "green", DeployId));
+        var green = _engine.AddContainer("hello-green-abc123", ReleaseLabels("hello", "green", DeployId), "pipeline");
+        await _proxy.ApplyAsync(_proxy.RenderOf(("hello", "green", green.NetworkAddresses["pipeline"])));
+
+        // When it is unwound
+        var report = await Runner().RunAsync();
+
+        // Then green stays, and the message says why
+        report.Failed.ShouldHaveSingleItem().ShouldMatch(
+            @"^removed release hello-green-abc123: release hello-green-abc123 was not removed: the proxy's live config still routes to it \(10\.9\.0\.\d+\); removing it would take that traffic down$");
+        report.StoppedBecause.ShouldBe("remove-release would take live traffic down");
+        _engine.Removed.ShouldBeEmpty();
+    }
+
+    [Test]
+    public async Task Should_Refuse_A_Release_Step_That_Names_Another_Deploy_Or_Service()
+    {
+        // Given steps that name blue's deploy (live, not this run's) and another service's release
+        await _journal.RecordAsync(UndoStep.RemoveRelease("hello", "blue", "20261129100000-b1b1b1"));
+        await _journal.RecordAsync(UndoStep.RemoveRelease("other", "green", DeployId));
+
+        // When they are unwound
+        var report = await Runner().RunAsync();
+
+        // Then neither ran; both stay for a person
+        report.Refused.ShouldBe(
+        [
+            "000002 remove-release (removed release other-green-abc123): it names a release of other, not of hello, whose journal this is",
+            $"000001 remove-release (removed release hello-blue-b1b1b1): release hello-blue-b1b1b1 is not one deploy {DeployId} started, so this step may not remove it",
+        ]);
+        _engine.Removed.ShouldBeEmpty();
+        (await _journal.ReadAsync()).Count.ShouldBe(2);
+    }
+
+    [Test]
+    public async Task Should_Scale_A_Release_Back_Through_The_Runtime()
+    {
+        // Given blue scaled from 1 to 2 replicas by this run
+        await _journal.RecordAsync(UndoStep.RestoreReplicas("hello", "blue", "20261129100000-b1b1b1", 1));
+        _engine.AddContainer("hello-blue-b1b1b1-2", new Dictionary<string, string>(ReleaseLabels("hello", "blue", "20261129100000-b1b1b1")) { [Labels.Replica] = "2" }, "pipeline");
+
+        // When the journal is unwound
+        var report = await Runner().RunAsync();
+
+        // Then the added replica went and the first one stays
+        report.Done.ShouldBe(["restored hello-blue-b1b1b1 to 1 replica(s)"]);
+        _engine.Removed.ShouldBe(["container hello-blue-b1b1b1-2"]);
+        _engine.Existing.ShouldBe(["container hello-blue-b1b1b1"]);
     }
 
     // ---- Issue 9 item 6: shared things are undone only when nobody else uses them ---------------------------------

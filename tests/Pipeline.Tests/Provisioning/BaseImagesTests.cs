@@ -113,6 +113,35 @@ public sealed class BaseImagesTests
     }
 
     [Test]
+    public async Task Should_Push_Busybox_As_The_Probe_Image_When_Its_Registry_Lacks_It()
+    {
+        // Given
+        _engine.Images.Add("busybox:latest");
+
+        // When
+        var action = await Create().EnsureProbeAsync(Options with { ProbeImage = "127.0.0.1:5000/pipeline/probe:latest" });
+
+        // Then
+        action.ShouldBe(BaseImageAction.Pushed);
+        _engine.Calls.ShouldBe(["tag busybox:latest 127.0.0.1:5000/pipeline/probe:latest", "push 127.0.0.1:5000/pipeline/probe:latest"]);
+    }
+
+    [Test]
+    public async Task Should_Leave_The_Probe_Image_Alone_When_Its_Registry_Has_It_Or_None_Is_Asked_For()
+    {
+        // Given
+        _registry.Add("127.0.0.1:5000/pipeline/probe:latest");
+
+        // When
+        var present = await Create().EnsureProbeAsync(Options with { ProbeImage = "127.0.0.1:5000/pipeline/probe:latest" });
+        var none = await Create().EnsureProbeAsync(Options);
+
+        // Then
+        (present, none).ShouldBe((BaseImageAction.Existed, BaseImageAction.Existed));
+        _engine.Calls.ShouldBeEmpty();
+    }
+
+    [Test]
     public async Task Should_Push_The_Proxy_Image_When_Only_The_Engine_Has_It()
     {
         // Given

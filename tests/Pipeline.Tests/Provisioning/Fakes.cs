@@ -162,7 +162,12 @@ internal sealed class FakeImageEngine : IDockerEngine
         return Task.CompletedTask;
     }
 
-    public Task TagImageAsync(string source, ImageRef target, CancellationToken ct = default) => throw new NotSupportedException();
+    public Task TagImageAsync(string source, ImageRef target, CancellationToken ct = default)
+    {
+        Calls.Add($"tag {source} {target}");
+        Images.Add(target.ToString());
+        return Task.CompletedTask;
+    }
     public Task<string> PingAsync(CancellationToken ct = default) => throw new NotSupportedException();
     public Task<string> CreateContainerAsync(ContainerSpec spec, CancellationToken ct = default) => throw new NotSupportedException();
     public Task StartContainerAsync(string id, CancellationToken ct = default) => throw new NotSupportedException();

@@ -7,6 +7,7 @@ using Pipeline.Frosting;
 using Pipeline.Journal;
 using Pipeline.Locking;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 using Pipeline.Tasks;
 using Pipeline.Tests.Frosting;
 using Pipeline.Testing.Support;
@@ -251,6 +252,9 @@ public sealed class DeploymentStageFailureTests
         protected override IServiceRegistry CreateServiceRegistry() => registry.Connect();
 
         protected override IDockerEngine CreateEngine(DockerEndpoint endpoint) => engine;
+
+        protected override Task<IReleaseRuntime> CreateReleaseRuntimeAsync(CancellationToken ct) =>
+            Task.FromResult<IReleaseRuntime>(new ContainerRuntime(engine, Options.Network, Options.ProbeImage, builtHere: true, Time));
     }
 
     /// <summary>Takes the lock and changes production the way stages do: each undo recorded before its change.</summary>
