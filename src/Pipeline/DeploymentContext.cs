@@ -7,6 +7,7 @@ using Pipeline.Journal;
 using Pipeline.Locking;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Reporting;
 using Pipeline.Snapshots;
 
 namespace Pipeline;
@@ -19,7 +20,7 @@ namespace Pipeline;
 /// Register options from code with <c>ConfigureServices(s =&gt; s.AddSingleton(new DeploymentOptions { … }))</c>, and a
 /// clock with <c>s.AddSingleton&lt;TimeProvider&gt;(…)</c>.
 /// </summary>
-public class DeploymentContext : FrostingContext, IAsyncDisposable
+public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTaskSetup, IFrostingTaskTeardown, IFrostingTeardown
 {
     private readonly DeploymentOptions _fromCode;
     private readonly RunCancellation _cancellation;
@@ -35,6 +36,8 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     private DeploymentLockSession? _deployLock;
     private RollbackRunner? _rollbackRunner;
     private string? _version;
+    private RegistryCredentials? _credentials;
+    private bool _credentialsResolved;
 
     /// <summary>How long <c>git describe</c> may take to tell the default version.</summary>
     private static readonly TimeSpan GitDescribeTimeout = TimeSpan.FromSeconds(10);
@@ -50,13 +53,14 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
         Time = time ?? TimeProvider.System;
         DeployId = $"{Time.GetUtcNow().UtcDateTime:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
         _cancellation = new RunCancellation(line => Log.Warning(line));
+        Lifecycle = new RunLifecycle(this, GitHub.GitHubActions.Detect(System.Environment.GetEnvironmentVariable, Console.Out));
     }
 
     /// <summary>The validated options. The first access resolves and validates them; bad values throw <see cref="InvalidOptionsException"/> before any engine is touched.</summary>
     public DeploymentOptions Options => _options ??= OptionResolver.Resolve(
         _fromCode,
         name => !Arguments.HasArgument(name) ? null
-            : OptionResolver.IsRepeatable(name) ? string.Join(',', Arguments.GetArguments(name)) : Arguments.GetArgument(name),
+            : OptionResolver.IsRepeatable(name) ? string.Join(',', Arguments.GetArguments(name)) : Arguments.GetArgument(name) ?? "",
         System.Environment.GetEnvironmentVariable,
         Environment.WorkingDirectory.FullPath);
 
@@ -77,6 +81,12 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     /// <summary>Finds the version when the options give none (<see cref="OptionResolver.DefaultVersionAsync"/>); the first call does the work.</summary>
     public async Task<string> ResolveVersionAsync(CancellationToken ct = default) =>
         Options.Version ?? (_version ??= await OptionResolver.DefaultVersionAsync(Options.ServiceDirectory, GitDescribeTimeout, Time, ct));
+
+    /// <summary>
+    /// The port the release listens on: <c>--service-port</c>, else the one port the service image exposes (BuildImage
+    /// reads it), else <see cref="DeploymentOptions.DefaultServicePort"/>.
+    /// </summary>
+    public int ServicePort => Options.ServicePort ?? State.ServicePort ?? DeploymentOptions.DefaultServicePort;
 
     /// <summary>What the stages found and made.</summary>
     public DeploymentState State { get; } = new();
@@ -124,9 +134,38 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     public RollbackRunner RollbackRunner => _rollbackRunner ??= new(
         Journal, ProductionEngine, ServiceRegistry, ProxySwitch.RestoreAsync, Options.UndoTimeout, line => Log.Information(line), Time);
 
-    /// <summary>Image registry credentials, or null.</summary>
-    public RegistryCredentials? RegistryCredentials =>
-        Options.RegistryUsername is { } user ? new RegistryCredentials(user, Options.RegistryPassword!) : null;
+    /// <summary>The run's run key, notifications, history of rollbacks and GitHub Actions reporting.</summary>
+    internal RunLifecycle Lifecycle { get; }
+
+    /// <summary>Every secret the options hold (what GitHub Actions is told to mask): passwords, tokens, notification URL credentials.</summary>
+    internal IEnumerable<string> Secrets()
+    {
+        var options = Options;
+        var secrets = new List<string?> { options.RegistryPassword, options.ConsulToken, RegistryCredentials?.Password };
+        secrets.AddRange(options.Notify.SelectMany(u => Notifications.WebhookTarget.Parse(u.OriginalString).Secrets));
+        return secrets.OfType<string>().Where(s => s.Length > 0).Distinct();
+    }
+
+    /// <summary>
+    /// Image registry credentials: <c>--registry-username</c> with <c>PIPELINE_REGISTRY_PASSWORD</c>, else what
+    /// <c>docker login</c> saved for the image registry (<see cref="DockerConfigCredentials"/>), else null.
+    /// </summary>
+    /// <exception cref="DockerConfigException">The docker config exists but cannot be read.</exception>
+    public RegistryCredentials? RegistryCredentials
+    {
+        get
+        {
+            if (!_credentialsResolved)
+            {
+                _credentials = Options.RegistryUsername is { } user
+                    ? new RegistryCredentials(user, Options.RegistryPassword!)
+                    : DockerConfigCredentials.Find(Options.ImageRegistry, System.Environment.GetEnvironmentVariable);
+                _credentialsResolved = true;
+            }
+
+            return _credentials;
+        }
+    }
 
     /// <summary>Labels for a resource this run creates.</summary>
     public Dictionary<string, string> LabelsFor(string role, string? color = null)
@@ -158,6 +197,8 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
             await _deployLock.ReleaseAsync();
         }
 
+        await Lifecycle.EndAsync();
+
         _cancellation.Dispose();
         foreach (var owned in _owned)
         {
@@ -174,6 +215,18 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     protected virtual IServiceRegistry CreateServiceRegistry() => Options.RegistryKind == RegistryKind.Consul
         ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken, timeProvider: Time)
         : new EtcdRegistry(Options.RegistryEndpoints, timeProvider: Time);
+
+    void IFrostingTaskSetup.Setup(ICakeContext context, ITaskSetupContext info) => Lifecycle.TaskStarting(info.Task.Name);
+
+    void IFrostingTaskTeardown.Teardown(ICakeContext context, ITaskTeardownContext info)
+    {
+        if (!info.Skipped)
+        {
+            Lifecycle.TaskEnded(info.Task.Name, info.Successful, info.ThrownException);
+        }
+    }
+
+    void IFrostingTeardown.Teardown(ICakeContext context, ITeardownContext info) => Lifecycle.RunEnded(info.Successful);
 
     private T Own<T>(T disposable)
         where T : IDisposable

@@ -18,6 +18,9 @@ public sealed class DeploymentState
     /// <summary>The service image's digest in the image registry, once pushed.</summary>
     public string? ImageDigest { get; set; }
 
+    /// <summary>The port the release listens on, once the service image told it (see <see cref="DeploymentContext.ServicePort"/>).</summary>
+    public int? ServicePort { get; set; }
+
     /// <summary>The colour that was live before this run, or null on a first deploy.</summary>
     public string? PreviousColor { get; set; }
 
@@ -38,6 +41,9 @@ public sealed class DeploymentState
 
     /// <summary>From a failing stage's error handler starting to the journal unwound; null when no rollback ran.</summary>
     public TimeSpan? RollbackDuration { get; set; }
+
+    /// <summary>How the run failed (set by the failing stage's handler), or null.</summary>
+    public Reporting.RunFailure? Failure { get; set; }
 
     /// <summary>How long each stage took, in the order they ran.</summary>
     public List<(string Stage, TimeSpan Duration)> StageDurations { get; } = [];

@@ -48,6 +48,9 @@ public static partial class OptionResolver
         new("network", "--network=pipeline", (o, v) => o with { Network = v }),
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
+        new("notify", "--notify=https://hooks.example.test/deploys", (o, v) => o with { Notify = ParseNotify(v) }),
+        new("notify-timeout", "--notify-timeout=10", (o, v) => o with { NotifyTimeout = ParseSeconds(v) }),
+        new("from-registry", "--from-registry --release-version=1.4.0", (o, v) => o with { FromRegistry = ParseFlag(v) }),
     ];
 
     private static readonly string UnknownRegistryKind =
@@ -57,7 +60,7 @@ public static partial class OptionResolver
         $"unknown proxy kind; use {string.Join(" or ", ProxyKind.All.OrderByDescending(k => k == ProxyKind.Default).Select(k => $"--proxy={k}"))}";
 
     /// <summary>Options that may be given more than once on the command line; their values are joined with commas.</summary>
-    public static bool IsRepeatable(string option) => option == "volume";
+    public static bool IsRepeatable(string option) => option is "volume" or "notify";
 
     /// <summary>The environment variable that sets an option: <c>service-dir</c> → <c>PIPELINE_SERVICE_DIR</c>.</summary>
     public static string EnvironmentVariableFor(string option) => "PIPELINE_" + option.ToUpperInvariant().Replace('-', '_');
@@ -147,7 +150,7 @@ public static partial class OptionResolver
             $"--route={Escape(o.Route)}: a route is a path prefix of letters, digits and . _ ~ / -, starting with '/'; e.g. --route=/api");
         Check(o.HostName is null || HostName().IsMatch(o.HostName),
             $"--host-name={Escape(o.HostName)}: a host name is lowercase labels of letters, digits and dashes separated by dots; e.g. --host-name=api.example.test");
-        Check(o.ServicePort is >= 1 and <= 65535, $"--service-port={o.ServicePort}: must be a port number 1-65535; e.g. --service-port=8080");
+        Check(o.ServicePort is null or (>= 1 and <= 65535), $"--service-port={o.ServicePort}: must be a port number 1-65535; e.g. --service-port=8080");
         Check(o.ProxyPort is >= 1 and <= 65535, $"--proxy-port={o.ProxyPort}: must be a port number 1-65535; e.g. --proxy-port=8080");
         Check(RoutePrefix().IsMatch(o.HealthPath), $"--health-path={Escape(o.HealthPath)}: must be a path starting with '/'; e.g. --health-path=/health");
         CheckTimeout(o.HealthTimeout, "health-timeout", 60);
@@ -172,6 +175,15 @@ public static partial class OptionResolver
         Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image={ProxyOptions.DefaultImage}");
         Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
         Check(KeyPrefix().IsMatch(o.KeyPrefix), $"--key-prefix={Escape(o.KeyPrefix)}: lowercase letters, digits and / _ -; e.g. --key-prefix=pipeline");
+        foreach (var url in o.Notify)
+        {
+            Check(Notifications.WebhookTarget.TryParse(url.OriginalString, out _, out var notifyProblem),
+                $"--notify={Notifications.WebhookTarget.Redact(url.OriginalString)}: {notifyProblem}; e.g. --notify=https://hooks.example.test/deploys");
+        }
+
+        CheckTimeout(o.NotifyTimeout, "notify-timeout", 10);
+        Check(!o.FromRegistry || o.Version is not null,
+            "--from-registry: give the version to redeploy with --release-version=V (Status and History list the versions deployed)");
         foreach (var volume in o.Volumes)
         {
             Check(VolumeName().IsMatch(volume.Name) && VolumePath().IsMatch(volume.Path) && !volume.Path.Split('/').Contains(".."),
@@ -282,7 +294,9 @@ public static partial class OptionResolver
     }
 
     private static string Shown(string option, string value) =>
-        option.Contains("password") || option.Contains("token") ? "***" : Escape(value);
+        option.Contains("password") || option.Contains("token") ? "***"
+        : option == "notify" ? string.Join(',', value.Split(',').Select(Notifications.WebhookTarget.Redact))
+        : Escape(value);
 
     /// <summary>Shows a bad value on one line, with control characters visible.</summary>
     private static string Escape(string? value) =>
@@ -304,6 +318,18 @@ public static partial class OptionResolver
                 ? new VolumeMount(text[..colon], text[(colon + 1)..])
                 : throw new FormatException($"'{Escape(text)}' is not NAME:/path"))
             .ToList();
+
+    private static IReadOnlyList<Uri> ParseNotify(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(text => Notifications.WebhookTarget.Parse(text).Url)
+            .ToList();
+
+    private static bool ParseFlag(string value) => value.ToLowerInvariant() switch
+    {
+        "" or "true" or "1" or "yes" => true,
+        "false" or "0" or "no" => false,
+        _ => throw new FormatException("not true or false"),
+    };
 
     private static IReadOnlyList<Uri> ParseUris(string value) =>
         value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)

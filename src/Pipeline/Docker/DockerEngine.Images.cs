@@ -140,6 +140,28 @@ public sealed partial class DockerEngine
         });
 
     /// <inheritdoc />
+    public Task<ImageInfo?> InspectImageAsync(string reference, CancellationToken ct = default) =>
+        CallAsync($"inspecting image {reference}", async () =>
+        {
+            try
+            {
+                var image = await _client.Images.InspectImageAsync(reference, ct).ConfigureAwait(false);
+                var ports = (image.Config?.ExposedPorts?.Keys ?? [])
+                    .Where(p => p.EndsWith("/tcp", StringComparison.OrdinalIgnoreCase) || !p.Contains('/'))
+                    .Select(p => int.TryParse(p.Split('/')[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) ? port : 0)
+                    .Where(p => p > 0)
+                    .Distinct()
+                    .Order()
+                    .ToList();
+                return (ImageInfo?)new ImageInfo(image.ID, image.RepoDigests?.ToList() ?? [], ports, ToReadOnly(image.Config?.Labels));
+            }
+            catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                return null;
+            }
+        });
+
+    /// <inheritdoc />
     public async Task ImportImageAsync(Stream rootfsTar, ImageRef target, IReadOnlyList<string>? changes = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(rootfsTar);

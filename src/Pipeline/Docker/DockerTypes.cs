@@ -70,3 +70,10 @@ public sealed record NetworkInfo(string Id, string Name, IReadOnlyDictionary<str
 
 /// <summary>A volume found on an engine.</summary>
 public sealed record VolumeInfo(string Name, IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>An image found on an engine.</summary>
+/// <param name="Id">The image id (sha256:…).</param>
+/// <param name="RepoDigests">Its digests in registries (<c>registry/repo@sha256:…</c>).</param>
+/// <param name="ExposedPorts">The TCP ports its config exposes (<c>EXPOSE</c>), ascending.</param>
+/// <param name="Labels">Its labels.</param>
+public sealed record ImageInfo(string Id, IReadOnlyList<string> RepoDigests, IReadOnlyList<int> ExposedPorts, IReadOnlyDictionary<string, string> Labels);

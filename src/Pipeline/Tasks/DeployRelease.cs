@@ -57,7 +57,7 @@ public sealed class DeployRelease : DeploymentStage
                     ["SERVICE_VERSION"] = context.Version,
                     ["SERVICE_COLOR"] = color,
                     ["SERVICE_ROUTE"] = options.Route,
-                    ["PORT"] = options.ServicePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    ["PORT"] = context.ServicePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 },
             },
             ct);
@@ -67,6 +67,6 @@ public sealed class DeployRelease : DeploymentStage
         context.State.NewContainer = container;
 
         await HealthCheck.WaitUntilHealthyAsync(context, container, ct);
-        context.Log.Information($"{name} is healthy at {ReleaseAddress.Of(container, options.Network)}:{options.ServicePort}.");
+        context.Log.Information($"{name} is healthy at {ReleaseAddress.Of(container, options.Network)}:{context.ServicePort}.");
     }
 }

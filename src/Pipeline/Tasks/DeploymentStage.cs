@@ -4,6 +4,7 @@ using Cake.Core.Diagnostics;
 using Pipeline.Configuration;
 using Pipeline.Frosting;
 using Pipeline.Journal;
+using Pipeline.Reporting;
 
 namespace Pipeline.Tasks;
 
@@ -19,12 +20,13 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
     /// <inheritdoc />
     public sealed override async Task RunAsync(DeploymentContext context)
     {
+        await context.ResolveVersionAsync(context.CancellationToken);
         if (context.State.StartedAt == default)
         {
             context.State.StartedAt = context.Time.GetUtcNow();
+            await context.Lifecycle.StartAsync("Deploy", announce: true, context.CancellationToken);
         }
 
-        await context.ResolveVersionAsync(context.CancellationToken);
         var started = context.Time.GetTimestamp();
         await RunStageAsync(context, context.CancellationToken);
         context.State.StageDurations.Add((StageName, context.Time.GetElapsedTime(started)));
@@ -75,6 +77,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
             // Stages before AcquireLock change nothing in production, and the journal (if any) belongs to
             // another run of the service: it is not this run's to unwind.
             context.Log.Error($"{what.TrimEnd('.')}. Nothing in production was changed (this run had not taken the deploy lock).");
+            await context.Lifecycle.FailedAsync(new RunFailure(StageName, what, RunOutcomes.Failed, "nothing (production was not changed)", context.State.PreviousColor));
             throw new DeploymentFailedException($"{what}\nNothing in production was changed.", exception, rolledBack: true);
         }
 
@@ -82,6 +85,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         {
             // Past the commit point the journal is cleared: the new release stays live and there is nothing to unwind.
             context.Log.Error($"{what.TrimEnd('.')}. The deploy is committed: the new release stays live and nothing is rolled back.");
+            await context.Lifecycle.FailedAsync(new RunFailure(StageName, what, RunOutcomes.Failed, $"nothing: the deploy is committed and {context.State.NewColor} stays live", context.State.NewColor));
             throw new DeploymentFailedException($"{what}\nRolled back: nothing to undo.", exception, rolledBack: true);
         }
 
@@ -94,6 +98,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
         catch (Exception rollbackError)
         {
+            await context.Lifecycle.FailedAsync(new RunFailure(StageName, what, RunOutcomes.RollbackFailed, $"the rollback failed: {rollbackError.Message}", context.State.PreviousColor));
             throw new DeploymentFailedException(
                 $"{what}\nThe rollback failed too: {rollbackError.Message}\nThe journal is kept: run --target=Rollback to retry.",
                 new AggregateException(exception, rollbackError),
@@ -101,6 +106,8 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
 
         context.State.RollbackDuration ??= context.Time.GetElapsedTime(rollbackStarted);
+        await context.Lifecycle.FailedAsync(new RunFailure(
+            StageName, what, report.Complete ? RunOutcomes.RolledBack : RunOutcomes.RollbackFailed, report.Summary, context.State.PreviousColor));
         throw new DeploymentFailedException($"{what}\nRolled back: {report.Summary}.", exception, report.Complete);
     }
 }

@@ -33,7 +33,7 @@ internal static class HealthCheck
         async Task<bool> AnswersAsync(CancellationToken deadline)
         {
             ThrowIfStopped();
-            url = $"http://{ReleaseAddress.Of(current, options.Network)}:{options.ServicePort.ToString(CultureInfo.InvariantCulture)}{options.HealthPath}";
+            url = $"http://{ReleaseAddress.Of(current, options.Network)}:{context.ServicePort.ToString(CultureInfo.InvariantCulture)}{options.HealthPath}";
             try
             {
                 using var response = await http.GetAsync(new Uri(url), deadline);
@@ -60,8 +60,12 @@ internal static class HealthCheck
 
         if (!await Poll.UntilAsync(AnswersAsync, options.HealthTimeout, PollInterval, context.Time, ct))
         {
+            var listening = await ServicePorts.ListeningAsync(context.ProductionEngine, container.Id, ct);
+            var elsewhere = listening is { Count: > 0 } ports && !ports.Contains(context.ServicePort)
+                ? $" It listens on port {string.Join(", ", ports)}, not on {context.ServicePort}: set --service-port={ports[0]} (or make the service listen on $PORT)."
+                : "";
             throw new ReleaseUnhealthyException(
-                $"{container.Name} did not become healthy within {options.HealthTimeout.TotalSeconds:0.#} s: {url} last answered: {last}. Raise --health-timeout or fix the service's {options.HealthPath}.");
+                $"{container.Name} did not become healthy within {options.HealthTimeout.TotalSeconds:0.#} s: {url} last answered: {last}.{elsewhere} Raise --health-timeout or fix the service's {options.HealthPath}.");
         }
     }
 }

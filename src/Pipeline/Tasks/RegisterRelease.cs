@@ -21,7 +21,7 @@ public sealed class RegisterRelease : DeploymentStage
             state.Image!.ToString(),
             state.ImageDigest,
             ReleaseAddress.Of(state.NewContainer!, context.Options.Network),
-            context.Options.ServicePort,
+            context.ServicePort,
             context.Options.Route,
             context.Options.HostName,
             context.DeployId,

@@ -16,6 +16,7 @@ public sealed class Rollback : AsyncFrostingTask<DeploymentContext>
     /// <inheritdoc />
     public override async Task RunAsync(DeploymentContext context)
     {
+        await context.Lifecycle.StartAsync("Rollback", announce: false, context.CancellationToken);
         await context.DeployLock.AcquireAsync(context.CancellationToken);
         try
         {
