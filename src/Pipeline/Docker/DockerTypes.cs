@@ -44,6 +44,8 @@ public sealed record ContainerSpec
     public IReadOnlyList<PortBinding> Ports { get; init; } = [];
     /// <summary>Named volumes mounted: volume name → path in the container.</summary>
     public IReadOnlyDictionary<string, string> Volumes { get; init; } = new Dictionary<string, string>();
+    /// <summary>Extra <c>/etc/hosts</c> entries: host name → IP address (like <c>docker run --add-host</c>).</summary>
+    public IReadOnlyDictionary<string, string> ExtraHosts { get; init; } = new Dictionary<string, string>();
     /// <summary>Restart policy name (<c>no</c>, <c>unless-stopped</c>, …).</summary>
     public string RestartPolicy { get; init; } = "no";
 }

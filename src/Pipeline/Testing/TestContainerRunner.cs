@@ -153,6 +153,7 @@ public sealed partial class TestContainerRunner(IDockerEngine engine, TimeProvid
             Environment = environment,
             Labels = labels,
             Network = run.Network,
+            ExtraHosts = run.ExtraHosts,
         };
     }
 
