@@ -207,10 +207,19 @@ public sealed class Notifier : IAsyncDisposable
             {
                 try
                 {
-                    if (await DeliverAsync(target, notification, _stop.Token).ConfigureAwait(false) && key is not null)
+                    if (await DeliverAsync(target, notification, _stop.Token).ConfigureAwait(false) is { } delivered)
                     {
-                        using var limit = new CancellationTokenSource(OutboxTimeout, _time);
-                        await _outbox.RemoveAsync(key, limit.Token).ConfigureAwait(false);
+                        if (key is not null)
+                        {
+                            using var limit = new CancellationTokenSource(OutboxTimeout, _time);
+                            await _outbox.RemoveAsync(key, limit.Token).ConfigureAwait(false);
+                        }
+
+                        // Said once the outbox forgot it: from here no later run delivers it again.
+                        if (delivered.Length > 0)
+                        {
+                            _info(delivered);
+                        }
                     }
                 }
                 catch (Exception e) when (e is ServiceRegistryException or HttpRequestException or OperationCanceledException && !_stop.IsCancellationRequested)
@@ -228,8 +237,11 @@ public sealed class Notifier : IAsyncDisposable
         }
     }
 
-    /// <summary>Delivers with retries; true when the outbox entry is done with (accepted, or refused for good).</summary>
-    private async Task<bool> DeliverAsync(WebhookTarget target, Notification notification, CancellationToken ct)
+    /// <summary>
+    /// Delivers with retries. Returns what to log once the outbox entry is deleted (accepted: the line saying so; refused for
+    /// good: empty, the warning is said already), or null when it stays in the outbox.
+    /// </summary>
+    private async Task<string?> DeliverAsync(WebhookTarget target, Notification notification, CancellationToken ct)
     {
         var last = "";
         for (var attempt = 1; ; attempt++)
@@ -250,14 +262,13 @@ public sealed class Notifier : IAsyncDisposable
                 var status = (int)response.StatusCode;
                 if (response.IsSuccessStatusCode)
                 {
-                    _info($"notify: {notification.Event} delivered to {target} (HTTP {status}{(attempt > 1 ? $", attempt {attempt}" : "")}).");
-                    return true;
+                    return $"notify: {notification.Event} delivered to {target} (HTTP {status}{(attempt > 1 ? $", attempt {attempt}" : "")}).";
                 }
 
                 if (!IsTransient(response.StatusCode))
                 {
                     _warn($"notify: {target} refused {notification.Event} with HTTP {status} {response.ReasonPhrase}; not retried (fix the webhook URL or the receiver).");
-                    return true;
+                    return "";
                 }
 
                 last = $"HTTP {status} {response.ReasonPhrase}";
@@ -275,7 +286,7 @@ public sealed class Notifier : IAsyncDisposable
             if (attempt == MaxAttempts)
             {
                 _warn($"notify: {notification.Event} not delivered to {target} after {MaxAttempts} attempts (last: {last}); it stays in the outbox and the next run of the service delivers it.");
-                return false;
+                return null;
             }
 
             var delay = retryAfter is { } asked
