@@ -29,7 +29,7 @@ public sealed class Test : FrostingTask<DeploymentContext>
             [
                 "test", "Pipeline.Tests.slnf", "--logger", "trx", "--logger", "console;verbosity=normal", "--results-directory", results,
                 .. filter is null ? Array.Empty<string>() : ["--filter", filter],
-            ]);
+            ], EtcdUserForTests(context.Options));
         }
         catch (CakeException e)
         {
@@ -43,6 +43,12 @@ public sealed class Test : FrostingTask<DeploymentContext>
             throw new CakeException(1, failure?.Message ?? $"{failed} tests failed.");
         }
     }
+
+    /// <summary>The build's etcd user for the tests, when its password is in a file that exists (the tests read it the same way).</summary>
+    private static Dictionary<string, string> EtcdUserForTests(Pipeline.Configuration.DeploymentOptions options) =>
+        options is { EtcdUsername: { } user, EtcdPassword: null, EtcdPasswordFile: { } file } && File.Exists(file)
+            ? new Dictionary<string, string> { ["PIPELINE_ETCD_USERNAME"] = user, ["PIPELINE_ETCD_PASSWORD_FILE"] = file }
+            : [];
 
     private static (int Passed, int Failed) Count(string results)
     {

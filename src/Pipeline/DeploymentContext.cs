@@ -141,7 +141,19 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
     internal IEnumerable<string> Secrets()
     {
         var options = Options;
-        var secrets = new List<string?> { options.RegistryPassword, options.ConsulToken, RegistryCredentials?.Password };
+        var secrets = new List<string?> { options.RegistryPassword, options.ConsulToken, options.EtcdPassword, RegistryCredentials?.Password };
+        if (options.EtcdPasswordFile is { } file && File.Exists(file))
+        {
+            try
+            {
+                secrets.Add(File.ReadAllText(file).TrimEnd('\r', '\n'));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Unreadable here: the registry client says so when it needs it.
+            }
+        }
+
         secrets.AddRange(options.Notify.SelectMany(u => Notifications.WebhookTarget.Parse(u.OriginalString).Secrets));
         return secrets.OfType<string>().Where(s => s.Length > 0).Distinct();
     }
@@ -212,9 +224,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
     protected virtual IDockerEngine CreateEngine(DockerEndpoint endpoint) => new DockerEngine(endpoint, Time);
 
     /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
-    protected virtual IServiceRegistry CreateServiceRegistry() => Options.RegistryKind == RegistryKind.Consul
-        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken, timeProvider: Time)
-        : new EtcdRegistry(Options.RegistryEndpoints, timeProvider: Time);
+    protected virtual IServiceRegistry CreateServiceRegistry() => ServiceRegistries.Create(Options, Time);
 
     void IFrostingTaskSetup.Setup(ICakeContext context, ITaskSetupContext info) => Lifecycle.TaskStarting(info.Task.Name);
 

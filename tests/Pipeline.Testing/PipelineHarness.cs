@@ -40,7 +40,7 @@ public sealed class PipelineHarness : IDisposable
         ProxyContainer = $"pipeline-proxy-{purpose}-{Id}";
         _root = Path.Combine(Path.GetTempPath(), $"pipeline-{purpose}-{Id}");
         Engine = new DockerEngine(Defaults.ProductionEngine);
-        Registry = new EtcdRegistry(Defaults.RegistryEndpoints);
+        Registry = ServiceRegistries.Create(Defaults);
         Proxy = ProxyFactory.Create(
             OptionsFor(_root, "0.0.0").ToProxyOptions() with { Labels = new Dictionary<string, string> { [Label] = Id } },
             Engine);

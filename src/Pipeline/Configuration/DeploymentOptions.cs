@@ -1,5 +1,6 @@
 using System.Text;
 using Pipeline.Docker;
+using Pipeline.Forecasting;
 using Pipeline.Proxy;
 using Pipeline.Registry;
 
@@ -142,6 +143,42 @@ public sealed record DeploymentOptions
     /// <value>The default value is empty: no volumes.</value>
     public IReadOnlyList<VolumeMount> Volumes { get; init; } = [];
 
+    /// <summary>The Prometheus that holds the proxy's request counters (the forecast and scaling read it; <c>ProvisionLocalServices</c> starts one here when it is on loopback and does not answer).</summary>
+    /// <value>The default value is <c>http://127.0.0.1:9090</c>.</value>
+    public Uri PrometheusUrl { get; init; } = new("http://127.0.0.1:9090");
+
+    /// <summary>How the forecast reads request rates and turns them into replicas (<c>--forecast-query</c>, <c>--history-days</c>, <c>--capacity-per-replica</c>, …).</summary>
+    /// <value>The default value is <see cref="ScalingOptions"/>' defaults.</value>
+    public ScalingOptions Scaling { get; init; } = new();
+
+    /// <summary>
+    /// Image registries (<c>host:port</c>) that may be spoken to over plain HTTP or with a certificate that does not
+    /// verify, as Docker's <c>--insecure-registry</c>. Registries on loopback may use plain HTTP without being listed;
+    /// any other registry gets credentials only over verified TLS.
+    /// </summary>
+    /// <value>The default value is empty.</value>
+    public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
+
+    /// <summary>A PEM file of CA certificates the image registry's (and its token service's) certificate may chain to, besides the system's.</summary>
+    /// <value>The default value is null: the system's CAs and Docker's <c>/etc/docker/certs.d/{registry}/ca.crt</c> when present.</value>
+    public string? ImageRegistryCa { get; init; }
+
+    /// <summary>Whether an engine may be reached over <c>tcp://</c> without TLS on an address that is not loopback (everything, registry credentials included, then travels in clear).</summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    public bool AllowInsecureEngine { get; init; }
+
+    /// <summary>The etcd user, when etcd has authentication on; null for none.</summary>
+    /// <value>The default value is null.</value>
+    public string? EtcdUsername { get; init; }
+
+    /// <summary>The etcd user's password. A secret: never logged; set it from the environment (<c>PIPELINE_ETCD_PASSWORD</c>) or use <see cref="EtcdPasswordFile"/>.</summary>
+    /// <value>The default value is null.</value>
+    public string? EtcdPassword { get; init; }
+
+    /// <summary>A file holding the etcd user's password, read when etcd asks for it (so it may be written after the options are resolved, e.g. by provisioning).</summary>
+    /// <value>The default value is null.</value>
+    public string? EtcdPasswordFile { get; init; }
+
     /// <summary>
     /// Webhooks that get a JSON notification when a deploy starts, succeeds, fails (and rolls back) and when a rollback
     /// fails (<c>--notify=URL</c>, repeatable). Delivery never holds up or fails a deploy; credentials in a URL (user info,
@@ -177,14 +214,14 @@ public sealed record DeploymentOptions
         TemplatePath = ProxyTemplate,
     };
 
-    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>) only as <c>***</c>.</summary>
+    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>, <see cref="EtcdPassword"/>) only as <c>***</c>.</summary>
     private bool PrintMembers(StringBuilder builder)
     {
         var first = true;
         foreach (var property in typeof(DeploymentOptions).GetProperties())
         {
             var value = property.GetValue(this);
-            var shown = property.Name is nameof(RegistryPassword) or nameof(ConsulToken)
+            var shown = property.Name is nameof(RegistryPassword) or nameof(ConsulToken) or nameof(EtcdPassword)
                 ? (value is null ? "" : "***")
                 : property.Name is nameof(Notify)
                 ? "[" + string.Join(", ", Notify.Select(u => Notifications.WebhookTarget.Redact(u.OriginalString))) + "]"

@@ -35,10 +35,8 @@ public static partial class OptionResolver
         new("lock-ttl", "--lock-ttl=10", (o, v) => o with { LockTtl = ParseSeconds(v) }),
         new("image-registry", "--image-registry=127.0.0.1:5000", (o, v) => o with { ImageRegistry = v }),
         new("registry-username", "--registry-username=ci", (o, v) => o with { RegistryUsername = v }),
-        new("registry-password", "PIPELINE_REGISTRY_PASSWORD=…", (o, v) => o with { RegistryPassword = v }),
         new("registry", null, (o, v) => o with { RegistryKind = RegistryKind.TryParse(v, out var kind) ? kind : throw new FormatException(UnknownRegistryKind) }),
         new("registry-endpoints", "--registry-endpoints=http://127.0.0.1:2379", (o, v) => o with { RegistryEndpoints = ParseUris(v) }),
-        new("consul-token", "PIPELINE_CONSUL_TOKEN=…", (o, v) => o with { ConsulToken = v }),
         new("proxy", null, (o, v) => o with { ProxyKind = ProxyKind.TryParse(v, out var kind) ? kind : throw new FormatException(UnknownProxyKind) }),
         new("proxy-address", "--proxy-address=127.0.0.1", (o, v) => o with { ProxyAddress = v }),
         new("proxy-port", "--proxy-port=8080", (o, v) => o with { ProxyPort = ParseInt(v) }),
@@ -48,9 +46,24 @@ public static partial class OptionResolver
         new("network", "--network=pipeline", (o, v) => o with { Network = v }),
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
+        new("insecure-registry", "--insecure-registry=registry.internal:5000", (o, v) => o with { InsecureRegistries = ParseList(v) }),
+        new("image-registry-ca", "--image-registry-ca=/etc/pipeline/registry-ca.pem", (o, v) => o with { ImageRegistryCa = v.Length == 0 ? null : v }),
+        new("allow-insecure-engine", "--allow-insecure-engine=true", (o, v) => o with { AllowInsecureEngine = ParseBool(v) }),
+        new("etcd-username", "--etcd-username=pipeline", (o, v) => o with { EtcdUsername = v.Length == 0 ? null : v }),
+        new("etcd-password-file", "--etcd-password-file=/var/lib/pipeline-local/secrets/etcd-pipeline.password", (o, v) => o with { EtcdPasswordFile = v.Length == 0 ? null : v }),
+        new("prometheus-url", "--prometheus-url=http://127.0.0.1:9090", (o, v) => o with { PrometheusUrl = ParseUri(v) }),
+        new("forecast-query", "--forecast-query='sum(rate(http_requests_total{service=\"${service}\"}[${window}]))'", (o, v) => o with { Scaling = o.Scaling with { Query = v } }),
+        new("history-days", "--history-days=14", (o, v) => o with { Scaling = o.Scaling with { HistoryDays = ParseInt(v) } }),
+        new("forecast-hours", "--forecast-hours=48", (o, v) => o with { Scaling = o.Scaling with { HorizonHours = ParseInt(v) } }),
+        new("capacity-per-replica", "--capacity-per-replica=100", (o, v) => o with { Scaling = o.Scaling with { CapacityPerReplica = ParseNumber(v) } }),
+        new("headroom", "--headroom=1.2", (o, v) => o with { Scaling = o.Scaling with { Headroom = ParseNumber(v) } }),
+        new("min-replicas", "--min-replicas=1", (o, v) => o with { Scaling = o.Scaling with { MinReplicas = ParseInt(v) } }),
+        new("max-replicas", "--max-replicas=10", (o, v) => o with { Scaling = o.Scaling with { MaxReplicas = ParseInt(v) } }),
+        new("stabilization-window", "--stabilization-window=300", (o, v) => o with { Scaling = o.Scaling with { StabilizationWindow = ParseSeconds(v) } }),
+        new("forecast-only", "--forecast-only=true", (o, v) => o with { Scaling = o.Scaling with { ForecastOnly = ParseBool(v) } }),
         new("notify", "--notify=https://hooks.example.test/deploys", (o, v) => o with { Notify = ParseNotify(v) }),
         new("notify-timeout", "--notify-timeout=10", (o, v) => o with { NotifyTimeout = ParseSeconds(v) }),
-        new("from-registry", "--from-registry --release-version=1.4.0", (o, v) => o with { FromRegistry = ParseFlag(v) }),
+        new("from-registry", "--from-registry --release-version=1.4.0", (o, v) => o with { FromRegistry = ParseBool(v) }),
     ];
 
     private static readonly string UnknownRegistryKind =
@@ -60,7 +73,7 @@ public static partial class OptionResolver
         $"unknown proxy kind; use {string.Join(" or ", ProxyKind.All.OrderByDescending(k => k == ProxyKind.Default).Select(k => $"--proxy={k}"))}";
 
     /// <summary>Options that may be given more than once on the command line; their values are joined with commas.</summary>
-    public static bool IsRepeatable(string option) => option is "volume" or "notify";
+    public static bool IsRepeatable(string option) => option is "volume" or "insecure-registry" or "notify";
 
     /// <summary>The environment variable that sets an option: <c>service-dir</c> → <c>PIPELINE_SERVICE_DIR</c>.</summary>
     public static string EnvironmentVariableFor(string option) => "PIPELINE_" + option.ToUpperInvariant().Replace('-', '_');
@@ -100,12 +113,15 @@ public static partial class OptionResolver
             }
         }
 
+        options = ResolveSecrets(options, getArgument, getEnvironment, workingDirectory, problems);
         options = options with
         {
             CdEngine = Engine(options.CdEngine, "", getArgument("docker-host"), getEnvironment, problems),
             ProductionEngine = Engine(options.ProductionEngine, "PRODUCTION_", getArgument("production-docker-host"), getEnvironment, problems),
             ServiceDirectory = Path.GetFullPath(options.ServiceDirectory, workingDirectory),
             ProxyTemplate = options.ProxyTemplate is null ? null : Path.GetFullPath(options.ProxyTemplate, workingDirectory),
+            ImageRegistryCa = options.ImageRegistryCa is null ? null : Path.GetFullPath(options.ImageRegistryCa, workingDirectory),
+            EtcdPasswordFile = options.EtcdPasswordFile is null ? null : Path.GetFullPath(options.EtcdPasswordFile, workingDirectory),
         };
         options = options with { Service = options.Service ?? Path.GetFileName(options.ServiceDirectory.TrimEnd('/')).ToLowerInvariant() };
 
@@ -144,8 +160,8 @@ public static partial class OptionResolver
 
         Check(o.Service is not null && ServiceName().IsMatch(o.Service),
             $"--service={Escape(o.Service)}: a service name is 1-63 lowercase letters, digits and dashes, starting with a letter or digit; set --service=NAME");
-        Check(o.Version is null || VersionTag().IsMatch(o.Version),
-            $"--release-version={Escape(o.Version)}: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', not starting with '.' or '-'; e.g. --release-version=1.4.0");
+        Check(o.Version is null || IsVersion(o.Version),
+            $"--release-version={Escape(o.Version)}: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit (the proxy shows it in a header); e.g. --release-version=1.4.0");
         Check(RoutePrefix().IsMatch(o.Route),
             $"--route={Escape(o.Route)}: a route is a path prefix of letters, digits and . _ ~ / -, starting with '/'; e.g. --route=/api");
         Check(o.HostName is null || HostName().IsMatch(o.HostName),
@@ -184,6 +200,7 @@ public static partial class OptionResolver
         CheckTimeout(o.NotifyTimeout, "notify-timeout", 10);
         Check(!o.FromRegistry || o.Version is not null,
             "--from-registry: give the version to redeploy with --release-version=V (Status and History list the versions deployed)");
+        problems.AddRange(ValidateTransport(o));
         foreach (var volume in o.Volumes)
         {
             Check(VolumeName().IsMatch(volume.Name) && VolumePath().IsMatch(volume.Path) && !volume.Path.Split('/').Contains(".."),
@@ -199,6 +216,10 @@ public static partial class OptionResolver
         {
             problems.Add($"--volume=…:{Escape(path)}: two volumes are mounted at the same path; give each volume its own path");
         }
+
+        Check(o.PrometheusUrl.IsAbsoluteUri && o.PrometheusUrl.Scheme is "http" or "https",
+            $"--prometheus-url={Escape(o.PrometheusUrl.OriginalString)}: must be Prometheus' http(s) URL; e.g. --prometheus-url=http://127.0.0.1:9090");
+        problems.AddRange(o.Scaling.Problems());
 
         return problems;
 
@@ -219,7 +240,7 @@ public static partial class OptionResolver
 
         try
         {
-            var tls = getEnvironment(prefix + "DOCKER_TLS_VERIFY") is { Length: > 0 } verify && verify != "0";
+            var tls = DockerEndpoint.IsTlsVerifyOn(getEnvironment(prefix + "DOCKER_TLS_VERIFY"));
             return DockerEndpoint.Parse(host, tls, getEnvironment(prefix + "DOCKER_CERT_PATH"));
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
@@ -264,7 +285,7 @@ public static partial class OptionResolver
                 var text = (await output.ConfigureAwait(false)).Trim();
                 await errors.ConfigureAwait(false);
                 var tag = text.StartsWith('v') && text.Length > 1 && char.IsDigit(text[1]) ? text[1..] : text;
-                return git.ExitCode == 0 && VersionTag().IsMatch(tag) ? tag : FallbackVersion;
+                return git.ExitCode == 0 && IsVersion(tag) ? tag : FallbackVersion;
             }
             catch (OperationCanceledException) when (limit.IsCancellationRequested && !ct.IsCancellationRequested)
             {
@@ -307,6 +328,19 @@ public static partial class OptionResolver
             ? number
             : throw new FormatException("not a whole number");
 
+    private static double ParseNumber(string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number)
+            ? number
+            : throw new FormatException("not a number");
+
+    /// <summary>true/false (also 1/0, yes/no); an option given without a value (<c>--allow-insecure-engine</c>) is true.</summary>
+    private static bool ParseBool(string value) => value.ToLowerInvariant() switch
+    {
+        "" or "true" or "1" or "yes" => true,
+        "false" or "0" or "no" => false,
+        _ => throw new FormatException("not true or false"),
+    };
+
     private static TimeSpan ParseSeconds(string value) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds) && Math.Abs(seconds) < 1e7
             ? TimeSpan.FromSeconds(seconds)
@@ -324,12 +358,12 @@ public static partial class OptionResolver
             .Select(text => Notifications.WebhookTarget.Parse(text).Url)
             .ToList();
 
-    private static bool ParseFlag(string value) => value.ToLowerInvariant() switch
-    {
-        "" or "true" or "1" or "yes" => true,
-        "false" or "0" or "no" => false,
-        _ => throw new FormatException("not true or false"),
-    };
+    private static IReadOnlyList<string> ParseList(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+
+
+    private static Uri ParseUri(string value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"'{Escape(value)}' is not an absolute URL");
 
     private static IReadOnlyList<Uri> ParseUris(string value) =>
         value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -338,6 +372,9 @@ public static partial class OptionResolver
 
     [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{0,62}\z")]
     internal static partial Regex ServiceName();
+
+    /// <summary>A version is an image tag and a value the proxy puts in a header: both rules at once.</summary>
+    private static bool IsVersion(string version) => VersionTag().IsMatch(version) && ProxyRouteValidation.IsVersion(version);
 
     [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\z")]
     private static partial Regex VersionTag();

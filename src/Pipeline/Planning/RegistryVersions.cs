@@ -13,8 +13,8 @@ public static class RegistryVersions
         var service = ReleaseImages.Service(context);
         var tests = ReleaseImages.Tests(context);
         var credentials = context.RegistryCredentials;
-        var serviceTags = await ImageRegistryTags.ListAsync(context.Options.ImageRegistry, service.Repository, credentials, ct);
-        var testTags = await ImageRegistryTags.ListAsync(context.Options.ImageRegistry, tests.Repository, credentials, ct);
+        var serviceTags = await ImageRegistryTags.ListAsync(context.Options.ImageRegistry, service.Repository, credentials, context.Options, ct);
+        var testTags = await ImageRegistryTags.ListAsync(context.Options.ImageRegistry, tests.Repository, credentials, context.Options, ct);
         return serviceTags.Intersect(testTags, StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
     }
 

@@ -6,7 +6,7 @@ namespace Pipeline.Proxy;
 /// <summary>
 /// A proxy config template (Liquid, rendered with Fluid), consul-template style. The model it gets:
 /// <list type="bullet">
-/// <item><c>kind</c>, <c>port</c> (the port to listen on inside the container, 80), <c>route_count</c>.</item>
+/// <item><c>kind</c>, <c>port</c> (the port to listen on inside the container, 80), <c>metrics_port</c> (HAProxy's Prometheus exporter, 8405), <c>route_count</c>.</item>
 /// <item><c>routes</c>: every route, longest path prefix first (a route with a host name before one without at the same length).
 /// Each has <c>id</c> (unique, safe as an upstream/backend name), <c>service</c>, <c>path_prefix</c>, <c>host_name</c>
 /// (empty when any host), <c>color</c>, <c>version</c> and <c>upstreams</c> (each <c>address</c>, <c>port</c>,
@@ -119,6 +119,8 @@ internal sealed class ProxyTemplateModel
     public required string Kind { get; init; }
 
     public int Port { get; init; } = ProxyOptions.ContainerPort;
+
+    public int MetricsPort { get; init; } = ProxyOptions.MetricsPort;
 
     public int RouteCount => Routes.Count;
 

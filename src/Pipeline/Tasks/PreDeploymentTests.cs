@@ -10,6 +10,12 @@ namespace Pipeline.Tasks;
 [IsDependentOn(typeof(Preflight))]
 public sealed class PreDeploymentTests : DeploymentStage
 {
+    /// <summary>
+    /// The test image of a service: <c>{registry}/{service}/tests:{version}</c>. A service name has no <c>/</c>, so
+    /// no service's own image (<c>{registry}/{service}</c>) can ever be another service's test image.
+    /// </summary>
+    public static ImageRef TestImage(string registry, string service, string version) => ImageRef.Parse($"{registry}/{service}/tests:{version}");
+
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {

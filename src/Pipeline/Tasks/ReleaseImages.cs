@@ -10,9 +10,9 @@ internal static class ReleaseImages
     public static ImageRef Service(DeploymentContext context) =>
         ImageRef.Parse($"{context.Options.ImageRegistry}/{context.Service}:{context.Version}");
 
-    /// <summary>The test image: <c>{registry}/{service}-tests:{version}</c>.</summary>
+    /// <summary>The test image: <c>{registry}/{service}/tests:{version}</c> (see <see cref="PreDeploymentTests.TestImage"/>).</summary>
     public static ImageRef Tests(DeploymentContext context) =>
-        ImageRef.Parse($"{context.Options.ImageRegistry}/{context.Service}-tests:{context.Version}");
+        PreDeploymentTests.TestImage(context.Options.ImageRegistry, context.Service, context.Version);
 
     /// <summary>Pulls an image of an earlier deploy onto the CD engine (<c>--from-registry</c>), showing progress.</summary>
     public static Task PullAsync(DeploymentContext context, ImageRef image, string prefix, CancellationToken ct) =>

@@ -1,6 +1,7 @@
 using System.Net;
 using Pipeline.Configuration;
 using Pipeline.Docker;
+using Pipeline.IntegrationTests.Registry;
 using Pipeline.Provisioning;
 using Pipeline.Registry;
 using Pipeline.Snapshots;
@@ -263,9 +264,9 @@ public sealed class FaultMatrixTests
     {
         // Given a service live in blue on a private etcd the test can kill and restart
         var etcd = await PrivateEtcdAsync();
-        var registry = new EtcdRegistry([etcd.Etcd]);
+        var registry = new EtcdRegistry([etcd.Etcd], credentials: PrivateEtcd.Credentials(etcd));
         _owned.Add(registry);
-        var live = await LiveInBlueAsync("haproxy", "etcd", "/", o => o with { RegistryEndpoints = [etcd.Etcd] }, registry);
+        var live = await LiveInBlueAsync("haproxy", "etcd", "/", o => PrivateEtcd.Use(o, etcd), registry);
         var version = NextVersion();
         var options = live.For(live.NextDirectory(version), version);
         var before = await live.SnapshotAsync();

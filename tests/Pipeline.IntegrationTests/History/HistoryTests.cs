@@ -84,7 +84,7 @@ public sealed class HistoryTests
 
         // Then it failed in Preflight, listing the versions the registry holds, and changed nothing
         run.ExitCode.ShouldNotBe(0);
-        run.All.ShouldContain($"--release-version=9.9.9 --from-registry: the image registry {TestEnvironment.ImageRegistry} does not hold both {TestEnvironment.ImageRegistry}/{service}:9.9.9 and {TestEnvironment.ImageRegistry}/{service}-tests:9.9.9. Versions it holds: 1.0.0, 2.0.0.");
+        run.All.ShouldContain($"--release-version=9.9.9 --from-registry: the image registry {TestEnvironment.ImageRegistry} does not hold both {TestEnvironment.ImageRegistry}/{service}:9.9.9 and {TestEnvironment.ImageRegistry}/{service}/tests:9.9.9. Versions it holds: 1.0.0, 2.0.0.");
         run.All.ShouldNotContain("PreDeploymentTests failed");
         before.Diff(await _harness.SnapshotAsync(service)).ShouldBeEmpty();
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using Pipeline.IntegrationTests.Registry;
 using Pipeline.Locking;
 using Pipeline.Provisioning;
 using Pipeline.Registry;
@@ -21,7 +22,7 @@ public sealed class DeploymentLockTests
     [SetUp]
     public void CreateRegistry()
     {
-        _registry = new EtcdRegistry([TestEnvironment.Etcd]);
+        _registry = ServiceRegistries.Create(TestEnvironment.Defaults);
         _prefix = $"pipeline-test/{TestEnvironment.UniqueName("lock")}";
         _service = TestEnvironment.UniqueName("svc");
     }
@@ -232,7 +233,7 @@ public sealed class DeploymentLockTests
         using var process = Process.GetProcessById(pid);
         try
         {
-            using var registry = new EtcdRegistry([etcd], timeout: TimeSpan.FromSeconds(1));
+            using var registry = new EtcdRegistry([etcd], timeout: TimeSpan.FromSeconds(1), credentials: PrivateEtcd.Credentials(report));
             var held = await DeploymentLock.AcquireAsync(registry, _prefix, LockHolder.ForThisProcess(_service, "deploy-a", Ttl), Ttl, TimeSpan.Zero);
             await using var _ = held;
             var lost = new TaskCompletionSource();

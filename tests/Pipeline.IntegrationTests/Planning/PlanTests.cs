@@ -45,7 +45,7 @@ public sealed class PlanTests
         plan.GetProperty("liveVersion").GetString().ShouldBe("1.0.0");
         plan.GetProperty("nextColor").GetString().ShouldBe("green");
         plan.GetProperty("servicePort").GetInt32().ShouldBe(8080);
-        Strings(plan, "imagesToBuild").ShouldBe([$"{TestEnvironment.ImageRegistry}/{service}-tests:2.0.0", $"{TestEnvironment.ImageRegistry}/{service}:2.0.0"]);
+        Strings(plan, "imagesToBuild").ShouldBe([$"{TestEnvironment.ImageRegistry}/{service}/tests:2.0.0", $"{TestEnvironment.ImageRegistry}/{service}:2.0.0"]);
         Strings(plan, "imagesToPull").ShouldBe([$"{TestEnvironment.ImageRegistry}/{service}:2.0.0 (production engine)"]);
         Names(plan, "create").ShouldContain($"{service}-green-<deploy id>");
         Names(plan, "create").ShouldNotContain(_harness.ProxyContainer);

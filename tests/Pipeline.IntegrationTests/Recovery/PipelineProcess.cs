@@ -102,6 +102,11 @@ internal sealed class PipelineProcess : IDisposable
             start.Environment.Remove(github);
         }
 
+        foreach (var (name, value) in TestEnvironment.EtcdEnvironment)
+        {
+            start.Environment[name] = value;
+        }
+
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[name] = value;
