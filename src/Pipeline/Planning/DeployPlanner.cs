@@ -46,9 +46,16 @@ public static class DeployPlanner
             }
         }
 
-        if (port is null)
+        if (port is null && !options.FromRegistry)
         {
-            notes.Add($"The release's port is read from the image once it is built: the one port it EXPOSEs, else {Configuration.DeploymentOptions.DefaultServicePort}.");
+            var exposed = DockerfileExposes(Path.Combine(options.ServiceDirectory, "Dockerfile"));
+            port = exposed.Count == 1 ? exposed[0] : exposed.Count == 0 ? Configuration.DeploymentOptions.DefaultServicePort : null;
+            notes.Add(exposed.Count switch
+            {
+                0 => $"The Dockerfile EXPOSEs no port: the release listens on {port} unless its base image EXPOSEs one (read once the image is built).",
+                1 => $"The Dockerfile EXPOSEs {port}: the release listens there (read again from the image once it is built).",
+                _ => $"The Dockerfile EXPOSEs {string.Join(", ", exposed)}: BuildImage will fail unless --service-port says which one.",
+            });
         }
 
         var build = options.FromRegistry ? [] : new[] { testImage.ToString(), serviceImage.ToString() };
@@ -130,6 +137,47 @@ public static class DeployPlanner
         return new DeployPlan(
             service, version, live, liveRelease?.Version, next, options.FromRegistry, port,
             build, push, pull, create, remove, keys, proxyDiff, notes);
+    }
+
+    /// <summary>The TCP ports the last stage of a Dockerfile EXPOSEs (numbers only; variables are not expanded).</summary>
+    internal static IReadOnlyList<int> DockerfileExposes(string dockerfile)
+    {
+        var ports = new SortedSet<int>();
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(dockerfile);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+
+        foreach (var line in lines.Select(l => l.Trim()))
+        {
+            var words = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (words.Length == 0)
+            {
+                continue;
+            }
+
+            if (words[0].Equals("FROM", StringComparison.OrdinalIgnoreCase))
+            {
+                ports.Clear();
+            }
+            else if (words[0].Equals("EXPOSE", StringComparison.OrdinalIgnoreCase))
+            {
+                foreach (var word in words.Skip(1).Where(w => w.EndsWith("/tcp", StringComparison.OrdinalIgnoreCase) || !w.Contains('/')))
+                {
+                    if (int.TryParse(word.Split('/')[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536)
+                    {
+                        ports.Add(port);
+                    }
+                }
+            }
+        }
+
+        return [.. ports];
     }
 
     private static async Task<string> ProxyDiffAsync(DeploymentContext context, string next, string version, int? port, bool proxyExists, CancellationToken ct)

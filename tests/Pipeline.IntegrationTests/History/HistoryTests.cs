@@ -60,7 +60,8 @@ public sealed class HistoryTests
         redeploy.All.ShouldContain("[pull tests] ");
         redeploy.All.ShouldNotContain("[build] ");
         redeploy.All.ShouldNotContain("[build tests] ");
-        redeploy.All.ShouldContain("--from-registry: both images are in the image registry already.");
+        System.Text.RegularExpressions.Regex.IsMatch(redeploy.All, @"PushImage\s+-\s+Skipped").ShouldBeTrue(redeploy.All);
+        redeploy.All.ShouldNotContain($"Pushed {TestEnvironment.ImageRegistry}/{service}:1.0.0");
         (await _harness.Catalog.GetLiveColorAsync(service)).ShouldBe("blue");
         (await _harness.Catalog.GetReleaseAsync(service, "blue"))!.Version.ShouldBe("1.0.0");
         (await _harness.Catalog.GetReleaseAsync(service, "blue"))!.Digest.ShouldNotBeNullOrEmpty();
