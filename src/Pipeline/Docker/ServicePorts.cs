@@ -28,10 +28,10 @@ public static class ServicePorts
     }
 
     /// <summary>
-    /// The TCP ports a running container listens on (from <c>/proc/net/tcp</c> and <c>tcp6</c> inside it), ascending; null
+    /// The TCP sockets a running container listens on (from <c>/proc/net/tcp</c> and <c>tcp6</c> inside it), by port; null
     /// when they cannot be read (the image has no <c>cat</c>, or the container stopped).
     /// </summary>
-    public static async Task<IReadOnlyList<int>?> ListeningAsync(IDockerEngine engine, string containerId, CancellationToken ct = default)
+    public static async Task<IReadOnlyList<ListeningPort>?> ListeningAsync(IDockerEngine engine, string containerId, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(engine);
         try
@@ -45,24 +45,34 @@ public static class ServicePorts
         }
     }
 
-    /// <summary>The local ports of the sockets in state LISTEN (0A) in <c>/proc/net/tcp</c>-format text, ascending.</summary>
-    public static IReadOnlyList<int> ParseListening(string procNetTcp)
+    /// <summary>
+    /// The sockets in state LISTEN (0A) in <c>/proc/net/tcp</c>-format text, by port (ascending); a port is loopback-only when
+    /// every socket on it is bound to 127.0.0.0/8 or ::1 (as Docker's own DNS resolver is, inside the container).
+    /// </summary>
+    public static IReadOnlyList<ListeningPort> ParseListening(string procNetTcp)
     {
         ArgumentNullException.ThrowIfNull(procNetTcp);
-        var ports = new SortedSet<int>();
+        var ports = new SortedDictionary<int, bool>();
         foreach (var line in procNetTcp.Split('\n'))
         {
             var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (fields.Length > 3 && fields[3] == "0A" && fields[1].LastIndexOf(':') is var colon and > 0
                 && int.TryParse(fields[1][(colon + 1)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var port))
             {
-                ports.Add(port);
+                var address = fields[1][..colon];
+                var loopback = address.Length == 8 ? address.EndsWith("7F", StringComparison.OrdinalIgnoreCase) : address == "00000000000000000000000001000000";
+                ports[port] = ports.TryGetValue(port, out var seen) ? seen && loopback : loopback;
             }
         }
 
-        return [.. ports];
+        return ports.Select(p => new ListeningPort(p.Key, p.Value)).ToList();
     }
 }
+
+/// <summary>A TCP port a container listens on.</summary>
+/// <param name="Port">The port.</param>
+/// <param name="LoopbackOnly">True when it listens only on the container's loopback address (unreachable from outside it).</param>
+public sealed record ListeningPort(int Port, bool LoopbackOnly);
 
 /// <summary>The service image exposes several ports and <c>--service-port</c> does not say which one is the service's.</summary>
 public sealed class ServicePortAmbiguousException(string message) : Exception(message);

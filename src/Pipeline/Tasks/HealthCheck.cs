@@ -60,9 +60,12 @@ internal static class HealthCheck
 
         if (!await Poll.UntilAsync(AnswersAsync, options.HealthTimeout, PollInterval, context.Time, ct))
         {
-            var listening = await ServicePorts.ListeningAsync(context.ProductionEngine, container.Id, ct);
-            var elsewhere = listening is { Count: > 0 } ports && !ports.Contains(context.ServicePort)
-                ? $" It listens on port {string.Join(", ", ports)}, not on {context.ServicePort}: set --service-port={ports[0]} (or make the service listen on $PORT)."
+            var listening = await ServicePorts.ListeningAsync(context.ProductionEngine, container.Id, ct) ?? [];
+            var reachable = listening.Where(p => !p.LoopbackOnly).Select(p => p.Port).ToList();
+            var elsewhere = listening.Any(p => p.Port == context.ServicePort && p.LoopbackOnly)
+                ? $" It listens on port {context.ServicePort} on its loopback address only: make it listen on all addresses (0.0.0.0)."
+                : reachable.Count > 0 && !reachable.Contains(context.ServicePort)
+                ? $" It listens on port {string.Join(", ", reachable)}, not on {context.ServicePort}: set --service-port={reachable[0]} (or make the service listen on $PORT)."
                 : "";
             throw new ReleaseUnhealthyException(
                 $"{container.Name} did not become healthy within {options.HealthTimeout.TotalSeconds:0.#} s: {url} last answered: {last}.{elsewhere} Raise --health-timeout or fix the service's {options.HealthPath}.");

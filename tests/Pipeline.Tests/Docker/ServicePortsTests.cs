@@ -23,16 +23,18 @@ public sealed class ServicePortsTests
     }
 
     [Test]
-    public void Should_Read_The_Listening_Ports_From_Proc_Net_Tcp()
+    public void Should_Read_The_Listening_Ports_From_Proc_Net_Tcp_And_Tell_Loopback_Only_Ones()
     {
         const string Proc = """
               sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
                0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
                1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 20 4 30 10 -1
+               2: 0B00007F:9B1B 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4 1 0000000000000000 100 0 0 10 0
+               3: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5 1 0000000000000000 100 0 0 10 0
               sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
                0: 00000000000000000000000000000000:01BB 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 100 0 0 10 0
             """;
 
-        ServicePorts.ParseListening(Proc).ShouldBe([80, 443]);
+        ServicePorts.ParseListening(Proc).ShouldBe([new ListeningPort(80, false), new ListeningPort(443, false), new ListeningPort(8080, true), new ListeningPort(39707, true)]);
     }
 }
