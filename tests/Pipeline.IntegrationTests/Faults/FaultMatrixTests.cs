@@ -79,7 +79,7 @@ public sealed class FaultMatrixTests
                 Break: dir => Append(dir, "Dockerfile.tests", "RUN echo breaking the test image on purpose && false"),
                 Expected: e =>
                 [
-                    $"Building {e.Directory}/Dockerfile.tests ({e.ImageRegistry}/{e.Service}-tests:{e.Version}) on {TestEnvironment.Docker} failed: The command '/bin/sh -c echo breaking the test image on purpose && false' returned a non-zero code: 1\n",
+                    $"Building {e.Directory}/Dockerfile.tests ({e.ImageRegistry}/{e.Service}/tests:{e.Version}) on {TestEnvironment.Docker} failed: The command '/bin/sh -c echo breaking the test image on purpose && false' returned a non-zero code: 1\n",
                     e.NothingUndone,
                 ]),
             new("PreDeploymentTests", "test container exits non-zero", "haproxy",
