@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
 using System.Threading.Channels;
 using Pipeline.Registry;
@@ -249,9 +248,10 @@ public sealed class Notifier : IAsyncDisposable
             TimeSpan? retryAfter = null;
             try
             {
+                // A string body (with Content-Length): simple receivers do not all read a chunked one.
                 using var request = new HttpRequestMessage(HttpMethod.Post, target.RequestUrl)
                 {
-                    Content = JsonContent.Create(notification, options: Json),
+                    Content = new StringContent(JsonSerializer.Serialize(notification, Json), System.Text.Encoding.UTF8, "application/json"),
                 };
                 request.Headers.Authorization = target.Authorization;
                 request.Headers.TryAddWithoutValidation("Idempotency-Key", notification.Id);

@@ -143,7 +143,7 @@ internal sealed class RunLifecycle
                 _context.State.StartedAt,
                 _context.Time.GetUtcNow(),
                 StageSeconds(),
-                $"{failure.Cause} Rolled back: {failure.Rollback}."));
+                $"{failure.Cause}\nRolled back: {failure.Rollback}."));
         }
 
         await PublishAsync(failure.Outcome == RunOutcomes.RollbackFailed ? NotificationEvents.RollbackFailed : NotificationEvents.Failed, failure);
@@ -350,9 +350,11 @@ internal sealed class RunLifecycle
             NotificationEvents.Succeeded => (RunOutcomes.Succeeded, state.NewColor,
                 $"{service} {version} is live as {state.NewColor} (was {state.PreviousColor ?? "none"}), deployed in {duration:0.0} s."),
             NotificationEvents.RollbackFailed => (RunOutcomes.RollbackFailed, failure?.LiveColor,
-                $"{service} {version}: {failure?.Cause} The rollback failed: {failure?.Rollback}. Finish it with: {retry}"),
+                $"{service} {version} failed in {failure?.Stage} and its rollback did not finish: {failure?.Rollback}. {Why(failure)} Finish it with `{retry}`"),
+            _ when failure?.Outcome == RunOutcomes.RolledBack => (RunOutcomes.RolledBack, failure.LiveColor,
+                $"{service} {version} failed in {failure.Stage} and was rolled back; {failure.LiveColor ?? "nothing"} is live. {Why(failure)} Retry: `{retry}`"),
             _ => (failure?.Outcome ?? RunOutcomes.Failed, failure?.LiveColor,
-                $"{service} {version} failed in {failure?.Stage}: {failure?.Cause} Rolled back: {failure?.Rollback}. Retry with: {retry}"),
+                $"{service} {version} failed in {failure?.Stage}; rolled back: {failure?.Rollback}. {Why(failure)} Retry: `{retry}`"),
         };
         return new Notification(
             $"{_context.DeployId}/{@event}",
@@ -371,6 +373,15 @@ internal sealed class RunLifecycle
             retry,
             text,
             _context.Time.GetUtcNow());
+    }
+
+    /// <summary>The cause's first line, without the stage's name in front (the text names the stage already).</summary>
+    private static string Why(RunFailure? failure)
+    {
+        var cause = failure?.Cause ?? "";
+        var prefix = $"{failure?.Stage} failed: ";
+        var line = (cause.StartsWith(prefix, StringComparison.Ordinal) ? cause[prefix.Length..] : cause).Split('\n')[0].TrimEnd(':', ' ', '.');
+        return line.Length == 0 ? "" : char.ToUpperInvariant(line[0]) + line[1..] + ".";
     }
 
     private async Task RecordAsync(HistoryRecord record)

@@ -50,22 +50,30 @@ public sealed class History : AsyncFrostingTask<DeploymentContext>
         }
 
         context.Log.Information($"History of {context.Service} ({records.Count} entr{(records.Count == 1 ? "y" : "ies")}, newest first):");
-        context.Log.Information($"  {"finished (UTC)",-19}  {"kind",-8}  {"outcome",-15}  {"version",-16}  {"colour",-15}  {"seconds",7}  deploy id");
+        context.Log.Information($"  {"finished (UTC)",-19}  {"kind",-8}  {"outcome",-15}  {"version",-12}  {"colours",-22}  {"seconds",7}  deploy id");
         foreach (var r in records)
         {
             var colours = r.Kind == HistoryKinds.Rollback
-                ? $"{r.Color ?? "-"} x, {r.PreviousColor ?? "none"} live"
+                ? $"{r.PreviousColor ?? "none"} kept{(r.Color is null ? "" : $", {r.Color} undone")}"
                 : $"{r.PreviousColor ?? "none"} -> {r.Color ?? "-"}";
             context.Log.Information(
-                $"  {r.FinishedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),-19}  {r.Kind,-8}  {r.Outcome,-15}  {r.Version ?? "-",-16}  {colours,-15}  {(r.FinishedAt - r.StartedAt).TotalSeconds,7:0.0}  {r.DeployId}");
+                $"  {r.FinishedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),-19}  {r.Kind,-8}  {r.Outcome,-15}  {r.Version ?? "-",-12}  {colours,-22}  {(r.FinishedAt - r.StartedAt).TotalSeconds,7:0.0}  {r.DeployId}");
             if (r.StageSeconds.Count > 0)
             {
                 context.Log.Information($"      stages: {string.Join(", ", r.StageSeconds.Select(s => $"{s.Key} {s.Value.ToString("0.00", CultureInfo.InvariantCulture)} s"))}");
             }
 
-            if (r.Stage is not null || r.Summary is not null)
+            var summary = (r.Summary ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+            if (r.Stage is { } stage)
             {
-                context.Log.Information($"      {(r.Stage is null ? "" : $"failed in {r.Stage}: ")}{r.Summary}");
+                var cause = summary.Count > 0 && summary[0].StartsWith($"{stage} failed: ", StringComparison.Ordinal) ? summary[0][$"{stage} failed: ".Length..] : summary.FirstOrDefault() ?? "";
+                context.Log.Information($"      failed in {stage}: {cause.TrimEnd(':')}");
+                summary = summary.Where(l => l.StartsWith("Rolled back:", StringComparison.Ordinal)).ToList();
+            }
+
+            foreach (var line in summary)
+            {
+                context.Log.Information($"      {line}");
             }
         }
     }

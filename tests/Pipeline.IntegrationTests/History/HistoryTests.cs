@@ -46,7 +46,8 @@ public sealed class HistoryTests
         entries[1].GetProperty("stageSeconds").EnumerateObject().Select(p => p.Name).ShouldContain("BuildImage");
         entries[0].GetProperty("stageSeconds").EnumerateObject().Select(p => p.Name).ShouldContain("SwitchProxy");
         table.All.ShouldContain($"History of {service} (3 entries, newest first):");
-        table.All.ShouldContain("failed in PostIntegrationTests: ");
+        table.All.ShouldContain($"      failed in PostIntegrationTests: post-integration tests for {service} 3.0.0 (blue) exited with 7");
+        table.All.ShouldContain("      Rolled back: ");
         table.All.ShouldContain("      stages: PreDeploymentTests ");
 
         // When 1.0.0 is redeployed from the image registry

@@ -53,6 +53,7 @@ public sealed class NotificationTests
         received.ShouldAllBe(r => r.Authorization == "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"ci:{HookSecret}")));
         received.ShouldAllBe(r => r.ContentType!.StartsWith("application/json", StringComparison.Ordinal));
         received.ShouldAllBe(r => r.IdempotencyKey == r.Id);
+        received.ShouldAllBe(r => r.ContentLength == Encoding.UTF8.GetByteCount(r.Body), "sent with a Content-Length, not chunked");
         var succeeded = received[1].Json;
         var deployId = succeeded.GetProperty("deployId").GetString()!;
         received[0].Id.ShouldBe($"{deployId}/deploy.started");
@@ -103,7 +104,8 @@ public sealed class NotificationTests
         failed.GetProperty("cause").GetString()!.ShouldContain("exited with 7");
         failed.GetProperty("rollback").GetString()!.ShouldContain($"removed container {service}-green-");
         failed.GetProperty("retryCommand").GetString()!.ShouldContain("--target=Deploy --release-version=2.0.0");
-        failed.GetProperty("text").GetString()!.ShouldStartWith($"{service} 2.0.0 failed in PostIntegrationTests: ");
+        failed.GetProperty("text").GetString()!.ShouldStartWith(
+            $"{service} 2.0.0 failed in PostIntegrationTests and was rolled back; blue is live. Post-integration tests for {service} 2.0.0 (green) exited with 7. Retry: `");
     }
 
     [Test]

@@ -13,6 +13,7 @@ internal sealed record ReceivedWebhook(
     string? Authorization,
     string? IdempotencyKey,
     string? ContentType,
+    long? ContentLength,
     string Body,
     int Answered)
 {
@@ -124,6 +125,7 @@ internal sealed class WebhookReceiver : IDisposable
             context.Request.Headers["Authorization"],
             context.Request.Headers["Idempotency-Key"],
             context.Request.ContentType,
+            context.Request.HasEntityBody && context.Request.ContentLength64 >= 0 ? context.Request.ContentLength64 : null,
             body,
             status));
         if (status == 0)
