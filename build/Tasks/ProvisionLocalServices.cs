@@ -11,7 +11,7 @@ namespace Build.Tasks;
 
 /// <summary>
 /// Makes sure the CD engine, the image registry, etcd and Prometheus answer (installing and starting them on loopback
-/// when missing), then that the base images exist (busybox:latest, the proxy image). Fast when everything is there.
+/// when missing), then that the base images exist (busybox:latest, the proxy image, the database image). Fast when everything is there.
 /// Addresses come from the deployment options (--docker-host, --image-registry, --registry-endpoints,
 /// --prometheus-url, --proxy-image); <c>--state-dir</c> (default /var/lib/pipeline-local) holds the data, logs and
 /// generated secrets of what it starts. Addresses that are not on loopback are only checked. An etcd it starts gets

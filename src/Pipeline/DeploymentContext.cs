@@ -108,14 +108,15 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
     public ServiceCatalog Catalog => _catalog ??= new(ServiceRegistry, Options.KeyPrefix);
 
     /// <summary>The write-ahead journal of this service's deploy.</summary>
-    public DeploymentJournal Journal => _journal ??= new(ServiceRegistry, Options.KeyPrefix, Service);
+    public DeploymentJournal Journal => _journal ??= new(ServiceRegistry, Options.KeyPrefix, Service, DeployId, line => Log.Warning(line));
 
-    /// <summary>The proxy in front of every service.</summary>
-    public IProxy Proxy => _proxy ??= ProxyFactory.Create(Options.ToProxyOptions(), ProductionEngine, Time);
+    /// <summary>The proxy in front of every service; a proxy container it starts is labelled with this run's deploy id.</summary>
+    public IProxy Proxy => _proxy ??= ProxyFactory.Create(
+        Options.ToProxyOptions() with { Labels = new Dictionary<string, string> { [Labels.DeployId] = DeployId } }, ProductionEngine, Time);
 
     /// <summary>Renders, applies and restores the shared proxy's config under the proxy lock.</summary>
     public ProxySwitch ProxySwitch => _proxySwitch ??= new(
-        Proxy, Options.ProxyContainer, Catalog, DeployId, Options.LockTtl, Options.LockTimeout, Time);
+        Proxy, Options.ProxyContainer, Catalog, DeployId, Options.LockTtl, Options.LockTimeout, Time, line => Log.Warning(line));
 
     /// <summary>This run's use of the service's deploy lock (taken by AcquireLock, released at the end or after a rollback).</summary>
     public DeploymentLockSession DeployLock => _deployLock ??= new(
@@ -132,7 +133,15 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
 
     /// <summary>Unwinds this service's journal: a failing stage's handler, recovery from a dead run and <c>--target=Rollback</c> use it.</summary>
     public RollbackRunner RollbackRunner => _rollbackRunner ??= new(
-        Journal, ProductionEngine, ServiceRegistry, ProxySwitch.RestoreAsync, Options.UndoTimeout, line => Log.Information(line), Time);
+        Journal,
+        new RollbackScope(Service, Catalog, ProductionEngine, ProxySwitch),
+        Options.UndoTimeout,
+        line => Log.Information(line),
+        Time,
+        () => DeployLock.Held?.LostReason,
+        UndoActions.With(MigrationUndoActions.Create(
+            (arguments, ct) => Tasks.MigrationStage.RevertFromJournalAsync(this, arguments, ct),
+            (runner, ct) => Tasks.MigrationStage.StopSessionsAsync(this, runner, ct))));
 
     /// <summary>The run's run key, notifications, history of rollbacks and GitHub Actions reporting.</summary>
     internal RunLifecycle Lifecycle { get; }
@@ -155,6 +164,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
         }
 
         secrets.AddRange(options.Notify.SelectMany(u => Notifications.WebhookTarget.Parse(u.OriginalString).Secrets));
+        secrets.AddRange(Tasks.TestStage.Secrets(options.ReleaseEnvironment));
         return secrets.OfType<string>().Where(s => s.Length > 0).Distinct();
     }
 

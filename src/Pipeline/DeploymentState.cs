@@ -1,4 +1,5 @@
 using Pipeline.Docker;
+using Pipeline.Migrations;
 using Pipeline.Registry;
 
 namespace Pipeline;
@@ -44,6 +45,15 @@ public sealed class DeploymentState
 
     /// <summary>How the run failed (set by the failing stage's handler), or null.</summary>
     public Reporting.RunFailure? Failure { get; set; }
+
+    /// <summary>The service's migrations, read and checked by Preflight (empty without a <c>migrations/</c> folder).</summary>
+    public MigrationSet? Migrations { get; set; }
+
+    /// <summary>The expand migrations this run applied (Migrate), in order.</summary>
+    public List<Migration> AppliedMigrations { get; } = [];
+
+    /// <summary>The contract migrations this run applied (after the commit point), in order.</summary>
+    public List<Migration> ContractedMigrations { get; } = [];
 
     /// <summary>How long each stage took, in the order they ran.</summary>
     public List<(string Stage, TimeSpan Duration)> StageDurations { get; } = [];

@@ -30,4 +30,8 @@ public static class Roles
     public const string Test = "test";
     /// <summary>The pipeline network a deploy created.</summary>
     public const string Network = "network";
+    /// <summary>A migration runner container (psql on the database's network).</summary>
+    public const string Migration = "migration";
+    /// <summary>A database server the build provisioned, and its data volume: no deploy, rollback or retire touches them.</summary>
+    public const string Database = "database";
 }

@@ -199,6 +199,26 @@ public sealed record DeploymentOptions
     public bool FromRegistry { get; init; }
 
     /// <summary>
+    /// Environment variables each release gets beside the contract ones (<c>SERVICE_NAME</c>, <c>PORT</c>, …), and its
+    /// pre- and post-integration test containers too (never the pre-deployment tests: they run before anything is
+    /// deployed and bring their own dependencies). Values may be secrets (<c>DATABASE_URL</c>): options print only the
+    /// names. From the command line or <c>PIPELINE_RELEASE_ENV</c> only names are given (<c>--release-env=DATABASE_URL</c>);
+    /// each value is read from the pipeline's own environment, so a secret never appears on a command line.
+    /// </summary>
+    /// <value>The default value is empty.</value>
+    public IReadOnlyDictionary<string, string> ReleaseEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The image the migration runner uses (it needs <c>psql</c>); it runs on the production engine, on <see cref="Network"/>,
+    /// when the service folder has a <c>migrations/</c> folder. The database is <c>DATABASE_URL</c> from <see cref="ReleaseEnvironment"/>.
+    /// </summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm</c>.</value>
+    public string MigrationImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm";
+
+    /// <summary>Names given with <c>--release-env</c>, whose values <see cref="OptionResolver"/> reads from the environment.</summary>
+    internal IReadOnlyList<string> ReleaseEnvironmentNames { get; init; } = [];
+
+    /// <summary>
     /// The proxy's options, derived from these (the one place the proxy options are taken from a deploy's):
     /// <see cref="ProxyKind"/>, <see cref="ProxyContainer"/>, <see cref="ProxyImage"/>, <see cref="Network"/>,
     /// <see cref="ProxyAddress"/>, <see cref="ProxyPort"/> and <see cref="ProxyTemplate"/>.
@@ -214,7 +234,7 @@ public sealed record DeploymentOptions
         TemplatePath = ProxyTemplate,
     };
 
-    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>, <see cref="EtcdPassword"/>) only as <c>***</c>.</summary>
+    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>, <see cref="EtcdPassword"/>, the values of <see cref="ReleaseEnvironment"/>) only as <c>***</c>.</summary>
     private bool PrintMembers(StringBuilder builder)
     {
         var first = true;
@@ -225,6 +245,8 @@ public sealed record DeploymentOptions
                 ? (value is null ? "" : "***")
                 : property.Name is nameof(Notify)
                 ? "[" + string.Join(", ", Notify.Select(u => Notifications.WebhookTarget.Redact(u.OriginalString))) + "]"
+                : property.Name is nameof(ReleaseEnvironment)
+                ? "[" + string.Join(", ", ReleaseEnvironment.Keys.Select(k => k + "=***")) + "]"
                 : value switch
                 {
                     null => "",

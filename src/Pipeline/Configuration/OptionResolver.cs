@@ -46,6 +46,9 @@ public static partial class OptionResolver
         new("network", "--network=pipeline", (o, v) => o with { Network = v }),
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
+        new("release-env", "--release-env=DATABASE_URL", (o, v) => o with { ReleaseEnvironmentNames = ParseNames(v) }),
+        new("migration-image", "--migration-image=127.0.0.1:5000/pipeline/postgres:bookworm", (o, v) => o with { MigrationImage = v }),
+
         new("insecure-registry", "--insecure-registry=registry.internal:5000", (o, v) => o with { InsecureRegistries = ParseList(v) }),
         new("image-registry-ca", "--image-registry-ca=/etc/pipeline/registry-ca.pem", (o, v) => o with { ImageRegistryCa = v.Length == 0 ? null : v }),
         new("allow-insecure-engine", "--allow-insecure-engine=true", (o, v) => o with { AllowInsecureEngine = ParseBool(v) }),
@@ -66,6 +69,9 @@ public static partial class OptionResolver
         new("from-registry", "--from-registry --release-version=1.4.0", (o, v) => o with { FromRegistry = ParseBool(v) }),
     ];
 
+    /// <summary>The variables the pipeline sets on releases and test containers itself; <c>--release-env</c> may not name them.</summary>
+    public static IReadOnlyList<string> ReservedEnvironment { get; } = ["SERVICE_NAME", "SERVICE_VERSION", "SERVICE_COLOR", "SERVICE_ROUTE", "PORT", "TEST_TYPE", "TARGET_URL", "TARGET_HOST", "PROXY_URL"];
+
     private static readonly string UnknownRegistryKind =
         $"unknown service registry; use {string.Join(" or ", RegistryKind.All.OrderByDescending(k => k == RegistryKind.Default).Select(k => $"--registry={k}"))}";
 
@@ -73,7 +79,7 @@ public static partial class OptionResolver
         $"unknown proxy kind; use {string.Join(" or ", ProxyKind.All.OrderByDescending(k => k == ProxyKind.Default).Select(k => $"--proxy={k}"))}";
 
     /// <summary>Options that may be given more than once on the command line; their values are joined with commas.</summary>
-    public static bool IsRepeatable(string option) => option is "volume" or "insecure-registry" or "notify";
+    public static bool IsRepeatable(string option) => option is "volume" or "insecure-registry" or "release-env" or "notify";
 
     /// <summary>The environment variable that sets an option: <c>service-dir</c> → <c>PIPELINE_SERVICE_DIR</c>.</summary>
     public static string EnvironmentVariableFor(string option) => "PIPELINE_" + option.ToUpperInvariant().Replace('-', '_');
@@ -124,6 +130,7 @@ public static partial class OptionResolver
             EtcdPasswordFile = options.EtcdPasswordFile is null ? null : Path.GetFullPath(options.EtcdPasswordFile, workingDirectory),
         };
         options = options with { Service = options.Service ?? Path.GetFileName(options.ServiceDirectory.TrimEnd('/')).ToLowerInvariant() };
+        options = WithReleaseEnvironment(options, getEnvironment, problems);
 
         problems.AddRange(Validate(options));
         if (problems.Count > 0)
@@ -188,6 +195,7 @@ public static partial class OptionResolver
         Check(IPAddress.TryParse(o.ProxyAddress, out _), $"--proxy-address={Escape(o.ProxyAddress)}: must be an IP address; e.g. --proxy-address=127.0.0.1");
         Check(DockerName().IsMatch(o.ProxyContainer), $"--proxy-container={Escape(o.ProxyContainer)}: a container name is letters, digits and _ . -; e.g. --proxy-container=pipeline-proxy");
         Check(DockerName().IsMatch(o.Network), $"--network={Escape(o.Network)}: a network name is letters, digits and _ . -; e.g. --network=pipeline");
+        Check(ImageRef.TryParse(o.MigrationImage, out _, out var migrationImageProblem), $"--migration-image={Escape(o.MigrationImage)}: {migrationImageProblem}; e.g. --migration-image=127.0.0.1:5000/pipeline/postgres:bookworm");
         Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image={ProxyOptions.DefaultImage}");
         Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
         Check(KeyPrefix().IsMatch(o.KeyPrefix), $"--key-prefix={Escape(o.KeyPrefix)}: lowercase letters, digits and / _ -; e.g. --key-prefix=pipeline");
@@ -205,6 +213,14 @@ public static partial class OptionResolver
         {
             Check(VolumeName().IsMatch(volume.Name) && VolumePath().IsMatch(volume.Path) && !volume.Path.Split('/').Contains(".."),
                 $"--volume={Escape(volume.Name)}:{Escape(volume.Path)}: a volume is NAME:/absolute/path, NAME 1-32 lowercase letters, digits, _ and -, the path letters, digits and . _ - / without '..'; e.g. --volume=data:/var/lib/app");
+        }
+
+        foreach (var name in o.ReleaseEnvironment.Keys)
+        {
+            Check(EnvironmentName().IsMatch(name),
+                $"--release-env={Escape(name)}: an environment variable name is letters, digits and _, not starting with a digit; e.g. --release-env=DATABASE_URL");
+            Check(!ReservedEnvironment.Contains(name, StringComparer.Ordinal),
+                $"--release-env={Escape(name)}: the pipeline sets {name} itself ({string.Join(", ", ReservedEnvironment)}); give your variable another name");
         }
 
         foreach (var name in o.Volumes.GroupBy(v => v.Name).Where(g => g.Count() > 1).Select(g => g.Key))
@@ -248,6 +264,30 @@ public static partial class OptionResolver
             problems.Add($"{prefix}DOCKER_HOST={Escape(host)}: {e.Message}");
             return fromCode;
         }
+    }
+
+    /// <summary>Adds the variables named with <c>--release-env</c>, their values read from the environment.</summary>
+    private static DeploymentOptions WithReleaseEnvironment(DeploymentOptions options, Func<string, string?> getEnvironment, List<string> problems)
+    {
+        if (options.ReleaseEnvironmentNames.Count == 0)
+        {
+            return options;
+        }
+
+        var environment = new Dictionary<string, string>(options.ReleaseEnvironment, StringComparer.Ordinal);
+        foreach (var name in options.ReleaseEnvironmentNames)
+        {
+            if (getEnvironment(name) is { } value)
+            {
+                environment[name] = value;
+            }
+            else
+            {
+                problems.Add($"--release-env={Escape(name)}: the pipeline's environment has no {Escape(name)}; export it (its value is read from the environment only, so secrets stay off the command line)");
+            }
+        }
+
+        return options with { ReleaseEnvironment = environment, ReleaseEnvironmentNames = [] };
     }
 
     /// <summary>
@@ -315,7 +355,7 @@ public static partial class OptionResolver
     }
 
     private static string Shown(string option, string value) =>
-        option.Contains("password") || option.Contains("token") ? "***"
+        option.Contains("password") || option.Contains("token") || option == "release-env" ? "***"
         : option == "notify" ? string.Join(',', value.Split(',').Select(Notifications.WebhookTarget.Redact))
         : Escape(value);
 
@@ -356,6 +396,13 @@ public static partial class OptionResolver
     private static IReadOnlyList<Uri> ParseNotify(string value) =>
         value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(text => Notifications.WebhookTarget.Parse(text).Url)
+            .ToList();
+
+    private static IReadOnlyList<string> ParseNames(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(name => name.Contains('=', StringComparison.Ordinal)
+                ? throw new FormatException($"give the variable's name only ('{Escape(name[..name.IndexOf('=', StringComparison.Ordinal)])}'); its value is read from the pipeline's environment so that secrets never appear on a command line")
+                : name)
             .ToList();
 
     private static IReadOnlyList<string> ParseList(string value) =>
@@ -399,6 +446,9 @@ public static partial class OptionResolver
 
     [GeneratedRegex(@"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]\z")]
     private static partial Regex VolumePath();
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]{0,127}\z")]
+    private static partial Regex EnvironmentName();
 }
 
 /// <summary>Options failed validation; nothing was touched. <see cref="Problems"/> names each bad value and its fix.</summary>

@@ -306,3 +306,9 @@ public sealed class DeploymentLockedException(LockHolder holder, TimeSpan waited
     /// <summary>How long this run waited for it.</summary>
     public TimeSpan Waited { get; } = waited;
 }
+
+/// <summary>
+/// This run no longer holds its deploy lock (the lease expired or was revoked, the key was taken over, or a write
+/// conditioned on holding it was refused): the run stops and changes nothing more; the next holder unwinds its journal.
+/// </summary>
+public sealed class DeploymentLockLostException(string message) : Exception(message);

@@ -17,6 +17,11 @@ public sealed record ReleaseRecord(
     string ContainerId,
     DateTimeOffset RegisteredAt);
 
+/// <summary>The live releases a proxy config is rendered from, and the services left out because their records cannot be used.</summary>
+/// <param name="Releases">The usable live releases, ordered by service name.</param>
+/// <param name="Problems">One line per service left out: "{service}: what is wrong".</param>
+public sealed record LiveReleases(IReadOnlyList<ReleaseRecord> Releases, IReadOnlyList<string> Problems);
+
 /// <summary>One finished deploy of a service.</summary>
 public sealed record HistoryEntry(
     string DeployId,
@@ -67,21 +72,67 @@ public sealed class ServiceCatalog(IServiceRegistry registry, string prefix)
     public Task PutReleaseAsync(ReleaseRecord release, CancellationToken ct = default) =>
         Registry.PutAsync(ReleaseKey(release.Service, release.Color), JsonSerializer.Serialize(release, Json), null, ct);
 
-    /// <summary>The live release of every service in the registry, ordered by service name.</summary>
-    public async Task<IReadOnlyList<ReleaseRecord>> GetLiveReleasesAsync(CancellationToken ct = default)
+    /// <summary>The live release of every service in the registry, ordered by service name; records that cannot be read are left out (see <see cref="ReadLiveReleasesAsync"/>).</summary>
+    public async Task<IReadOnlyList<ReleaseRecord>> GetLiveReleasesAsync(CancellationToken ct = default) =>
+        (await ReadLiveReleasesAsync(ct: ct)).Releases;
+
+    /// <summary>
+    /// The live release of every service in the registry, ordered by service name, and what is wrong with the services
+    /// whose live release cannot be used: a colour whose release is missing, a release that is not valid JSON or not a
+    /// release this Pipeline can read (a newer format), or one registered under another service or colour. A bad record
+    /// affects only its own service. <paramref name="colors"/> overrides the live colour of the services it names (a
+    /// switch renders the config it is about to make live).
+    /// </summary>
+    public async Task<LiveReleases> ReadLiveReleasesAsync(IReadOnlyDictionary<string, string>? colors = null, CancellationToken ct = default)
     {
         var keys = await Registry.GetPrefixAsync($"{KeyPrefix}/services/", ct);
-        var live = new List<ReleaseRecord>();
+        var liveColors = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, color) in keys.Where(k => k.Key.EndsWith("/color", StringComparison.Ordinal)))
         {
             var service = key[$"{KeyPrefix}/services/".Length..^"/color".Length];
-            if (keys.TryGetValue(ReleaseKey(service, color), out var json))
+            if (!service.Contains('/', StringComparison.Ordinal))
             {
-                live.Add(Deserialize<ReleaseRecord>(json));
+                liveColors[service] = color;
             }
         }
 
-        return live.OrderBy(r => r.Service, StringComparer.Ordinal).ToList();
+        foreach (var (service, color) in colors ?? new Dictionary<string, string>())
+        {
+            liveColors[service] = color;
+        }
+
+        var live = new List<ReleaseRecord>();
+        var problems = new List<string>();
+        foreach (var (service, color) in liveColors)
+        {
+            var key = ReleaseKey(service, color);
+            if (!keys.TryGetValue(key, out var json))
+            {
+                problems.Add($"{service}: its live colour is '{color}' but {key} holds no release");
+                continue;
+            }
+
+            ReleaseRecord? release;
+            try
+            {
+                release = JsonSerializer.Deserialize<ReleaseRecord>(json, Json);
+            }
+            catch (JsonException e)
+            {
+                problems.Add($"{service}: {key} is not a release this Pipeline can read ({e.Message})");
+                continue;
+            }
+
+            if (release is null || release.Service != service || release.Color != color)
+            {
+                problems.Add($"{service}: {key} holds {(release is null ? "no release" : $"a release of {release.Service ?? "no service"} ({release.Color ?? "no colour"})")}");
+                continue;
+            }
+
+            live.Add(release);
+        }
+
+        return new LiveReleases(live, problems);
     }
 
     /// <summary>Appends a history entry.</summary>

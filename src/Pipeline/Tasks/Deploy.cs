@@ -10,8 +10,8 @@ namespace Pipeline.Tasks;
 /// it and prints the plan instead (what <c>--target=Plan</c> prints).
 /// </summary>
 [TaskName("Deploy")]
-[TaskDescription("Runs every stage: tests, build, push, release the next colour, switch the proxy, retire the old colour.")]
-[IsDependentOn(typeof(RetireOldRelease))]
+[TaskDescription("Runs every stage: tests, build, push, expand migrations, release the next colour, switch the proxy, retire the old colour, contract migrations.")]
+[IsDependentOn(typeof(ContractMigrations))]
 public sealed class Deploy : AsyncFrostingTask<DeploymentContext>, IFrostingDryRunTask
 {
     /// <inheritdoc />

@@ -11,7 +11,7 @@ namespace Pipeline.Tasks;
 /// </summary>
 [TaskName("DeployRelease")]
 [TaskDescription("Starts the next colour from the registry image on the production engine and waits until it is healthy.")]
-[IsDependentOn(typeof(AcquireLock))]
+[IsDependentOn(typeof(LiveReleaseTests))]
 public sealed class DeployRelease : DeploymentStage
 {
     /// <inheritdoc />
@@ -26,7 +26,7 @@ public sealed class DeployRelease : DeploymentStage
         if ((await engine.ListNetworksAsync(new Dictionary<string, string>(), ct)).All(n => n.Name != options.Network))
         {
             await context.Journal.RecordAsync(UndoStep.RemoveNetwork(options.Network), ct);
-            await engine.EnsureNetworkAsync(options.Network, new Dictionary<string, string> { [Labels.Role] = Roles.Network }, ct);
+            await engine.EnsureNetworkAsync(options.Network, new Dictionary<string, string> { [Labels.Role] = Roles.Network, [Labels.DeployId] = context.DeployId }, ct);
         }
 
         await engine.PullImageAsync(context.State.Image!, context.RegistryCredentials, new LogProgress(context.Log, "  [pull] "), ct);
@@ -51,7 +51,7 @@ public sealed class DeployRelease : DeploymentStage
                 Labels = context.LabelsFor(Roles.Release, color),
                 RestartPolicy = "unless-stopped",
                 Volumes = volumes,
-                Environment = new Dictionary<string, string>
+                Environment = new Dictionary<string, string>(options.ReleaseEnvironment)
                 {
                     ["SERVICE_NAME"] = context.Service,
                     ["SERVICE_VERSION"] = context.Version,

@@ -4,6 +4,7 @@ using Cake.Core.Diagnostics;
 using Pipeline.Configuration;
 using Pipeline.Frosting;
 using Pipeline.Journal;
+using Pipeline.Locking;
 using Pipeline.Reporting;
 
 namespace Pipeline.Tasks;
@@ -69,8 +70,9 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
 
         var held = context.DeployLock.Held;
-        var what = exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested
-            ? held?.LostReason is { } lost ? $"{StageName} was stopped: {lost}" : $"{StageName} was cancelled"
+        var lost = held?.LostReason ?? (exception as DeploymentLockLostException)?.Message;
+        var what = lost is not null ? $"{StageName} was stopped: {lost}"
+            : exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested ? $"{StageName} was cancelled"
             : $"{StageName} failed: {exception.Message}";
         if (held is null)
         {
@@ -87,6 +89,19 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
             context.Log.Error($"{what.TrimEnd('.')}. The deploy is committed: the new release stays live and nothing is rolled back.");
             await context.Lifecycle.FailedAsync(new RunFailure(StageName, what, RunOutcomes.Failed, $"nothing: the deploy is committed and {context.State.NewColor} stays live", context.State.NewColor));
             throw new DeploymentFailedException($"{what}\nRolled back: nothing to undo.", exception, rolledBack: true);
+        }
+
+        if (lost is not null)
+        {
+            // Another run may hold the lock now: whatever this run would undo may be that run's by now. Touch nothing.
+            context.Log.Error($"{what.TrimEnd('.')}. This run lost its deploy lock: it changes nothing more and rolls nothing back.");
+            await context.Lifecycle.FailedAsync(new RunFailure(
+                StageName, what, RunOutcomes.Failed, "nothing: this run lost its deploy lock; the next deploy or --target=Rollback unwinds its journal", null));
+            throw new DeploymentFailedException(
+                $"{what}\nNothing more was changed: this run lost its deploy lock, so it rolls nothing back. " +
+                "Its journal stays for whoever holds the lock next (the next deploy or --target=Rollback unwinds it).",
+                exception,
+                rolledBack: false);
         }
 
         context.Log.Error($"{what}. Rolling back.");

@@ -29,10 +29,11 @@ public sealed class SwitchProxy : DeploymentStage
 
         await proxy.EnsureRunningAsync(ct);
         var previousConfig = await proxy.ReadLiveConfigAsync(ct);
+        var next = await proxySwitch.RenderFromRegistryAsync(
+            new Dictionary<string, string> { [context.Service] = context.State.NewColor! }, required: context.Service, ct);
         if (previousConfig is not null)
         {
-            var rendersTheSame = previousConfig == await proxySwitch.RenderFromRegistryAsync(ct);
-            await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig, rerender: rendersTheSame), ct);
+            await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig, appliedConfig: next), ct);
         }
 
         var colorKey = context.Catalog.ColorKey(context.Service);
@@ -40,7 +41,7 @@ public sealed class SwitchProxy : DeploymentStage
         await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
 
         var switchStarted = context.Time.GetTimestamp();
-        await proxySwitch.ApplyIfDifferentAsync(await proxySwitch.RenderFromRegistryAsync(ct), ct);
+        await proxySwitch.ApplyIfDifferentAsync(next, ct);
         await SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
         context.State.SwitchLatency = context.Time.GetElapsedTime(stageStarted);
         context.Log.Information($"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({context.Time.GetElapsedTime(switchStarted).TotalMilliseconds:0} ms after apply).");

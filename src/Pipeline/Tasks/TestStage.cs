@@ -1,4 +1,5 @@
 using Cake.Core.Diagnostics;
+using Pipeline.Migrations;
 using Pipeline.Testing;
 
 namespace Pipeline.Tasks;
@@ -13,8 +14,18 @@ internal static class TestStage
         string? network,
         CancellationToken ct,
         IReadOnlyDictionary<string, string>? environment = null,
-        IReadOnlyDictionary<string, string>? extraHosts = null) =>
-        new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
+        IReadOnlyDictionary<string, string>? extraHosts = null)
+    {
+        // Integration tests get what the release gets (DATABASE_URL, …); pre-deployment tests run before anything is
+        // deployed and bring their own dependencies. A stage may add its own variables (TARGET_HOST, …).
+        var released = type == TestType.PreDeployment ? new Dictionary<string, string>() : context.Options.ReleaseEnvironment;
+        var variables = new Dictionary<string, string>(released);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            variables[name] = value;
+        }
+
+        return new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
             new TestRun
             {
                 Type = type,
@@ -26,9 +37,40 @@ internal static class TestStage
                 Network = network,
                 Timeout = context.Options.TestTimeout,
                 Labels = context.LabelsFor(Roles.Test, context.State.NewColor),
-                Environment = environment ?? new Dictionary<string, string>(),
+                Environment = variables,
+                Secrets = Secrets(released),
                 ExtraHosts = extraHosts ?? new Dictionary<string, string>(),
             },
             line => context.Log.Information(line),
             ct);
+    }
+
+    /// <summary>What a test's output must not show: each release variable's value, and a database URL's password.</summary>
+    internal static IReadOnlyList<string> Secrets(IReadOnlyDictionary<string, string> environment)
+    {
+        var secrets = new List<string>();
+        foreach (var value in environment.Values)
+        {
+            if (value.Length >= 8)
+            {
+                secrets.Add(value);
+            }
+
+            if (value.StartsWith("postgres", StringComparison.Ordinal))
+            {
+                try
+                {
+                    if (DatabaseUrl.Parse(value).Password is { Length: >= 4 } password)
+                    {
+                        secrets.Add(password);
+                    }
+                }
+                catch (FormatException)
+                {
+                }
+            }
+        }
+
+        return secrets;
+    }
 }

@@ -62,6 +62,9 @@ public sealed record TestRun
     /// <summary>Extra environment variables; they may not redefine the contract variables.</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Values (secrets from <see cref="Environment"/>) replaced by <c>***</c> in the streamed output and in failure messages.</summary>
+    public IReadOnlyList<string> Secrets { get; init; } = [];
+
     /// <summary>
     /// The network to run on: a Docker network name (to reach a release by its address there),
     /// <see cref="HostNetwork"/> (to reach a proxy published on 127.0.0.1), or null for the default bridge.

@@ -67,8 +67,11 @@ public sealed class FaultMatrixTests
         public string RegistrationUndone => $"\nRolled back: deleted registry key {ReleaseKey}, removed container {Service}-green-";
         public string SwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the proxy config from the registry, deleted registry key {ReleaseKey}, removed container {Service}-green-";
 
-        /// <summary>A run with its own template restores the exact config that was live (its template would render another).</summary>
+        /// <summary>A run with its own template restores the exact config that was live (its template would render another; nobody changed the proxy since).</summary>
         public string TemplatedSwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the previous proxy config, deleted registry key {ReleaseKey}, removed container {Service}-green-";
+
+        /// <summary>A switch whose config the proxy rejected left the previous config running: the restore changes nothing.</summary>
+        public string RejectedSwitchUndone => $"\nRolled back: restored registry key {ColorKey}, the proxy still ran the previous config, deleted registry key {ReleaseKey}, removed container {Service}-green-";
     }
 
     public static IEnumerable<TestCaseData> Faults()
@@ -129,7 +132,7 @@ public sealed class FaultMatrixTests
                 [
                     $"SwitchProxy failed: {kind} rejected the rendered config:\n",
                     kind == "haproxy" ? "unknown keyword 'no-such-directive' in 'global' section" : "unknown directive \"no_such_directive\" in <candidate config>",
-                    e.TemplatedSwitchUndone, // the live config is still the previous one: the restore applies nothing
+                    e.RejectedSwitchUndone, // the live config is still the previous one: the restore applies nothing
                 ]));
             yield return Row(new("SwitchProxy", "switch never confirmed", kind,
                 Configure: (o, dir) => o with { ProxyTemplate = Template(dir, kind, invalid: false), SwitchTimeout = TimeSpan.FromSeconds(2) },

@@ -15,7 +15,7 @@ namespace Pipeline.Tests.Tasks;
 
 /// <summary>
 /// The stage failure handler (<see cref="DeploymentStage"/>'s OnErrorAsync), run by the real host on an in-memory
-/// registry and an engine that only records removals: what it rolls back, what it says, and that it always lets the lock go.
+/// registry and a stand-in engine: what it rolls back, what it says, and that it always lets the lock go.
 /// </summary>
 [NonParallelizable]
 public sealed class DeploymentStageFailureTests
@@ -24,7 +24,7 @@ public sealed class DeploymentStageFailureTests
     private const string LockKey = "p/locks/hello";
     private string _serviceDir = null!;
     private InMemoryRegistry _registry = null!;
-    private RemovalsOnlyEngine _engine = null!;
+    private StandInEngine _engine = null!;
 
     [SetUp]
     public async Task CreateServiceLiveInBlue()
@@ -34,7 +34,7 @@ public sealed class DeploymentStageFailureTests
         File.WriteAllText(Path.Combine(_serviceDir, "Dockerfile"), "FROM busybox\n");
         File.WriteAllText(Path.Combine(_serviceDir, "Dockerfile.tests"), "FROM busybox\n");
         _registry = new InMemoryRegistry();
-        _engine = new RemovalsOnlyEngine();
+        _engine = new StandInEngine();
         await _registry.PutAsync(ColorKey, "blue");
     }
 
@@ -138,14 +138,54 @@ public sealed class DeploymentStageFailureTests
         _registry.Snapshot().ShouldNotContainKey(LockKey);
     }
 
+    [Test]
+    public async Task Should_List_The_Stuck_Steps_And_Clear_One_Only_When_Told_Recording_Who_Did_It()
+    {
+        // Given a dead run's journal: a removal, and newer than it a step of a kind this Pipeline does not know
+        var journal = new DeploymentJournal(_registry, "p", "hello", "20261130120000-dead00");
+        await journal.RecordAsync(UndoStep.RemoveContainer("hello-green-dead00"));
+        _engine.AddContainer("hello-green-dead00", new Dictionary<string, string>
+        {
+            [Labels.Service] = "hello", [Labels.Role] = Roles.Release, [Labels.DeployId] = "20261130120000-dead00",
+        });
+        await _registry.PutAsync("p/journal/hello/000002", """{"kind":"scale-service","arguments":{},"description":"scaled back"}""");
+
+        // When --target=Rollback runs
+        var (exitCode, log) = Run("Rollback");
+
+        // Then it refuses the unknown step, stops there, and lists what the journal still holds
+        exitCode.ShouldBe(1);
+        log.Error.ShouldBe(
+            "Rollback of hello is incomplete: nothing; REFUSED (left in the journal for a person; once dealt with, clear it with --target=Rollback --skip=SEQUENCE): " +
+            "000002 scale-service (scaled back): this Pipeline does not know the kind 'scale-service' (written by a newer Pipeline?); " +
+            "the unwind stopped there (000002 is of an unknown kind, so what the older steps depend on is unknown), so these are still in place: container hello-green-dead00\n" +
+            "The journal still holds: 000001 remove-container (removed container hello-green-dead00); 000002 scale-service (scaled back).");
+        _engine.Removed.ShouldBeEmpty();
+
+        // And when an operator skips it
+        var (skipped, skipLog) = Run("Rollback", "--skip=000002");
+
+        // Then it is cleared without running, who did it is recorded, and the rest of the journal is unwound
+        skipped.ShouldBe(0, skipLog.Error);
+        skipLog.Lines.ShouldContain($"Skipped 000002 scale-service (scaled back) without running it, as asked by {Environment.UserName}@{Environment.MachineName}; recorded under p/audit/hello/.");
+        skipLog.Lines.ShouldContain("Rollback of hello: removed container hello-green-dead00.");
+        _engine.Removed.ShouldBe(["container hello-green-dead00"]);
+        (await journal.ReadAsync()).ShouldBeEmpty();
+        var audit = _registry.Snapshot().Where(k => k.Key.StartsWith("p/audit/hello/", StringComparison.Ordinal)).ShouldHaveSingleItem().Value;
+        audit.ShouldContain("\"action\":\"skip-undo-step\",\"key\":\"p/journal/hello/000002\"");
+        audit.ShouldContain($"\"user\":\"{Environment.UserName}\",\"host\":\"{Environment.MachineName}\",\"pid\":{Environment.ProcessId}");
+    }
+
     private (int ExitCode, RecordingLog Log) Run<TTarget>()
-        where TTarget : IFrostingTask
+        where TTarget : IFrostingTask => Run(typeof(TTarget).Name);
+
+    private (int ExitCode, RecordingLog Log) Run(string target, params string[] more)
     {
         var log = new RecordingLog();
         var options = new DeploymentOptions { ServiceDirectory = _serviceDir, Version = "1.0.0", KeyPrefix = "p" };
         var result = FrostingHarness.Run(
             new Frosting.Journal(),
-            [typeof(ChangesProduction), typeof(FailsAfterChanges), typeof(FailsBeforeTheLock), typeof(FailsAfterTheCommit)],
+            [typeof(ChangesProduction), typeof(FailsAfterChanges), typeof(FailsBeforeTheLock), typeof(FailsAfterTheCommit), typeof(Rollback)],
             host => host
                 .UseContext<InMemoryDeploymentContext>()
                 .ConfigureServices(services =>
@@ -155,12 +195,12 @@ public sealed class DeploymentStageFailureTests
                     services.AddSingleton(_engine);
                     services.AddSingleton<ICakeLog>(log);
                 }),
-            $"--target={typeof(TTarget).Name}");
+            [$"--target={target}", .. more]);
         return (result.ExitCode, log);
     }
 
-    /// <summary>The real context, on the in-memory registry and the removals-only engine.</summary>
-    private sealed class InMemoryDeploymentContext(ICakeContext context, DeploymentOptions options, InMemoryRegistry registry, RemovalsOnlyEngine engine)
+    /// <summary>The real context, on the in-memory registry and the stand-in engine.</summary>
+    private sealed class InMemoryDeploymentContext(ICakeContext context, DeploymentOptions options, InMemoryRegistry registry, StandInEngine engine)
         : DeploymentContext(context, options)
     {
         protected override IServiceRegistry CreateServiceRegistry() => registry.Connect();
@@ -176,6 +216,8 @@ public sealed class DeploymentStageFailureTests
         {
             await context.DeployLock.AcquireAsync(ct);
             await context.Journal.RecordAsync(UndoStep.RemoveContainer("hello-green-1"), ct);
+            await context.ProductionEngine.CreateContainerAsync(
+                new ContainerSpec { Name = "hello-green-1", Image = "hello", Labels = context.LabelsFor(Roles.Release, "green") }, ct);
             await context.Journal.RecordAsync(UndoStep.RestoreKey(ColorKey, "blue"), ct);
             await context.ServiceRegistry.PutAsync(ColorKey, "green", null, ct);
         }
