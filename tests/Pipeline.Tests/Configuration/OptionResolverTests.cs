@@ -204,7 +204,7 @@ public sealed class OptionResolverTests
 
     [TestCase("DATABASE_URL", "--release-env=DATABASE_URL: the pipeline's environment has no DATABASE_URL; export it (its value is read from the environment only, so secrets stay off the command line)")]
     [TestCase("DATABASE_URL=postgres://app:pw@db/app", "--release-env=***: give the variable's name only ('DATABASE_URL'); its value is read from the pipeline's environment so that secrets never appear on a command line; e.g. --release-env=DATABASE_URL")]
-    [TestCase("PORT", "--release-env=PORT: the pipeline sets PORT itself (SERVICE_NAME, SERVICE_VERSION, SERVICE_COLOR, SERVICE_ROUTE, PORT, TEST_TYPE, TARGET_URL); give your variable another name")]
+    [TestCase("PORT", "--release-env=PORT: the pipeline sets PORT itself (SERVICE_NAME, SERVICE_VERSION, SERVICE_COLOR, SERVICE_ROUTE, PORT, TEST_TYPE, TARGET_URL, TARGET_HOST, PROXY_URL); give your variable another name")]
     [TestCase("1BAD", "--release-env=1BAD: an environment variable name is letters, digits and _, not starting with a digit; e.g. --release-env=DATABASE_URL")]
     public void Should_Name_A_Bad_Release_Variable_Without_Showing_A_Value(string value, string problem)
     {
