@@ -60,7 +60,14 @@ public sealed class DeploymentStageFailureTests
         log.Lines.ShouldContain("FailsAfterChanges failed: the tests exited with 7. Rolling back.");
         log.Lines.ShouldContain("rollback: removed container hello-green-1");
         _engine.Removed.ShouldBe(["container hello-green-1"]);
-        _registry.Snapshot().ShouldBe(new Dictionary<string, string> { [ColorKey] = "blue" });
+        var keys = _registry.Snapshot();
+        keys.Where(k => !k.Key.StartsWith("p/operations/", StringComparison.Ordinal)).ShouldBe(new Dictionary<string, string> { [ColorKey] = "blue" });
+
+        // And the rollback is in the service's history (outside its keys)
+        var history = keys.Where(k => k.Key.StartsWith("p/operations/hello/", StringComparison.Ordinal)).ShouldHaveSingleItem().Value;
+        history.ShouldContain("\"kind\":\"rollback\"");
+        history.ShouldContain("\"outcome\":\"rolled-back\"");
+        history.ShouldContain("\"stage\":\"FailsAfterChanges\"");
     }
 
     [Test]
