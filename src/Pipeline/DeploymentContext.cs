@@ -256,8 +256,11 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
     /// <summary>Creates the client of an engine (called once per engine, on first use; the context disposes it).</summary>
     protected virtual IDockerEngine CreateEngine(DockerEndpoint endpoint) => new DockerEngine(endpoint, Time);
 
-    /// <summary>The registry client itself: the deploy lock is taken and renewed through it.</summary>
-    private IServiceRegistry RegistryClient => _registryClient ??= Own(CreateServiceRegistry());
+    /// <summary>
+    /// The registry client itself, not fenced: the deploy lock is taken and renewed through it, and a run's own bookkeeping
+    /// that lives outside the lock (its run key, the notification outbox) is written through it.
+    /// </summary>
+    internal IServiceRegistry RegistryClient => _registryClient ??= Own(CreateServiceRegistry());
 
     /// <summary>
     /// Creates the release runtime on the production engine (called once, by <see cref="ResolveRuntimeAsync"/>): for

@@ -40,7 +40,7 @@ internal sealed class RunLifecycle
     private ICakeLog Log => _context.Log;
 
     /// <summary>Tells dead runs of the service from live ones.</summary>
-    public RunLiveness Liveness => new(_context.ServiceRegistry, _context.Options.KeyPrefix, _context.Service);
+    public RunLiveness Liveness => new(_context.RegistryClient, _context.Options.KeyPrefix, _context.Service);
 
     /// <summary>
     /// The run begins changing things (the first stage of a deploy, or a rollback): writes its run key, removes test
@@ -57,7 +57,7 @@ internal sealed class RunLifecycle
         Target = target;
         var options = _context.Options;
         _lease = await RunLease.StartAsync(
-            _context.ServiceRegistry,
+            _context.RegistryClient,
             options.KeyPrefix,
             RunRecord.ForThisProcess(_context.DeployId, _context.Service, target, _context.Version, _context.Time),
             options.LockTtl,
@@ -69,7 +69,7 @@ internal sealed class RunLifecycle
         {
             _notifier = new Notifier(
                 options.Notify.Select(u => WebhookTarget.Parse(u.OriginalString)).ToList(),
-                new NotificationOutbox(_context.ServiceRegistry, options.KeyPrefix, _context.Service),
+                new NotificationOutbox(_context.RegistryClient, options.KeyPrefix, _context.Service),
                 Liveness,
                 _context.DeployId,
                 _context.Time,
