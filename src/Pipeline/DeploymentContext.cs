@@ -8,6 +8,7 @@ using Pipeline.Locking;
 using Pipeline.Proxy;
 using Pipeline.Registry;
 using Pipeline.Runtime;
+using Pipeline.Reporting;
 using Pipeline.Snapshots;
 
 namespace Pipeline;
@@ -20,7 +21,7 @@ namespace Pipeline;
 /// Register options from code with <c>ConfigureServices(s =&gt; s.AddSingleton(new DeploymentOptions { … }))</c>, and a
 /// clock with <c>s.AddSingleton&lt;TimeProvider&gt;(…)</c>.
 /// </summary>
-public class DeploymentContext : FrostingContext, IAsyncDisposable
+public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTaskSetup, IFrostingTaskTeardown, IFrostingTeardown
 {
     private readonly DeploymentOptions _fromCode;
     private readonly RunCancellation _cancellation;
@@ -28,6 +29,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     private DeploymentOptions? _options;
     private IDockerEngine? _cdEngine;
     private IDockerEngine? _productionEngine;
+    private IServiceRegistry? _registryClient;
     private IServiceRegistry? _serviceRegistry;
     private ServiceCatalog? _catalog;
     private DeploymentJournal? _journal;
@@ -37,6 +39,8 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     private RollbackRunner? _rollbackRunner;
     private IReleaseRuntime? _runtime;
     private string? _version;
+    private RegistryCredentials? _credentials;
+    private bool _credentialsResolved;
 
     /// <summary>How long <c>git describe</c> may take to tell the default version.</summary>
     private static readonly TimeSpan GitDescribeTimeout = TimeSpan.FromSeconds(10);
@@ -52,13 +56,14 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
         Time = time ?? TimeProvider.System;
         DeployId = $"{Time.GetUtcNow().UtcDateTime:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
         _cancellation = new RunCancellation(line => Log.Warning(line));
+        Lifecycle = new RunLifecycle(this, GitHub.GitHubActions.Detect(System.Environment.GetEnvironmentVariable, Console.Out));
     }
 
     /// <summary>The validated options. The first access resolves and validates them; bad values throw <see cref="InvalidOptionsException"/> before any engine is touched.</summary>
     public DeploymentOptions Options => _options ??= OptionResolver.Resolve(
         _fromCode,
         name => !Arguments.HasArgument(name) ? null
-            : OptionResolver.IsRepeatable(name) ? string.Join(',', Arguments.GetArguments(name)) : Arguments.GetArgument(name),
+            : OptionResolver.IsRepeatable(name) ? string.Join(',', Arguments.GetArguments(name)) : Arguments.GetArgument(name) ?? "",
         System.Environment.GetEnvironmentVariable,
         Environment.WorkingDirectory.FullPath);
 
@@ -79,6 +84,12 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     /// <summary>Finds the version when the options give none (<see cref="OptionResolver.DefaultVersionAsync"/>); the first call does the work.</summary>
     public async Task<string> ResolveVersionAsync(CancellationToken ct = default) =>
         Options.Version ?? (_version ??= await OptionResolver.DefaultVersionAsync(Options.ServiceDirectory, GitDescribeTimeout, Time, ct));
+
+    /// <summary>
+    /// The port the release listens on: <c>--service-port</c>, else the one port the service image exposes (BuildImage
+    /// reads it), else <see cref="DeploymentOptions.DefaultServicePort"/>.
+    /// </summary>
+    public int ServicePort => Options.ServicePort ?? State.ServicePort ?? DeploymentOptions.DefaultServicePort;
 
     /// <summary>What the stages found and made.</summary>
     public DeploymentState State { get; } = new();
@@ -110,8 +121,11 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     /// <summary>How many replicas this run's release gets: <see cref="DeploymentOptions.Replicas"/>, else 1 on one engine and 2 on a swarm.</summary>
     public int Replicas => Options.Replicas ?? (Runtime.Kind == OrchestratorKind.Swarm ? 2 : 1);
 
-    /// <summary>The service registry (etcd or Consul).</summary>
-    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own(CreateServiceRegistry());
+    /// <summary>
+    /// The service registry (etcd or Consul) as this run writes to it: every put and delete is conditioned on holding the
+    /// service's deploy lock (<see cref="FencedServiceRegistry"/>), so a run that lost its lock changes nothing more.
+    /// </summary>
+    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= new FencedServiceRegistry(RegistryClient, () => DeployLock.Held, Service);
 
     /// <summary>Pipeline's keys in the service registry.</summary>
     public ServiceCatalog Catalog => _catalog ??= new(ServiceRegistry, Options.KeyPrefix);
@@ -129,7 +143,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>This run's use of the service's deploy lock (taken by AcquireLock, released at the end or after a rollback).</summary>
     public DeploymentLockSession DeployLock => _deployLock ??= new(
-        ServiceRegistry,
+        RegistryClient,
         Options.KeyPrefix,
         Service,
         DeployId,
@@ -152,9 +166,51 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
             (arguments, ct) => Tasks.MigrationStage.RevertFromJournalAsync(this, arguments, ct),
             (runner, ct) => Tasks.MigrationStage.StopSessionsAsync(this, runner, ct))));
 
-    /// <summary>Image registry credentials, or null.</summary>
-    public RegistryCredentials? RegistryCredentials =>
-        Options.RegistryUsername is { } user ? new RegistryCredentials(user, Options.RegistryPassword!) : null;
+    /// <summary>The run's run key, notifications, history of rollbacks and GitHub Actions reporting.</summary>
+    internal RunLifecycle Lifecycle { get; }
+
+    /// <summary>Every secret the options hold (what GitHub Actions is told to mask): passwords, tokens, notification URL credentials.</summary>
+    internal IEnumerable<string> Secrets()
+    {
+        var options = Options;
+        var secrets = new List<string?> { options.RegistryPassword, options.ConsulToken, options.EtcdPassword, RegistryCredentials?.Password };
+        if (options.EtcdPasswordFile is { } file && File.Exists(file))
+        {
+            try
+            {
+                secrets.Add(File.ReadAllText(file).TrimEnd('\r', '\n'));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Unreadable here: the registry client says so when it needs it.
+            }
+        }
+
+        secrets.AddRange(options.Notify.SelectMany(u => Notifications.WebhookTarget.Parse(u.OriginalString).Secrets));
+        secrets.AddRange(Tasks.TestStage.Secrets(options.ReleaseEnvironment));
+        return secrets.OfType<string>().Where(s => s.Length > 0).Distinct();
+    }
+
+    /// <summary>
+    /// Image registry credentials: <c>--registry-username</c> with <c>PIPELINE_REGISTRY_PASSWORD</c>, else what
+    /// <c>docker login</c> saved for the image registry (<see cref="DockerConfigCredentials"/>), else null.
+    /// </summary>
+    /// <exception cref="DockerConfigException">The docker config exists but cannot be read.</exception>
+    public RegistryCredentials? RegistryCredentials
+    {
+        get
+        {
+            if (!_credentialsResolved)
+            {
+                _credentials = Options.RegistryUsername is { } user
+                    ? new RegistryCredentials(user, Options.RegistryPassword!)
+                    : DockerConfigCredentials.Find(Options.ImageRegistry, System.Environment.GetEnvironmentVariable);
+                _credentialsResolved = true;
+            }
+
+            return _credentials;
+        }
+    }
 
     /// <summary>Labels for a resource this run creates.</summary>
     public Dictionary<string, string> LabelsFor(string role, string? color = null)
@@ -186,6 +242,8 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
             await _deployLock.ReleaseAsync();
         }
 
+        await Lifecycle.EndAsync();
+
         _cancellation.Dispose();
         foreach (var owned in _owned)
         {
@@ -197,6 +255,12 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Creates the client of an engine (called once per engine, on first use; the context disposes it).</summary>
     protected virtual IDockerEngine CreateEngine(DockerEndpoint endpoint) => new DockerEngine(endpoint, Time);
+
+    /// <summary>
+    /// The registry client itself, not fenced: the deploy lock is taken and renewed through it, and a run's own bookkeeping
+    /// that lives outside the lock (its run key, the notification outbox) is written through it.
+    /// </summary>
+    internal IServiceRegistry RegistryClient => _registryClient ??= Own(CreateServiceRegistry());
 
     /// <summary>
     /// Creates the release runtime on the production engine (called once, by <see cref="ResolveRuntimeAsync"/>): for
@@ -225,6 +289,18 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
     protected virtual IServiceRegistry CreateServiceRegistry() => ServiceRegistries.Create(Options, Time);
+
+    void IFrostingTaskSetup.Setup(ICakeContext context, ITaskSetupContext info) => Lifecycle.TaskStarting(info.Task.Name);
+
+    void IFrostingTaskTeardown.Teardown(ICakeContext context, ITaskTeardownContext info)
+    {
+        if (!info.Skipped)
+        {
+            Lifecycle.TaskEnded(info.Task.Name, info.Successful, info.ThrownException);
+        }
+    }
+
+    void IFrostingTeardown.Teardown(ICakeContext context, ITeardownContext info) => Lifecycle.RunEnded(info.Successful);
 
     private T Own<T>(T disposable)
         where T : IDisposable

@@ -20,6 +20,9 @@ public sealed class DeploymentState
     /// <summary>The service image's digest in the image registry, once pushed.</summary>
     public string? ImageDigest { get; set; }
 
+    /// <summary>The port the release listens on, once the service image told it (see <see cref="DeploymentContext.ServicePort"/>).</summary>
+    public int? ServicePort { get; set; }
+
     /// <summary>The colour that was live before this run, or null on a first deploy.</summary>
     public string? PreviousColor { get; set; }
 
@@ -40,6 +43,9 @@ public sealed class DeploymentState
 
     /// <summary>From a failing stage's error handler starting to the journal unwound; null when no rollback ran.</summary>
     public TimeSpan? RollbackDuration { get; set; }
+
+    /// <summary>How the run failed (set by the failing stage's handler), or null.</summary>
+    public Reporting.RunFailure? Failure { get; set; }
 
     /// <summary>The service's migrations, read and checked by Preflight (empty without a <c>migrations/</c> folder).</summary>
     public MigrationSet? Migrations { get; set; }

@@ -37,9 +37,12 @@ public sealed record DeploymentOptions
     /// <value>The default value is null.</value>
     public string? HostName { get; init; }
 
-    /// <summary>The port the service listens on inside its container.</summary>
-    /// <value>The default value is 8080.</value>
-    public int ServicePort { get; init; } = 8080;
+    /// <summary>The port the service listens on inside its container (given to it as <c>PORT</c>, probed for health, routed to).</summary>
+    /// <value>The default value is null: the one port the service image <c>EXPOSE</c>s (an image exposing several fails at once, naming them), else <see cref="DefaultServicePort"/>.</value>
+    public int? ServicePort { get; init; }
+
+    /// <summary>The service port when neither the options nor the image say one: 8080.</summary>
+    public const int DefaultServicePort = 8080;
 
     /// <summary>The path that answers 2xx when a release is healthy.</summary>
     /// <value>The default value is <c>/health</c>.</value>
@@ -214,6 +217,23 @@ public sealed record DeploymentOptions
 
     /// <summary>The default <see cref="ProbeImage"/>.</summary>
     public const string DefaultProbeImage = "127.0.0.1:5000/pipeline/probe:latest";
+    /// Webhooks that get a JSON notification when a deploy starts, succeeds, fails (and rolls back) and when a rollback
+    /// fails (<c>--notify=URL</c>, repeatable). Delivery never holds up or fails a deploy; credentials in a URL (user info,
+    /// or a token in its path) never reach the log.
+    /// </summary>
+    /// <value>The default value is empty: no notifications.</value>
+    public IReadOnlyList<Uri> Notify { get; init; } = [];
+
+    /// <summary>How long the end of a run waits for notifications still being delivered; what is left is delivered by the next run.</summary>
+    /// <value>The default value is 10 seconds.</value>
+    public TimeSpan NotifyTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Redeploys <see cref="Version"/> from the image registry (<c>--from-registry</c>): the service image and the test image
+    /// are pulled, not built or pushed; every test still runs. The registry must hold both.
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>: build and push.</value>
+    public bool FromRegistry { get; init; }
 
     /// <summary>
     /// Environment variables each release gets beside the contract ones (<c>SERVICE_NAME</c>, <c>PORT</c>, …), and its
@@ -260,6 +280,8 @@ public sealed record DeploymentOptions
             var value = property.GetValue(this);
             var shown = property.Name is nameof(RegistryPassword) or nameof(ConsulToken) or nameof(EtcdPassword)
                 ? (value is null ? "" : "***")
+                : property.Name is nameof(Notify)
+                ? "[" + string.Join(", ", Notify.Select(u => Notifications.WebhookTarget.Redact(u.OriginalString))) + "]"
                 : property.Name is nameof(ReleaseEnvironment)
                 ? "[" + string.Join(", ", ReleaseEnvironment.Keys.Select(k => k + "=***")) + "]"
                 : value switch

@@ -65,10 +65,13 @@ public static partial class OptionResolver
         new("max-replicas", "--max-replicas=10", (o, v) => o with { Scaling = o.Scaling with { MaxReplicas = ParseInt(v) } }),
         new("stabilization-window", "--stabilization-window=300", (o, v) => o with { Scaling = o.Scaling with { StabilizationWindow = ParseSeconds(v) } }),
         new("forecast-only", "--forecast-only=true", (o, v) => o with { Scaling = o.Scaling with { ForecastOnly = ParseBool(v) } }),
+        new("notify", "--notify=https://hooks.example.test/deploys", (o, v) => o with { Notify = ParseNotify(v) }),
+        new("notify-timeout", "--notify-timeout=10", (o, v) => o with { NotifyTimeout = ParseSeconds(v) }),
+        new("from-registry", "--from-registry --release-version=1.4.0", (o, v) => o with { FromRegistry = ParseBool(v) }),
     ];
 
     /// <summary>The variables the pipeline sets on releases and test containers itself; <c>--release-env</c> may not name them.</summary>
-    public static IReadOnlyList<string> ReservedEnvironment { get; } = ["SERVICE_NAME", "SERVICE_VERSION", "SERVICE_COLOR", "SERVICE_ROUTE", "PORT", "TEST_TYPE", "TARGET_URL"];
+    public static IReadOnlyList<string> ReservedEnvironment { get; } = ["SERVICE_NAME", "SERVICE_VERSION", "SERVICE_COLOR", "SERVICE_ROUTE", "PORT", "TEST_TYPE", "TARGET_URL", "TARGET_HOST", "PROXY_URL"];
 
     private static readonly string UnknownRegistryKind =
         $"unknown service registry; use {string.Join(" or ", RegistryKind.All.OrderByDescending(k => k == RegistryKind.Default).Select(k => $"--registry={k}"))}";
@@ -80,7 +83,7 @@ public static partial class OptionResolver
         $"unknown proxy kind; use {string.Join(" or ", ProxyKind.All.OrderByDescending(k => k == ProxyKind.Default).Select(k => $"--proxy={k}"))}";
 
     /// <summary>Options that may be given more than once on the command line; their values are joined with commas.</summary>
-    public static bool IsRepeatable(string option) => option is "volume" or "insecure-registry" or "release-env" or "placement-constraint" or "placement-spread";
+    public static bool IsRepeatable(string option) => option is "volume" or "insecure-registry" or "release-env" or "placement-constraint" or "placement-spread" or "notify";
 
     /// <summary>The environment variable that sets an option: <c>service-dir</c> → <c>PIPELINE_SERVICE_DIR</c>.</summary>
     public static string EnvironmentVariableFor(string option) => "PIPELINE_" + option.ToUpperInvariant().Replace('-', '_');
@@ -177,7 +180,7 @@ public static partial class OptionResolver
             $"--route={Escape(o.Route)}: a route is a path prefix of letters, digits and . _ ~ / -, starting with '/'; e.g. --route=/api");
         Check(o.HostName is null || HostName().IsMatch(o.HostName),
             $"--host-name={Escape(o.HostName)}: a host name is lowercase labels of letters, digits and dashes separated by dots; e.g. --host-name=api.example.test");
-        Check(o.ServicePort is >= 1 and <= 65535, $"--service-port={o.ServicePort}: must be a port number 1-65535; e.g. --service-port=8080");
+        Check(o.ServicePort is null or (>= 1 and <= 65535), $"--service-port={o.ServicePort}: must be a port number 1-65535; e.g. --service-port=8080");
         Check(o.ProxyPort is >= 1 and <= 65535, $"--proxy-port={o.ProxyPort}: must be a port number 1-65535; e.g. --proxy-port=8080");
         Check(RoutePrefix().IsMatch(o.HealthPath), $"--health-path={Escape(o.HealthPath)}: must be a path starting with '/'; e.g. --health-path=/health");
         CheckTimeout(o.HealthTimeout, "health-timeout", 60);
@@ -222,6 +225,15 @@ public static partial class OptionResolver
         Check(o.Orchestrator != OrchestratorKind.Containers || (o.PlacementConstraints.Count == 0 && o.PlacementSpread.Count == 0),
             "--placement-constraint and --placement-spread place tasks on swarm nodes, but --orchestrator=containers runs plain containers on one engine; drop them or use --orchestrator=swarm");
         Check(KeyPrefix().IsMatch(o.KeyPrefix), $"--key-prefix={Escape(o.KeyPrefix)}: lowercase letters, digits and / _ -; e.g. --key-prefix=pipeline");
+        foreach (var url in o.Notify)
+        {
+            Check(Notifications.WebhookTarget.TryParse(url.OriginalString, out _, out var notifyProblem),
+                $"--notify={Notifications.WebhookTarget.Redact(url.OriginalString)}: {notifyProblem}; e.g. --notify=https://hooks.example.test/deploys");
+        }
+
+        CheckTimeout(o.NotifyTimeout, "notify-timeout", 10);
+        Check(!o.FromRegistry || o.Version is not null,
+            "--from-registry: give the version to redeploy with --release-version=V (Status and History list the versions deployed)");
         problems.AddRange(ValidateTransport(o));
         foreach (var volume in o.Volumes)
         {
@@ -369,7 +381,9 @@ public static partial class OptionResolver
     }
 
     private static string Shown(string option, string value) =>
-        option.Contains("password") || option.Contains("token") || option == "release-env" ? "***" : Escape(value);
+        option.Contains("password") || option.Contains("token") || option == "release-env" ? "***"
+        : option == "notify" ? string.Join(',', value.Split(',').Select(Notifications.WebhookTarget.Redact))
+        : Escape(value);
 
     /// <summary>Shows a bad value on one line, with control characters visible.</summary>
     private static string Escape(string? value) =>
@@ -403,6 +417,11 @@ public static partial class OptionResolver
             .Select(text => text.IndexOf(':') is var colon and > 0
                 ? new VolumeMount(text[..colon], text[(colon + 1)..])
                 : throw new FormatException($"'{Escape(text)}' is not NAME:/path"))
+            .ToList();
+
+    private static IReadOnlyList<Uri> ParseNotify(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(text => Notifications.WebhookTarget.Parse(text).Url)
             .ToList();
 
     private static IReadOnlyList<string> ParseNames(string value) =>

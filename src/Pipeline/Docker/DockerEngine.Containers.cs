@@ -35,6 +35,7 @@ public sealed partial class DockerEngine
                 PortBindings = bindings.Count == 0 ? null! : bindings,
                 Binds = spec.Volumes.Count == 0 ? null! : spec.Volumes.Select(kv => $"{kv.Key}:{kv.Value}").ToList(),
                 RestartPolicy = new RestartPolicy { Name = ParseRestartPolicy(spec.RestartPolicy) },
+                ExtraHosts = spec.ExtraHosts.Count == 0 ? null! : spec.ExtraHosts.Select(kv => $"{kv.Key}:{kv.Value}").ToList(),
             },
         };
 

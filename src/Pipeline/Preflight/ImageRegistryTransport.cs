@@ -54,13 +54,18 @@ internal sealed class ImageRegistryTransport : IDisposable
     /// </summary>
     /// <exception cref="ImageRegistryTransportException">The certificate was rejected, or the registry speaks only plain HTTP and is neither on loopback nor listed as insecure.</exception>
     /// <exception cref="HttpRequestException">The registry cannot be reached.</exception>
+    public Task<(HttpResponseMessage Response, Uri Url)> SendAsync(
+        HttpMethod method, string path, RegistryCredentials? credentials, string[]? accept, CancellationToken ct) =>
+        SendAsync(method, path, Basic(credentials), accept, ct);
+
+    /// <summary>As <see cref="SendAsync(HttpMethod, string, RegistryCredentials?, string[], CancellationToken)"/>, with an Authorization header of any scheme (a Bearer token).</summary>
     public async Task<(HttpResponseMessage Response, Uri Url)> SendAsync(
-        HttpMethod method, string path, RegistryCredentials? credentials, string[]? accept, CancellationToken ct)
+        HttpMethod method, string path, AuthenticationHeaderValue? authorization, string[]? accept, CancellationToken ct)
     {
         var https = new Uri($"https://{_registry}{path}");
         try
         {
-            return (await SendAsync(method, https, credentials, accept, ct).ConfigureAwait(false), https);
+            return (await SendAsync(method, https, authorization, accept, ct).ConfigureAwait(false), https);
         }
         catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
         {
@@ -79,7 +84,7 @@ internal sealed class ImageRegistryTransport : IDisposable
         }
 
         var plain = new Uri($"http://{_registry}{path}");
-        return (await SendAsync(method, plain, credentials, accept, ct).ConfigureAwait(false), plain);
+        return (await SendAsync(method, plain, authorization, accept, ct).ConfigureAwait(false), plain);
     }
 
     /// <summary>Asks the token service <paramref name="realm"/> for a token with the credentials.</summary>
@@ -95,7 +100,7 @@ internal sealed class ImageRegistryTransport : IDisposable
 
         try
         {
-            return await SendAsync(HttpMethod.Get, realm, credentials, null, ct).ConfigureAwait(false);
+            return await SendAsync(HttpMethod.Get, realm, Basic(credentials), null, ct).ConfigureAwait(false);
         }
         catch (HttpRequestException e) when (Interlocked.Exchange(ref _certificateProblem, null) is { } problem)
         {
@@ -113,14 +118,15 @@ internal sealed class ImageRegistryTransport : IDisposable
         }
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, RegistryCredentials? credentials, string[]? accept, CancellationToken ct)
+    private static AuthenticationHeaderValue? Basic(RegistryCredentials? credentials) =>
+        credentials is null
+            ? null
+            : new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credentials.Username}:{credentials.Password}")));
+
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, AuthenticationHeaderValue? authorization, string[]? accept, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, url);
-        if (credentials is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue(
-                "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credentials.Username}:{credentials.Password}")));
-        }
+        request.Headers.Authorization = authorization;
 
         foreach (var type in accept ?? [])
         {

@@ -183,12 +183,32 @@ public abstract class ContainerProxy : IProxy
         }
         catch (Exception e) when (previous is not null)
         {
-            // Put the old file back so the file on disk matches what the proxy still runs.
+            // The reload may have happened anyway (a new worker that came up after the deadline): put the old file back and
+            // load it again, so what the proxy runs and what its file says agree before anything else is undone.
             using var undo = new CancellationTokenSource(RestoreFileTimeout, Time);
             await Engine.PutFileAsync(id, LiveConfigPath, previous, undo.Token).ConfigureAwait(false);
-            throw new ProxyException($"The {Kind} proxy '{Options.ContainerName}' did not activate the new config; the previous config file was restored. {e.Message}", e);
+            try
+            {
+                await ActivateAsync(id, undo.Token).ConfigureAwait(false);
+            }
+            catch (Exception again) when (again is ProxyException or DockerEngineException or OperationCanceledException)
+            {
+                // Unknown what runs: mark the file, so it differs from every config and the next apply (a rollback's) reloads it.
+                await Engine.PutFileAsync(id, LiveConfigPath, [.. previous, .. Encoding.UTF8.GetBytes(UnknownStateMark)], CancellationToken.None).ConfigureAwait(false);
+                throw new ProxyException(
+                    $"The {Kind} proxy '{Options.ContainerName}' did not activate the new config ({e.Message}), and loading the previous config again failed too " +
+                    $"({again.Message}): it may run either. Its file holds the previous config, marked so that the next apply reloads it.",
+                    e);
+            }
+
+            throw new ProxyException(
+                $"The {Kind} proxy '{Options.ContainerName}' did not activate the new config; the previous config was put back and loaded again, so the proxy runs it. {e.Message}",
+                e);
         }
     }
+
+    /// <summary>Appended to the file after a reload whose outcome is unknown: the file then matches no rendered config.</summary>
+    internal const string UnknownStateMark = "\n# Pipeline: a reload of this proxy failed; what runs may differ from this file. The next apply reloads it.\n";
 
     /// <summary>Runs a command in the proxy container and throws <see cref="ProxyException"/> with its output when it fails.</summary>
     private protected async Task<ExecResult> ExecCheckedAsync(string id, IReadOnlyList<string> command, string purpose, CancellationToken ct)

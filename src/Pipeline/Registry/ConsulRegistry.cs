@@ -239,6 +239,46 @@ public sealed class ConsulRegistry : IServiceRegistry
     }
 
     /// <inheritdoc />
+    public Task<bool> PutIfHeldAsync(LeaseFence fence, string key, string value, CancellationToken ct = default)
+    {
+        RequireKey(key);
+        ArgumentNullException.ThrowIfNull(value);
+        return FencedAsync(fence, Op("set", key, value), $"put '{key}' holding {fence.LockKey}", ct);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> DeleteIfHeldAsync(LeaseFence fence, string key, CancellationToken ct = default)
+    {
+        RequireKey(key);
+        return FencedAsync(fence, Op("delete", key), $"delete '{key}' holding {fence.LockKey}", ct);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The prefix is empty: that would delete every key in the datacenter.</exception>
+    public Task<bool> DeletePrefixIfHeldAsync(LeaseFence fence, string prefix, CancellationToken ct = default)
+    {
+        EtcdRegistry.RequirePrefixToDelete(prefix);
+        return FencedAsync(fence, Op("delete-tree", prefix), $"delete keys under '{prefix}' holding {fence.LockKey}", ct);
+    }
+
+    /// <summary>One transaction: <c>check-session</c> (the lock key is held by the fence's session), then <paramref name="write"/>.</summary>
+    private async Task<bool> FencedAsync(LeaseFence fence, JsonObject write, string operation, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(fence);
+        RequireKey(fence.LockKey);
+        if (await FindSessionAsync(fence.LeaseId, operation, ct).ConfigureAwait(false) is not { } session)
+        {
+            return false; // the session is gone: nothing can be held by it
+        }
+
+        var (committed, failedOp, what, endpoint) = await TxnAsync(new JsonArray(Op("check-session", fence.LockKey, session: session), write), operation, ct)
+            .ConfigureAwait(false);
+        if (committed) return true;
+        if (failedOp is 0) return false; // the check failed: the lock is not held by that session
+        throw new ServiceRegistryException($"Consul at {RegistryHttp.Display(endpoint)} refused to {operation}: {what}");
+    }
+
+    /// <inheritdoc />
     public async Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken ct = default)
     {
         if (ttl <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ttl), ttl, "A lease needs a positive TTL.");

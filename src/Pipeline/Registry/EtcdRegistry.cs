@@ -207,6 +207,50 @@ public sealed class EtcdRegistry : IServiceRegistry
     }
 
     /// <inheritdoc />
+    public Task<bool> PutIfHeldAsync(LeaseFence fence, string key, string value, CancellationToken ct = default)
+    {
+        RequireKey(key);
+        ArgumentNullException.ThrowIfNull(value);
+        return FencedAsync(fence, new JsonObject { ["request_put"] = PutRequest(key, value, null) }, $"put '{key}' holding {fence.LockKey}", ct);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> DeleteIfHeldAsync(LeaseFence fence, string key, CancellationToken ct = default)
+    {
+        RequireKey(key);
+        return FencedAsync(fence, new JsonObject { ["request_delete_range"] = new JsonObject { ["key"] = Encode(key) } }, $"delete '{key}' holding {fence.LockKey}", ct);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The prefix is empty: that would delete every key in the cluster.</exception>
+    public Task<bool> DeletePrefixIfHeldAsync(LeaseFence fence, string prefix, CancellationToken ct = default)
+    {
+        RequirePrefixToDelete(prefix);
+        return FencedAsync(fence, new JsonObject { ["request_delete_range"] = PrefixRange(prefix) }, $"delete keys under '{prefix}' holding {fence.LockKey}", ct);
+    }
+
+    /// <summary>One transaction: if the lock key is bound to the fence's lease (a missing key has lease 0), run <paramref name="request"/>.</summary>
+    private async Task<bool> FencedAsync(LeaseFence fence, JsonObject request, string operation, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(fence);
+        RequireKey(fence.LockKey);
+        var body = new JsonObject
+        {
+            ["compare"] = new JsonArray(new JsonObject
+            {
+                ["key"] = Encode(fence.LockKey),
+                ["target"] = "LEASE",
+                ["result"] = "EQUAL",
+                ["lease"] = fence.LeaseId.ToString(CultureInfo.InvariantCulture),
+            }),
+            ["success"] = new JsonArray(request),
+        };
+        var answer = await CallAsync("kv/txn", body, operation, ct).ConfigureAwait(false);
+        var root = answer.ThrowIfFailed(operation);
+        return root.TryGetProperty("succeeded", out var succeeded) && succeeded.ValueKind == JsonValueKind.True;
+    }
+
+    /// <inheritdoc />
     public async Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken ct = default)
     {
         if (ttl <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ttl), ttl, "A lease needs a positive TTL.");

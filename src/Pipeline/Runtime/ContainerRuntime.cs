@@ -141,11 +141,24 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
         if (!await Poll.UntilAsync(AllAnswerAsync, timeout, PollInterval, _time, ct).ConfigureAwait(false))
         {
             var late = replicas.First(r => !healthy.ContainsKey(r.Id));
+            var elsewhere = await ListeningElsewhereAsync(late.Id, spec.Port, ct).ConfigureAwait(false);
             throw new ReleaseUnhealthyException(
-                $"{late.Name} did not become healthy within {timeout.TotalSeconds:0.#} s: {urls[late.Id]} last answered: {last[late.Id]}. Raise --health-timeout or fix the service's {spec.HealthPath}.");
+                $"{late.Name} did not become healthy within {timeout.TotalSeconds:0.#} s: {urls[late.Id]} last answered: {last[late.Id]}.{elsewhere} Raise --health-timeout or fix the service's {spec.HealthPath}.");
         }
 
         return new ReleaseAddresses(spec.Id, spec.Id.Name, replicas.Select(r => healthy[r.Id]).ToList(), DirectUrl(healthy[replicas[0].Id]));
+    }
+
+    /// <summary>" It listens on … instead": when the container listens, but not where the probe asks (another port, or loopback only); else empty.</summary>
+    private async Task<string> ListeningElsewhereAsync(string containerId, int port, CancellationToken ct)
+    {
+        var listening = await ServicePorts.ListeningAsync(Engine, containerId, ct).ConfigureAwait(false) ?? [];
+        var reachable = listening.Where(p => !p.LoopbackOnly).Select(p => p.Port).ToList();
+        return listening.Any(p => p.Port == port && p.LoopbackOnly)
+            ? $" It listens on port {port} on its loopback address only: make it listen on all addresses (0.0.0.0)."
+            : reachable.Count > 0 && !reachable.Contains(port)
+            ? $" It listens on port {string.Join(", ", reachable)}, not on {port}: set --service-port={reachable[0]} (or make the service listen on $PORT)."
+            : "";
     }
 
     /// <inheritdoc />

@@ -47,6 +47,7 @@ public sealed class AcquireLock : DeploymentStage
     internal static async Task<RollbackReport> RecoverAsync(DeploymentContext context, CancellationToken ct)
     {
         var report = await context.RollbackRunner.RunAsync();
+        await context.Lifecycle.RecoveredAsync(report);
         var orphans = await RemoveOrphanedTestContainersAsync(context, ct);
         return orphans.Count == 0 ? report : report with { Done = [.. report.Done, .. orphans] };
     }

@@ -13,6 +13,9 @@ namespace Pipeline.Tasks;
 public sealed class ContractMigrations : DeploymentStage
 {
     /// <inheritdoc />
+    protected override bool TakesTheDeployLockItself => true;
+
+    /// <inheritdoc />
     protected override Task RunStageAsync(DeploymentContext context, CancellationToken ct) => MigrationStage.ContractAsync(context, ct);
 }
 

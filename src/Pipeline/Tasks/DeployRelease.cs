@@ -38,7 +38,7 @@ public sealed class DeployRelease : DeploymentStage
             Image = context.State.Image!.ToString(),
             ImageDigest = context.State.ImageDigest,
             Labels = context.LabelsFor(Roles.Release, color),
-            Port = options.ServicePort,
+            Port = context.ServicePort,
             HealthPath = options.HealthPath,
             Volumes = options.Volumes,
             Replicas = context.Replicas,
@@ -49,7 +49,7 @@ public sealed class DeployRelease : DeploymentStage
                 ["SERVICE_VERSION"] = context.Version,
                 ["SERVICE_COLOR"] = color,
                 ["SERVICE_ROUTE"] = options.Route,
-                ["PORT"] = options.ServicePort.ToString(CultureInfo.InvariantCulture),
+                ["PORT"] = context.ServicePort.ToString(CultureInfo.InvariantCulture),
             },
         };
 

@@ -19,11 +19,19 @@ public sealed class PreDeploymentTests : DeploymentStage
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
-        var testImage = TestImage(context.Options.ImageRegistry, context.Service, context.Version);
-        await context.CdEngine.BuildImageAsync(
-            new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile.tests", [testImage], context.LabelsFor(Roles.Test)),
-            new LogProgress(context.Log, "  [build tests] "),
-            ct);
+        var testImage = ReleaseImages.Tests(context);
+        if (context.Options.FromRegistry)
+        {
+            await ReleaseImages.PullAsync(context, testImage, "  [pull tests] ", ct);
+        }
+        else
+        {
+            await context.CdEngine.BuildImageAsync(
+                new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile.tests", [testImage], context.LabelsFor(Roles.Test)),
+                new LogProgress(context.Log, "  [build tests] "),
+                ct);
+        }
+
         context.State.TestImage = testImage;
         await TestStage.RunAsync(context, TestType.PreDeployment, targetUrl: null, network: null, ct);
     }

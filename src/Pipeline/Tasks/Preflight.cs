@@ -1,6 +1,7 @@
 using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 using Pipeline.Docker;
+using Pipeline.Planning;
 using Pipeline.Preflight;
 using Pipeline.Runtime;
 
@@ -12,7 +13,8 @@ namespace Pipeline.Tasks;
 /// the proxy template are usable, chooses the release runtime (containers, or a swarm when the production engine is a
 /// manager) and asks it whether the release can run there, and fails with one message that lists every problem with its
 /// fix. It also reads the service's migrations: misnamed files, scripts that do not parse and expand migrations the
-/// static gate refuses fail the run here, before anything changed.
+/// static gate refuses fail the run here, before anything changed. A redeploy (<c>--from-registry</c>) also needs the
+/// version's images in the image registry.
 /// </summary>
 [TaskName("Preflight")]
 [TaskDescription("Checks options, engines, registries, the proxy port, image and template, without changing anything.")]
@@ -25,7 +27,8 @@ public sealed class Preflight : AsyncFrostingTask<DeploymentContext>
     public override async Task RunAsync(DeploymentContext context)
     {
         var started = context.Time.GetTimestamp();
-        var options = context.Options;
+        var credentials = context.RegistryCredentials;
+        var options = context.Options with { RegistryUsername = credentials?.Username, RegistryPassword = credentials?.Password };
         var ct = context.CancellationToken;
         var problems = new List<string>(await new PreflightChecks(options, () => context.CdEngine, () => context.ProductionEngine, () => context.ServiceRegistry)
             .RunAsync(ct));
@@ -33,6 +36,11 @@ public sealed class Preflight : AsyncFrostingTask<DeploymentContext>
         if (problems.Count > 0)
         {
             throw new PreflightFailedException(problems);
+        }
+
+        if (options.FromRegistry)
+        {
+            await RegistryVersions.EnsureHeldAsync(context, ct);
         }
 
         var migrations = MigrationStage.Load(context);

@@ -23,6 +23,7 @@ public sealed class Rollback : AsyncFrostingTask<DeploymentContext>
     public override async Task RunAsync(DeploymentContext context)
     {
         var ct = context.CancellationToken;
+        await context.Lifecycle.StartAsync("Rollback", announce: false, ct);
         await context.ResolveRuntimeAsync(ct);
         await context.DeployLock.AcquireAsync(ct);
         try

@@ -8,20 +8,39 @@ namespace Pipeline.Tasks;
 internal static class TestStage
 {
     /// <summary>Runs the tests on the CD engine.</summary>
-    public static Task RunAsync(DeploymentContext context, TestType type, string? targetUrl, string? network, CancellationToken ct) =>
+    public static Task RunAsync(
+        DeploymentContext context,
+        TestType type,
+        string? targetUrl,
+        string? network,
+        CancellationToken ct,
+        IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyDictionary<string, string>? extraHosts = null) =>
         new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
-            Run(context, type, targetUrl, network),
+            Run(context, type, targetUrl, network, environment, extraHosts),
             line => context.Log.Information(line),
             ct);
 
     /// <summary>
     /// What a run of this run's test image gets: the contract variables, labels and timeout; integration tests also get
     /// what the release gets (DATABASE_URL, …), while pre-deployment tests run before anything is deployed and bring their
-    /// own dependencies.
+    /// own dependencies. A stage may add its own variables (TARGET_HOST, …) and host names.
     /// </summary>
-    public static TestRun Run(DeploymentContext context, TestType type, string? targetUrl, string? network)
+    public static TestRun Run(
+        DeploymentContext context,
+        TestType type,
+        string? targetUrl,
+        string? network,
+        IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyDictionary<string, string>? extraHosts = null)
     {
-        var environment = type == TestType.PreDeployment ? new Dictionary<string, string>() : context.Options.ReleaseEnvironment;
+        var released = type == TestType.PreDeployment ? new Dictionary<string, string>() : context.Options.ReleaseEnvironment;
+        var variables = new Dictionary<string, string>(released);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            variables[name] = value;
+        }
+
         return new TestRun
         {
             Type = type,
@@ -33,8 +52,9 @@ internal static class TestStage
             Network = network,
             Timeout = context.Options.TestTimeout,
             Labels = context.LabelsFor(Roles.Test, context.State.NewColor),
-            Environment = environment,
-            Secrets = Secrets(environment),
+            Environment = variables,
+            Secrets = Secrets(released),
+            ExtraHosts = extraHosts ?? new Dictionary<string, string>(),
         };
     }
 

@@ -155,6 +155,7 @@ public sealed partial class TestContainerRunner(IDockerEngine engine, TimeProvid
             Environment = environment,
             Labels = labels,
             Network = run.Network,
+            ExtraHosts = run.ExtraHosts,
         };
     }
 

@@ -71,6 +71,9 @@ public sealed record TestRun
     /// </summary>
     public string? Network { get; init; }
 
+    /// <summary>Extra <c>/etc/hosts</c> entries for the test container: host name → IP address (a host name routed by the proxy, pointed at it).</summary>
+    public IReadOnlyDictionary<string, string> ExtraHosts { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Labels for the test container (the pipeline's service, colour, version, deploy id); <c>pipeline.role=test</c> is always set.</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 

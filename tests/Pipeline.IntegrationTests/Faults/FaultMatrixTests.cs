@@ -17,7 +17,7 @@ namespace Pipeline.IntegrationTests.Faults;
 /// the stage, the cause and what was rolled back, the journal is empty and the proxy still answers from blue.
 /// </summary>
 [NonParallelizable]
-public sealed class FaultMatrixTests
+public sealed partial class FaultMatrixTests
 {
     private static int _versions;
     private readonly Dictionary<string, LiveService> _live = [];
@@ -411,7 +411,8 @@ public sealed class FaultMatrixTests
         string key = "matrix",
         string route = "/",
         Func<DeploymentOptions, DeploymentOptions>? configure = null,
-        IServiceRegistry? registry = null)
+        IServiceRegistry? registry = null,
+        bool ownHarness = false)
     {
         if (_live.TryGetValue($"{proxyKind}/{key}", out var existing))
         {
@@ -419,7 +420,7 @@ public sealed class FaultMatrixTests
         }
 
         PipelineHarness harness;
-        if (registry is null && _harnesses.TryGetValue(proxyKind, out var shared))
+        if (registry is null && !ownHarness && _harnesses.TryGetValue(proxyKind, out var shared))
         {
             harness = shared;
         }
@@ -427,7 +428,7 @@ public sealed class FaultMatrixTests
         {
             harness = new PipelineHarness(proxyKind);
             _owned.Add(harness);
-            if (registry is null)
+            if (registry is null && !ownHarness)
             {
                 _harnesses[proxyKind] = harness;
             }

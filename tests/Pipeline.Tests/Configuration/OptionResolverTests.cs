@@ -204,7 +204,7 @@ public sealed class OptionResolverTests
 
     [TestCase("DATABASE_URL", "--release-env=DATABASE_URL: the pipeline's environment has no DATABASE_URL; export it (its value is read from the environment only, so secrets stay off the command line)")]
     [TestCase("DATABASE_URL=postgres://app:pw@db/app", "--release-env=***: give the variable's name only ('DATABASE_URL'); its value is read from the pipeline's environment so that secrets never appear on a command line; e.g. --release-env=DATABASE_URL")]
-    [TestCase("PORT", "--release-env=PORT: the pipeline sets PORT itself (SERVICE_NAME, SERVICE_VERSION, SERVICE_COLOR, SERVICE_ROUTE, PORT, TEST_TYPE, TARGET_URL); give your variable another name")]
+    [TestCase("PORT", "--release-env=PORT: the pipeline sets PORT itself (SERVICE_NAME, SERVICE_VERSION, SERVICE_COLOR, SERVICE_ROUTE, PORT, TEST_TYPE, TARGET_URL, TARGET_HOST, PROXY_URL); give your variable another name")]
     [TestCase("1BAD", "--release-env=1BAD: an environment variable name is letters, digits and _, not starting with a digit; e.g. --release-env=DATABASE_URL")]
     public void Should_Name_A_Bad_Release_Variable_Without_Showing_A_Value(string value, string problem)
     {
@@ -263,6 +263,42 @@ public sealed class OptionResolverTests
         var error = Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["registry-username"] = "ci" }));
 
         error.Problems.ShouldHaveSingleItem().ShouldBe("--registry-username and PIPELINE_REGISTRY_PASSWORD: set both or neither");
+    }
+
+    [TestCase("ftp://u:s3cret@files.example.test/x", "--notify=ftp://***@files.example.test/…: the scheme 'ftp' is not http or https")]
+    [TestCase("hooks.example.test/T0/s3cret", "--notify=***: not a URL; give an absolute http(s) URL")]
+    public void Should_Refuse_A_Notify_Url_That_Is_Not_Http_Without_Showing_Its_Credentials(string value, string expected)
+    {
+        var error = Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["notify"] = value }));
+
+        error.Problems.ShouldHaveSingleItem().ShouldStartWith(expected);
+        error.Message.ShouldNotContain("s3cret");
+    }
+
+    [Test]
+    public void Should_Take_Several_Notify_Urls_And_Never_Print_Their_Credentials()
+    {
+        var options = Resolve(environment: new() { ["PIPELINE_NOTIFY"] = "https://ci:s3cret@hooks.example.test/a,http://127.0.0.1:9/b" });
+
+        options.Notify.Select(u => u.Host).ShouldBe(["hooks.example.test", "127.0.0.1"]);
+        options.ToString().ShouldNotContain("s3cret");
+        options.ToString().ShouldContain("Notify = [https://***@hooks.example.test/…, http://127.0.0.1:9/…]");
+    }
+
+    [Test]
+    public void Should_Need_The_Version_To_Redeploy_From_The_Registry()
+    {
+        Resolve(new() { ["from-registry"] = "" }).FromRegistry.ShouldBeTrue();
+        Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["from-registry"] = "true" }, code: new DeploymentOptions { ServiceDirectory = _serviceDir }))
+            .Problems.ShouldHaveSingleItem().ShouldStartWith("--from-registry: give the version to redeploy with --release-version=V");
+        Resolve(new() { ["from-registry"] = "false" }, code: new DeploymentOptions { ServiceDirectory = _serviceDir }).FromRegistry.ShouldBeFalse();
+    }
+
+    [Test]
+    public void Should_Leave_The_Service_Port_To_The_Image_Unless_Given()
+    {
+        Resolve().ServicePort.ShouldBeNull();
+        Resolve(new() { ["service-port"] = "80" }).ServicePort.ShouldBe(80);
     }
 
     [Test]

@@ -129,6 +129,9 @@ internal sealed class FakeImageEngine : IDockerEngine
 
     public Task<bool> ImageExistsAsync(string reference, CancellationToken ct = default) => Task.FromResult(Images.Contains(reference));
 
+    public Task<ImageInfo?> InspectImageAsync(string reference, CancellationToken ct = default) =>
+        Task.FromResult(Images.Contains(reference) ? new ImageInfo(reference, [], [], new Dictionary<string, string>()) : null);
+
     public Task<string> BuildImageAsync(ImageBuildRequest request, IProgress<string>? progress = null, CancellationToken ct = default)
     {
         Calls.Add($"build {string.Join(',', request.Tags)}");

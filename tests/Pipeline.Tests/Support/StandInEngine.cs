@@ -233,6 +233,9 @@ public sealed class StandInEngine : IDockerEngine
     public Task<bool> ImageExistsAsync(string reference, CancellationToken ct = default) => throw NotForAnUndo(nameof(ImageExistsAsync));
 
     /// <inheritdoc />
+    public Task<ImageInfo?> InspectImageAsync(string reference, CancellationToken ct = default) => throw NotForAnUndo(nameof(InspectImageAsync));
+
+    /// <inheritdoc />
     public Task ImportImageAsync(Stream rootfsTar, ImageRef target, IReadOnlyList<string>? changes = null, CancellationToken ct = default) => throw NotForAnUndo(nameof(ImportImageAsync));
 
     /// <inheritdoc />

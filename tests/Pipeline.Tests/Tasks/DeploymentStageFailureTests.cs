@@ -5,6 +5,7 @@ using Pipeline.Configuration;
 using Pipeline.Docker;
 using Pipeline.Frosting;
 using Pipeline.Journal;
+using Pipeline.Locking;
 using Pipeline.Registry;
 using Pipeline.Runtime;
 using Pipeline.Tasks;
@@ -59,7 +60,14 @@ public sealed class DeploymentStageFailureTests
         log.Lines.ShouldContain("FailsAfterChanges failed: the tests exited with 7. Rolling back.");
         log.Lines.ShouldContain("rollback: removed container hello-green-1");
         _engine.Removed.ShouldBe(["container hello-green-1"]);
-        _registry.Snapshot().ShouldBe(new Dictionary<string, string> { [ColorKey] = "blue" });
+        var keys = _registry.Snapshot();
+        keys.Where(k => !k.Key.StartsWith("p/operations/", StringComparison.Ordinal)).ShouldBe(new Dictionary<string, string> { [ColorKey] = "blue" });
+
+        // And the rollback is in the service's history (outside its keys)
+        var history = keys.Where(k => k.Key.StartsWith("p/operations/hello/", StringComparison.Ordinal)).ShouldHaveSingleItem().Value;
+        history.ShouldContain("\"kind\":\"rollback\"");
+        history.ShouldContain("\"outcome\":\"rolled-back\"");
+        history.ShouldContain("\"stage\":\"FailsAfterChanges\"");
     }
 
     [Test]
@@ -170,6 +178,54 @@ public sealed class DeploymentStageFailureTests
         audit.ShouldContain($"\"user\":\"{Environment.UserName}\",\"host\":\"{Environment.MachineName}\",\"pid\":{Environment.ProcessId}");
     }
 
+    [Test]
+    public async Task Should_Stop_Touch_Nothing_More_And_Roll_Nothing_Back_When_Another_Run_Took_The_Lock()
+    {
+        // Given a run that changed production, lost its lock to another run (which changed the colour), then writes again
+        // When it runs
+        var (exitCode, log) = Run<WritesAfterLosingTheLock>();
+
+        // Then its write was refused, it rolled nothing back (the other run's colour and lock stay), and its journal is
+        // left for the next holder
+        exitCode.ShouldBe(1);
+        log.Error.ShouldNotBeNull().ShouldStartWith("WritesAfterLosingTheLock was stopped: The deploy lock of hello was lost: in-memory registry memory refused to put 'p/services/hello/color' because p/locks/hello is no longer bound to this run's lease ");
+        log.Error.ShouldEndWith(
+            "\nNothing more was changed: this run lost its deploy lock, so it rolls nothing back. " +
+            "Its journal stays for whoever holds the lock next (the next deploy or --target=Rollback unwinds it).");
+        log.Lines.ShouldNotContain(l => l.StartsWith("rollback: ", StringComparison.Ordinal));
+        _engine.Removed.ShouldBeEmpty();
+        _registry.Snapshot()[ColorKey].ShouldBe("changed by the other run");
+        _registry.Snapshot()[LockKey].ShouldContain("\"deployId\":\"the-other-run\"");
+        (await new DeploymentJournal(_registry, "p", "hello").ReadAsync()).Count.ShouldBe(2);
+    }
+
+    [Test]
+    public void Should_Refuse_To_Run_A_Stage_That_Needs_The_Lock_Alone_With_Exclusive()
+    {
+        // Given a stage that runs after AcquireLock, run alone: --exclusive skips its dependencies, AcquireLock included
+        // When
+        var (exitCode, log) = Run("ChangesAfterTheLock", "--exclusive");
+
+        // Then it changed nothing: no journal, no network, nothing on the engine
+        exitCode.ShouldBe(1);
+        log.Error.ShouldBe(
+            "ChangesAfterTheLock failed: ChangesAfterTheLock changes production and needs the deploy lock of hello, which AcquireLock takes; " +
+            "it did not run (--exclusive runs only the target). Run without --exclusive.\nNothing in production was changed.");
+        _engine.Existing.ShouldBeEmpty();
+        _registry.Snapshot().ShouldBe(new Dictionary<string, string> { [ColorKey] = "blue" });
+    }
+
+    [Test]
+    public void Should_Know_Which_Stages_Run_Under_The_Deploy_Lock()
+    {
+        DeploymentStage.RunsUnderTheDeployLock(typeof(Pipeline.Tasks.Preflight)).ShouldBeFalse();
+        DeploymentStage.RunsUnderTheDeployLock(typeof(PushImage)).ShouldBeFalse();
+        DeploymentStage.RunsUnderTheDeployLock(typeof(AcquireLock)).ShouldBeFalse();
+        DeploymentStage.RunsUnderTheDeployLock(typeof(DeployRelease)).ShouldBeTrue();
+        DeploymentStage.RunsUnderTheDeployLock(typeof(SwitchProxy)).ShouldBeTrue();
+        DeploymentStage.RunsUnderTheDeployLock(typeof(RetireOldRelease)).ShouldBeTrue();
+    }
+
     private (int ExitCode, RecordingLog Log) Run<TTarget>()
         where TTarget : IFrostingTask => Run(typeof(TTarget).Name);
 
@@ -179,7 +235,8 @@ public sealed class DeploymentStageFailureTests
         var options = new DeploymentOptions { ServiceDirectory = _serviceDir, Version = "1.0.0", KeyPrefix = "p" };
         var result = FrostingHarness.Run(
             new Frosting.Journal(),
-            [typeof(ChangesProduction), typeof(FailsAfterChanges), typeof(FailsBeforeTheLock), typeof(FailsAfterTheCommit), typeof(Rollback)],
+            [typeof(ChangesProduction), typeof(FailsAfterChanges), typeof(FailsBeforeTheLock), typeof(FailsAfterTheCommit), typeof(Rollback), typeof(WritesAfterLosingTheLock),
+             typeof(Pipeline.Tasks.Preflight), typeof(PreDeploymentTests), typeof(BuildImage), typeof(PushImage), typeof(AcquireLock), typeof(ChangesAfterTheLock)],
             host => host
                 .UseContext<InMemoryDeploymentContext>()
                 .ConfigureServices(services =>
@@ -197,6 +254,8 @@ public sealed class DeploymentStageFailureTests
     private sealed class InMemoryDeploymentContext(ICakeContext context, DeploymentOptions options, InMemoryRegistry registry, StandInEngine engine)
         : DeploymentContext(context, options)
     {
+        public InMemoryRegistry Store => registry;
+
         protected override IServiceRegistry CreateServiceRegistry() => registry.Connect();
 
         protected override IDockerEngine CreateEngine(DockerEndpoint endpoint) => engine;
@@ -226,6 +285,34 @@ public sealed class DeploymentStageFailureTests
     {
         protected override Task RunStageAsync(DeploymentContext context, CancellationToken ct) =>
             throw new InvalidOperationException("the tests exited with 7");
+    }
+
+    /// <summary>A stage after AcquireLock that changes production the way DeployRelease does (undo recorded first).</summary>
+    [TaskName("ChangesAfterTheLock")]
+    [IsDependentOn(typeof(AcquireLock))]
+    private sealed class ChangesAfterTheLock : DeploymentStage
+    {
+        protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
+        {
+            await context.Journal.RecordAsync(UndoStep.RemoveContainer("hello-green-1"), ct);
+            await context.ProductionEngine.CreateContainerAsync(
+                new ContainerSpec { Name = "hello-green-1", Image = "hello", Labels = context.LabelsFor(Roles.Release, "green") }, ct);
+        }
+    }
+
+    /// <summary>Loses the lock to another run behind its back (its lease revoked, the other run takes the lock and writes), then writes.</summary>
+    [TaskName("WritesAfterLosingTheLock")]
+    [IsDependentOn(typeof(ChangesProduction))]
+    private sealed class WritesAfterLosingTheLock : DeploymentStage
+    {
+        protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
+        {
+            var registry = ((InMemoryDeploymentContext)context).Store;
+            await registry.RevokeLeaseAsync(context.DeployLock.Held!.LeaseId, ct);
+            var other = await DeploymentLock.AcquireAsync(registry, "p", LockHolder.ForThisProcess("hello", "the-other-run", TimeSpan.FromSeconds(30)), TimeSpan.FromSeconds(30), TimeSpan.Zero, ct: ct);
+            await registry.PutIfHeldAsync(other.Fence, ColorKey, "changed by the other run", ct);
+            await context.ServiceRegistry.PutAsync(ColorKey, "green again", null, ct);
+        }
     }
 
     [TaskName("FailsBeforeTheLock")]
