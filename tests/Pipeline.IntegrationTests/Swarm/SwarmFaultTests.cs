@@ -199,17 +199,45 @@ public sealed class SwarmFaultTests
             // When it is deployed through that folder
             var run = CapturedPipeline.Run(options);
 
-            // Then Preflight refuses the manager, saying the CA is not the one that signed it, and nothing changed
+            // Then Preflight refuses the manager, saying its certificate does not chain to that ca.pem, and nothing changed
             run.ExitCode.ShouldNotBe(0);
             run.All.ShouldContain("Preflight failed (nothing was changed)", Case.Sensitive);
-            run.All.ShouldContain($"production engine {options.ProductionEngine}: does not answer (", Case.Sensitive);
-            run.All.ShouldContain("ca.pem", Case.Sensitive);
+            run.All.ShouldContain(
+                $"production engine {options.ProductionEngine}: refused over TLS: The TLS handshake with the Docker engine at {options.ProductionEngine} failed while checking the engine: " +
+                $"the engine's certificate (CN=swarm-node1, issued by CN=Pipeline test swarm CA) does not chain to a CA in {folder}/ca.pem (CN=another CA). Put the CA that signed the engine's certificate into {folder}/ca.pem",
+                Case.Sensitive);
             await ShouldBeAsBeforeAsync(live, before);
         }
         finally
         {
             Directory.Delete(folder, recursive: true);
         }
+    }
+
+    [Test]
+    public async Task Should_Refuse_A_Manager_Reached_By_A_Name_Its_Certificate_Does_Not_List_Without_Changing_The_Swarm()
+    {
+        // Given the manager reached through a loopback relay: 127.0.0.1 is no name its certificate lists
+        var live = await SwarmLiveService.SharedAsync();
+        await using var relay = new TcpRelay(new System.Net.IPEndPoint(TestSwarm.Options.Node(1).Address, TestSwarm.Options.ManagerApiPort));
+        var version = SwarmLiveService.NextVersion();
+        var options = live.For(live.NextDirectory(version), version) with
+        {
+            ProductionEngine = new Pipeline.Docker.DockerEndpoint(new Uri($"tcp://127.0.0.1:{relay.Port}"), true, TestSwarm.Options.ClientCertPath),
+        };
+        var before = await live.SnapshotAsync();
+
+        // When it is deployed
+        var run = CapturedPipeline.Run(options);
+
+        // Then Preflight refuses the manager, naming the names the certificate lists, and nothing changed
+        run.ExitCode.ShouldNotBe(0);
+        run.All.ShouldContain("Preflight failed (nothing was changed)", Case.Sensitive);
+        run.All.ShouldContain(
+            $"production engine {options.ProductionEngine}: refused over TLS: The TLS handshake with the Docker engine at {options.ProductionEngine} failed while checking the engine: " +
+            $"the engine's certificate (CN=swarm-node1, issued by CN=Pipeline test swarm CA) is for swarm-node1, {TestSwarm.Options.Node(1).Address}, not 127.0.0.1. Connect with a name or address the certificate lists",
+            Case.Sensitive);
+        await ShouldBeAsBeforeAsync(live, before);
     }
 
     private static async Task ShouldBeAsBeforeAsync(SwarmLiveService live, Pipeline.Snapshots.ProductionSnapshot before)
