@@ -12,7 +12,12 @@ namespace Pipeline.IntegrationTests.Swarm;
 /// dockerd and everything it runs) in steady state and in the middle of a deploy, and a worker drained. Each reports the
 /// requests sent and failed and how long the swarm took to run every replica again; the killed node is brought back after.
 /// </summary>
+/// <remarks>
+/// Runs last, the drain first: a node whose dockerd was killed and started again rejoins the overlays, but for a while
+/// (seconds to minutes here) containers on other nodes may not reach its new tasks, which would fail unrelated tests.
+/// </remarks>
 [NonParallelizable]
+[Order(5)]
 public sealed class NodeLossTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
@@ -32,6 +37,7 @@ public sealed class NodeLossTests
     }
 
     [Test]
+    [Order(3)]
     public async Task Should_Keep_Answering_From_The_Live_Colour_When_A_Worker_Running_One_Of_Its_Tasks_Is_Lost()
     {
         // Given a service live in blue (two tasks, one on a worker), and load through the proxy
@@ -59,6 +65,7 @@ public sealed class NodeLossTests
     }
 
     [Test]
+    [Order(2)]
     public async Task Should_Either_Complete_With_Every_Replica_Healthy_Or_Roll_Back_When_A_Worker_Is_Lost_Mid_Deploy()
     {
         // Given a service live in blue kept off the last worker, which is then the least busy node (where a new release's
@@ -106,6 +113,7 @@ public sealed class NodeLossTests
     }
 
     [Test]
+    [Order(1)]
     public async Task Should_Move_The_Tasks_Of_A_Drained_Node_Without_A_Failed_Request()
     {
         // Given a service live in blue (a task on a worker), and load through the proxy

@@ -9,6 +9,7 @@ namespace Pipeline.IntegrationTests.Swarm;
 /// are checked from a probe container on the overlay, never from this machine.
 /// </summary>
 [TestFixture]
+[Order(2)]
 public sealed class SwarmEngineTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);

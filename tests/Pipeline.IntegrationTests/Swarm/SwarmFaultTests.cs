@@ -16,6 +16,7 @@ namespace Pipeline.IntegrationTests.Swarm;
 /// Bad input fails before anything changes.
 /// </summary>
 [NonParallelizable]
+[Order(4)]
 public sealed class SwarmFaultTests
 {
     /// <summary>One row: the stage, the fault, how it is injected, and the message fragments it must produce.</summary>
