@@ -39,7 +39,7 @@ public sealed class SignalTests
         // Then it stopped where it was, rolled everything back and failed
         (await run.WaitForExitAsync(RunTimeout)).ShouldNotBe(0, run.Output);
         run.Output.ShouldMatch(@"(SwitchProxy|PostIntegrationTests) was cancelled\.? Rolling back\.", run.Output);
-        run.Output.ShouldContain($"Rolled back: restored registry key {_harness.Catalog.ColorKey(service)}, restored the proxy config from the registry, deleted registry key {_harness.Catalog.ReleaseKey(service, "green")}, removed container {service}-green-", Case.Sensitive, run.Output);
+        run.Output.ShouldContain($"Rolled back: restored registry key {_harness.Catalog.ColorKey(service)}, restored the proxy config from the registry, deleted registry key {_harness.Catalog.ReleaseKey(service, "green")}, removed release {service}-green-", Case.Sensitive, run.Output);
         await ShouldBeAsBeforeAsync(service, before, run.Output);
     }
 
@@ -60,7 +60,7 @@ public sealed class SignalTests
         // Then the rollback still ran every step, and the run failed for its tests
         (await run.WaitForExitAsync(RunTimeout)).ShouldNotBe(0, run.Output);
         run.Output.ShouldContain("PostIntegrationTests failed: post-integration tests for ", Case.Sensitive, run.Output);
-        run.Output.ShouldContain($"Rolled back: restored registry key {_harness.Catalog.ColorKey(service)}, restored the proxy config from the registry, deleted registry key {_harness.Catalog.ReleaseKey(service, "green")}, removed container {service}-green-", Case.Sensitive, run.Output);
+        run.Output.ShouldContain($"Rolled back: restored registry key {_harness.Catalog.ColorKey(service)}, restored the proxy config from the registry, deleted registry key {_harness.Catalog.ReleaseKey(service, "green")}, removed release {service}-green-", Case.Sensitive, run.Output);
         run.Output.ShouldNotContain("FAILED to undo", Case.Sensitive, run.Output);
         await ShouldBeAsBeforeAsync(service, before, run.Output);
     }
