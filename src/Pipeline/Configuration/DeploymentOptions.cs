@@ -217,6 +217,8 @@ public sealed record DeploymentOptions
 
     /// <summary>The default <see cref="ProbeImage"/>.</summary>
     public const string DefaultProbeImage = "127.0.0.1:5000/pipeline/probe:latest";
+
+    /// <summary>
     /// Webhooks that get a JSON notification when a deploy starts, succeeds, fails (and rolls back) and when a rollback
     /// fails (<c>--notify=URL</c>, repeatable). Delivery never holds up or fails a deploy; credentials in a URL (user info,
     /// or a token in its path) never reach the log.

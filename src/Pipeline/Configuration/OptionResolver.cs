@@ -48,6 +48,12 @@ public static partial class OptionResolver
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
         new("release-env", "--release-env=DATABASE_URL", (o, v) => o with { ReleaseEnvironmentNames = ParseNames(v) }),
+        new("replicas", "--replicas=2", (o, v) => o with { Replicas = ParseInt(v) }),
+        new("orchestrator", null, (o, v) => o with { Orchestrator = OrchestratorKind.TryParse(v, out var kind) ? kind : throw new FormatException(UnknownOrchestrator) }),
+        new("placement-constraint", "--placement-constraint=node.role==worker", (o, v) => o with { PlacementConstraints = ParseList(v) }),
+        new("placement-spread", "--placement-spread=node.labels.zone", (o, v) => o with { PlacementSpread = ParseList(v) }),
+        new("endpoint-mode", null, (o, v) => o with { EndpointMode = v switch { "dnsrr" => SwarmEndpointMode.Dnsrr, "vip" => SwarmEndpointMode.Vip, _ => throw new FormatException("unknown endpoint mode; use --endpoint-mode=dnsrr or --endpoint-mode=vip") } }),
+        new("probe-image", $"--probe-image={DeploymentOptions.DefaultProbeImage}", (o, v) => o with { ProbeImage = v }),
         new("migration-image", "--migration-image=127.0.0.1:5000/pipeline/postgres:bookworm", (o, v) => o with { MigrationImage = v }),
 
         new("insecure-registry", "--insecure-registry=registry.internal:5000", (o, v) => o with { InsecureRegistries = ParseList(v) }),
