@@ -48,7 +48,6 @@ public enum HealOutcome
 /// </summary>
 internal sealed class HealPass(DeploymentContext context)
 {
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan RemoveStopTimeout = TimeSpan.FromSeconds(10);
 
     private ICakeLog Log => context.Log;
@@ -142,7 +141,7 @@ internal sealed class HealPass(DeploymentContext context)
         // Ask every running instance's health path from the production side.
         var serving = new List<ReleaseInstance>();
         var replace = new List<(ReleaseInstance Instance, string Why)>();
-        await using (var probe = await StartProbeAsync(release, ct))
+        await using (var probe = await ReplicaHealth.StartProbeAsync(context, release, ct))
         {
             foreach (var instance in found)
             {
@@ -152,7 +151,7 @@ internal sealed class HealPass(DeploymentContext context)
                     continue;
                 }
 
-                var (ok, answer) = await probe.GetAsync(HealthUrl(instance.Address!, port), ct);
+                var (ok, answer) = await probe.GetAsync(ReplicaHealth.Url(context, instance.Address!, port), ct);
                 if (ok)
                 {
                     if (failing.ContainsKey(instance.Name))
@@ -252,11 +251,11 @@ internal sealed class HealPass(DeploymentContext context)
             }
 
             var endpoints = new List<Runtime.ReleaseEndpoint>();
-            await using (var probe = await StartProbeAsync(release, ct))
+            await using (var probe = await ReplicaHealth.StartProbeAsync(context, release, ct))
             {
                 foreach (var (id, name) in fresh)
                 {
-                    endpoints.Add(await WaitHealthyAsync(probe, id, name, port, ct));
+                    endpoints.Add(await ReplicaHealth.WaitHealthyAsync(context, probe, id, name, port, ct));
                 }
             }
 
@@ -335,54 +334,6 @@ internal sealed class HealPass(DeploymentContext context)
         new ServiceHistory(context.Catalog).RecordAsync(Service, new HistoryRecord(
             HistoryKinds.Heal, context.DeployId, record.Version, record.Color, record.Color, outcome, "Heal",
             startedAt, context.Time.GetUtcNow(), new Dictionary<string, double>(), summary), ct);
-
-    private async Task<Runtime.ReleaseEndpoint> WaitHealthyAsync(ProductionProbe probe, string id, string name, int port, CancellationToken ct)
-    {
-        var last = "no answer yet";
-        var state = "created";
-        async Task<bool> AnswersAsync(CancellationToken deadline)
-        {
-            var info = await context.Runtime.Engine.InspectContainerAsync(id, deadline);
-            state = info?.State ?? "removed";
-            if (info is null || state is "exited" or "dead" or "restarting")
-            {
-                throw new ReleaseUnhealthyException($"replacement {name} stopped ({state}) before its health path answered; last answer: {last}. Its output: docker logs {name}.");
-            }
-
-            if (!info.IsRunning || !info.NetworkAddresses.TryGetValue(context.Runtime.Network, out var address) || address.Length == 0)
-            {
-                return false;
-            }
-
-            (var ok, last) = await probe.GetAsync(HealthUrl(address, port), deadline);
-            return ok;
-        }
-
-        if (!await Poll.UntilAsync(AnswersAsync, context.Options.HealthTimeout, PollInterval, context.Time, ct))
-        {
-            throw new ReleaseUnhealthyException($"replacement {name} did not answer {context.Options.HealthPath} within {context.Options.HealthTimeout.TotalSeconds:0.#} s (state {state}; last answer: {last}).");
-        }
-
-        var running = await context.Runtime.Engine.InspectContainerAsync(id, ct);
-        return new Runtime.ReleaseEndpoint(running!.NetworkAddresses[context.Runtime.Network], port, null, id);
-    }
-
-    private Task<ProductionProbe> StartProbeAsync(ReleaseId release, CancellationToken ct)
-    {
-        var labels = new Dictionary<string, string>
-        {
-            [Labels.Service] = Service,
-            [Labels.Color] = release.Color,
-            [Labels.DeployId] = context.DeployId,
-            [Labels.Role] = Roles.Probe,
-        };
-        return ProductionProbe.StartWithinAsync(
-            context.Runtime.Engine, context.Options.ProbeImage, context.Runtime.Network, $"{release.Name}-heal-{Guid.NewGuid().ToString("N")[..4]}",
-            labels, context.RegistryCredentials, context.Time, context.Options.HealthTimeout, release.Name, ct);
-    }
-
-    private string HealthUrl(string address, int port) =>
-        $"http://{(address.Contains(':') ? $"[{address}]" : address)}:{port.ToString(CultureInfo.InvariantCulture)}{context.Options.HealthPath}";
 
     private static Runtime.ReleaseEndpoint Endpoint(ReleaseInstance instance, int port) => new(instance.Address!, port, null, instance.Id);
 
