@@ -11,6 +11,7 @@ public sealed class ProxyLoad : IAsyncDisposable
     private readonly Task _loop;
     private readonly List<string> _failures = [];
     private int _answered;
+    private long _longestTicks;
 
     private ProxyLoad(Uri url, TimeSpan pause)
     {
@@ -31,6 +32,9 @@ public sealed class ProxyLoad : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>The longest a request took (answered or failed) since the last call, and starts measuring again.</summary>
+    public TimeSpan TakeLongest() => TimeSpan.FromTicks(Interlocked.Exchange(ref _longestTicks, 0));
 
     /// <summary>Starts requesting <paramref name="url"/>.</summary>
     public static ProxyLoad Start(Uri url, TimeSpan? pause = null) => new(url, pause ?? TimeSpan.FromMilliseconds(20));
@@ -55,6 +59,7 @@ public sealed class ProxyLoad : IAsyncDisposable
         using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = TimeSpan.FromSeconds(10) };
         while (!ct.IsCancellationRequested)
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 using var request = new HttpRequestMessage(HttpMethod.Get, url);
@@ -76,6 +81,14 @@ public sealed class ProxyLoad : IAsyncDisposable
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
                 Fail(e.Message);
+            }
+            finally
+            {
+                var took = System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks;
+                long seen;
+                while (took > (seen = Interlocked.Read(ref _longestTicks)) && Interlocked.CompareExchange(ref _longestTicks, took, seen) != seen)
+                {
+                }
             }
 
             await Task.Delay(pause, ct);
