@@ -255,8 +255,8 @@ public sealed record DeploymentOptions
     /// The image the migration runner uses (it needs <c>psql</c>); it runs on the production engine, on <see cref="Network"/>,
     /// when the service folder has a <c>migrations/</c> folder. The database is <c>DATABASE_URL</c> from <see cref="ReleaseEnvironment"/>.
     /// </summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm</c>.</value>
-    public string MigrationImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm";
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm-2</c>.</value>
+    public string MigrationImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm-2";
 
     /// <summary>Names given with <c>--release-env</c>, whose values <see cref="OptionResolver"/> reads from the environment.</summary>
     internal IReadOnlyList<string> ReleaseEnvironmentNames { get; init; } = [];

@@ -54,7 +54,7 @@ public static partial class OptionResolver
         new("placement-spread", "--placement-spread=node.labels.zone", (o, v) => o with { PlacementSpread = ParseList(v) }),
         new("endpoint-mode", null, (o, v) => o with { EndpointMode = v switch { "dnsrr" => SwarmEndpointMode.Dnsrr, "vip" => SwarmEndpointMode.Vip, _ => throw new FormatException("unknown endpoint mode; use --endpoint-mode=dnsrr or --endpoint-mode=vip") } }),
         new("probe-image", $"--probe-image={DeploymentOptions.DefaultProbeImage}", (o, v) => o with { ProbeImage = v }),
-        new("migration-image", "--migration-image=127.0.0.1:5000/pipeline/postgres:bookworm", (o, v) => o with { MigrationImage = v }),
+        new("migration-image", "--migration-image=127.0.0.1:5000/pipeline/postgres:bookworm-2", (o, v) => o with { MigrationImage = v }),
 
         new("insecure-registry", "--insecure-registry=registry.internal:5000", (o, v) => o with { InsecureRegistries = ParseList(v) }),
         new("image-registry-ca", "--image-registry-ca=/etc/pipeline/registry-ca.pem", (o, v) => o with { ImageRegistryCa = v.Length == 0 ? null : v }),
@@ -215,7 +215,7 @@ public static partial class OptionResolver
         Check(IPAddress.TryParse(o.ProxyAddress, out _), $"--proxy-address={Escape(o.ProxyAddress)}: must be an IP address; e.g. --proxy-address=127.0.0.1");
         Check(DockerName().IsMatch(o.ProxyContainer), $"--proxy-container={Escape(o.ProxyContainer)}: a container name is letters, digits and _ . -; e.g. --proxy-container=pipeline-proxy");
         Check(DockerName().IsMatch(o.Network), $"--network={Escape(o.Network)}: a network name is letters, digits and _ . -; e.g. --network=pipeline");
-        Check(ImageRef.TryParse(o.MigrationImage, out _, out var migrationImageProblem), $"--migration-image={Escape(o.MigrationImage)}: {migrationImageProblem}; e.g. --migration-image=127.0.0.1:5000/pipeline/postgres:bookworm");
+        Check(ImageRef.TryParse(o.MigrationImage, out _, out var migrationImageProblem), $"--migration-image={Escape(o.MigrationImage)}: {migrationImageProblem}; e.g. --migration-image=127.0.0.1:5000/pipeline/postgres:bookworm-2");
         Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image={ProxyOptions.DefaultImage}");
         Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
         Check(o.Replicas is null or (>= 1 and <= MaxReplicas),
