@@ -152,6 +152,10 @@ public sealed record DeploymentOptions
     /// <value>The default value is <see cref="ScalingOptions"/>' defaults.</value>
     public ScalingOptions Scaling { get; init; } = new();
 
+    /// <summary>How <c>--target=Heal</c> finds instances to replace and how often it may (<c>--watch</c>, <c>--heal-interval</c>, <c>--heal-failures</c>, …).</summary>
+    /// <value>The default value is <see cref="Healing.HealingOptions"/>' defaults.</value>
+    public Healing.HealingOptions Healing { get; init; } = new();
+
     /// <summary>
     /// Image registries (<c>host:port</c>) that may be spoken to over plain HTTP or with a certificate that does not
     /// verify, as Docker's <c>--insecure-registry</c>. Registries on loopback may use plain HTTP without being listed;

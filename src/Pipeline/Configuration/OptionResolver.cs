@@ -71,6 +71,13 @@ public static partial class OptionResolver
         new("max-replicas", "--max-replicas=10", (o, v) => o with { Scaling = o.Scaling with { MaxReplicas = ParseInt(v) } }),
         new("stabilization-window", "--stabilization-window=300", (o, v) => o with { Scaling = o.Scaling with { StabilizationWindow = ParseSeconds(v) } }),
         new("forecast-only", "--forecast-only=true", (o, v) => o with { Scaling = o.Scaling with { ForecastOnly = ParseBool(v) } }),
+        new("watch", "--watch=true", (o, v) => o with { Healing = o.Healing with { Watch = ParseBool(v) } }),
+        new("heal-interval", "--heal-interval=10", (o, v) => o with { Healing = o.Healing with { Interval = ParseSeconds(v) } }),
+        new("heal-failures", "--heal-failures=3", (o, v) => o with { Healing = o.Healing with { FailureThreshold = ParseInt(v) } }),
+        new("heal-backoff", "--heal-backoff=10", (o, v) => o with { Healing = o.Healing with { Backoff = ParseSeconds(v) } }),
+        new("heal-backoff-max", "--heal-backoff-max=300", (o, v) => o with { Healing = o.Healing with { BackoffMax = ParseSeconds(v) } }),
+        new("heal-max-replacements", "--heal-max-replacements=3", (o, v) => o with { Healing = o.Healing with { MaxReplacements = ParseInt(v) } }),
+        new("heal-window", "--heal-window=600", (o, v) => o with { Healing = o.Healing with { Window = ParseSeconds(v) } }),
         new("notify", "--notify=https://hooks.example.test/deploys", (o, v) => o with { Notify = ParseNotify(v) }),
         new("notify-timeout", "--notify-timeout=10", (o, v) => o with { NotifyTimeout = ParseSeconds(v) }),
         new("from-registry", "--from-registry --release-version=1.4.0", (o, v) => o with { FromRegistry = ParseBool(v) }),
@@ -268,6 +275,7 @@ public static partial class OptionResolver
         Check(o.PrometheusUrl.IsAbsoluteUri && o.PrometheusUrl.Scheme is "http" or "https",
             $"--prometheus-url={Escape(o.PrometheusUrl.OriginalString)}: must be Prometheus' http(s) URL; e.g. --prometheus-url=http://127.0.0.1:9090");
         problems.AddRange(o.Scaling.Problems());
+        problems.AddRange(o.Healing.Problems());
 
         return problems;
 
