@@ -36,6 +36,12 @@ internal sealed record BenchOptions
     /// <summary>Run the baseline script after each successful pipeline deploy. The default value is true.</summary>
     public bool Baseline { get; init; } = true;
 
+    /// <summary>
+    /// <c>--orchestrator=swarm</c>: the swarm bench (<see cref="SwarmBench"/>: the deploys on one engine and on the test
+    /// swarm, and a worker killed) instead of the proxy bench. The default value is false.
+    /// </summary>
+    public bool Swarm { get; init; }
+
     /// <summary>Reads the options from <c>--name=value</c> arguments; throws <see cref="ArgumentException"/> naming a bad one.</summary>
     public static BenchOptions Parse(Func<string, string?> argument)
     {
@@ -58,8 +64,12 @@ internal sealed record BenchOptions
             : ProxyKind.TryParse(proxy, out var kind) ? [kind.Name]
             : throw new ArgumentException($"--proxy={proxy}: use {string.Join(", ", AllProxies)} or all.");
         var baseline = argument("baseline") ?? "true";
+        var orchestrator = argument("orchestrator") ?? "containers";
         return o with
         {
+            Swarm = orchestrator == "swarm" ? true
+                : orchestrator == "containers" ? false
+                : throw new ArgumentException($"--orchestrator={orchestrator}: the bench runs on containers (the proxy bench) or swarm."),
             Deploys = Int("deploys", o.Deploys, 1, 1000),
             Rollbacks = Int("rollbacks", o.Rollbacks, 0, 1000),
             Connections = Int("connections", o.Connections, 0, 1000),

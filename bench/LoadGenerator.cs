@@ -23,7 +23,7 @@ internal sealed record LoadResult(
     IReadOnlyList<LoadFailure> FirstFailures);
 
 /// <summary>
-/// Sustained HTTP load on 127.0.0.1 from raw sockets: <c>keepAlive</c> clients that reuse one connection (and
+/// Sustained HTTP load on a proxy (127.0.0.1, or the test swarm's manager) from raw sockets: <c>keepAlive</c> clients that reuse one connection (and
 /// reconnect only after a response that says <c>Connection: close</c> or an error) and <c>close</c> clients that
 /// open a connection per request with <c>Connection: close</c>. Each client sends its next request
 /// <c>interval</c> after the previous answer. Nothing is retried: a request that gets no whole 2xx response
@@ -47,22 +47,22 @@ internal sealed class LoadGenerator : IAsyncDisposable
     private long _closeFailed;
     private LoadResult? _result;
 
-    private LoadGenerator(int port, string path, TimeSpan interval, TimeSpan timeout)
+    private LoadGenerator(int port, string path, TimeSpan interval, TimeSpan timeout, IPAddress address)
     {
-        _target = new IPEndPoint(IPAddress.Loopback, port);
+        _target = new IPEndPoint(address, port);
         _interval = interval;
         _timeout = timeout;
-        _keepAliveRequest = Request(port, path, close: false);
-        _closeRequest = Request(port, path, close: true);
+        _keepAliveRequest = Request(_target, path, close: false);
+        _closeRequest = Request(_target, path, close: true);
     }
 
     /// <summary>Seconds since the load started (failure times are on this clock).</summary>
     public double ElapsedSeconds => _clock.Elapsed.TotalSeconds;
 
     /// <summary>Starts the clients; they run until <see cref="StopAsync"/>.</summary>
-    public static LoadGenerator Start(int port, string path, int keepAliveClients, int closeClients, TimeSpan interval, TimeSpan? timeout = null)
+    public static LoadGenerator Start(int port, string path, int keepAliveClients, int closeClients, TimeSpan interval, TimeSpan? timeout = null, IPAddress? address = null)
     {
-        var load = new LoadGenerator(port, path, interval, timeout ?? TimeSpan.FromSeconds(10));
+        var load = new LoadGenerator(port, path, interval, timeout ?? TimeSpan.FromSeconds(10), address ?? IPAddress.Loopback);
         for (var i = 0; i < keepAliveClients; i++)
         {
             load._clients.Add(Task.Run(load.KeepAliveClientAsync));
@@ -232,6 +232,6 @@ internal sealed class LoadGenerator : IAsyncDisposable
         socket = null;
     }
 
-    private static byte[] Request(int port, string path, bool close) => Encoding.ASCII.GetBytes(
-        $"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: pipeline-bench\r\n{(close ? "Connection: close\r\n" : "")}\r\n");
+    private static byte[] Request(IPEndPoint target, string path, bool close) => Encoding.ASCII.GetBytes(
+        $"GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: pipeline-bench\r\n{(close ? "Connection: close\r\n" : "")}\r\n");
 }

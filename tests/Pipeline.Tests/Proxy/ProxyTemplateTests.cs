@@ -112,6 +112,8 @@ public sealed class ProxyTemplateTests
         config.ShouldContain("server s2 172.18.0.7:8081");
         config.ShouldContain("timeout connect 2s");
         config.ShouldContain("option idle-close-on-response", customMessage: "without it a reload closes idle keep-alive connections under the clients");
+        config.ShouldContain("retry-on conn-failure empty-response response-timeout", customMessage: "without it a GET whose replica's node is lost mid-request fails");
+        config.ShouldContain("http-request disable-l7-retry if !METH_GET", customMessage: "only idempotent requests are sent twice");
     }
 
     [TestCase("nginx", "server [fd00::5]:8080;")]
