@@ -2,6 +2,7 @@ using Pipeline.Docker;
 using Pipeline.Proxy;
 using Pipeline.Registry;
 using Pipeline.Runs;
+using Pipeline.Runtime;
 using Pipeline.Tasks;
 
 namespace Pipeline.Planning;
@@ -83,6 +84,8 @@ public static class DeployPlanner
             create.Add(new PlannedResource("container", options.ProxyContainer, "production", $"the {options.ProxyKind} proxy from {options.ProxyImage}, publishing {options.ProxyAddress}:{options.ProxyPort}"));
         }
 
+        var runtime = await context.ResolveRuntimeAsync(ct);
+        var onSwarm = runtime.Kind == OrchestratorKind.Swarm;
         var name = $"{service}-{next}-<deploy id>";
         create.Add(new PlannedResource("container", $"{service}-pre-deployment-tests-<id>", "cd", $"{testImage}, TEST_TYPE=pre-deployment; removed when it exits"));
         foreach (var volume in options.Volumes)
@@ -90,18 +93,33 @@ public static class DeployPlanner
             create.Add(new PlannedResource("volume", $"{name}-{volume.Name}", "production", $"mounted at {volume.Path}"));
         }
 
-        create.Add(new PlannedResource("container", name, "production",
-            $"{serviceImage} as {next}, network {options.Network}, PORT={(port?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "<from the image>")}, health {options.HealthPath}"));
-        create.Add(new PlannedResource("container", $"{service}-pre-integration-tests-<id>", "cd", $"{testImage}, TEST_TYPE=pre-integration; removed when it exits"));
-        create.Add(new PlannedResource("container", $"{service}-post-integration-tests-<id>", "cd", $"{testImage}, TEST_TYPE=post-integration; removed when it exits"));
-
-        var labels = new Dictionary<string, string> { [Labels.Service] = service, [Labels.Role] = Roles.Release };
-        foreach (var container in await production.ListContainersAsync(labels, ct))
+        var release = $"{serviceImage} as {next}, network {runtime.Network}, PORT={(port?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "<from the image>")}, health {options.HealthPath}";
+        if (onSwarm)
         {
-            remove.Add(new PlannedResource("container", container.Name, "production",
-                $"{container.Labels.GetValueOrDefault(Labels.Color) ?? "-"} {container.Labels.GetValueOrDefault(Labels.Version) ?? "-"}, {container.State}; after the switch"));
+            create.Add(new PlannedResource("service", name, "production", $"{release}, {context.Replicas} replica(s)"));
+        }
+        else
+        {
+            for (var replica = 1; replica <= context.Replicas; replica++)
+            {
+                create.Add(new PlannedResource("container", replica == 1 ? name : $"{name}-{replica}", "production", release));
+            }
         }
 
+        create.Add(new PlannedResource("container", $"{name}-probe-<id>", "production", $"{options.ProbeImage} on {runtime.Network}: asks the health path; removed when the release is healthy"));
+        create.Add(new PlannedResource("container", $"{service}-pre-integration-tests-<id>", "production", $"{testImage} on {runtime.Network}, TEST_TYPE=pre-integration; removed when it exits"));
+        create.Add(new PlannedResource("container", $"{service}-post-integration-tests-<id>", "cd", $"{testImage}, TEST_TYPE=post-integration; removed when it exits"));
+
+        foreach (var running in await runtime.ListAsync(service, ct))
+        {
+            foreach (var resource in running.Names)
+            {
+                remove.Add(new PlannedResource(onSwarm ? "service" : "container", resource, "production",
+                    $"{running.Id.Color} {running.Version ?? "-"}; after the switch"));
+            }
+        }
+
+        var labels = new Dictionary<string, string> { [Labels.Service] = service, [Labels.Role] = Roles.Release };
         foreach (var volume in await production.ListVolumesAsync(labels, ct))
         {
             remove.Add(new PlannedResource("volume", volume.Name, "production",

@@ -48,6 +48,7 @@ public sealed class PlanTests
         Strings(plan, "imagesToBuild").ShouldBe([$"{TestEnvironment.ImageRegistry}/{service}/tests:2.0.0", $"{TestEnvironment.ImageRegistry}/{service}:2.0.0"]);
         Strings(plan, "imagesToPull").ShouldBe([$"{TestEnvironment.ImageRegistry}/{service}:2.0.0 (production engine)"]);
         Names(plan, "create").ShouldContain($"{service}-green-<deploy id>");
+        Names(plan, "create").ShouldContain($"{service}-green-<deploy id>-probe-<id>");
         Names(plan, "create").ShouldNotContain(_harness.ProxyContainer);
         Names(plan, "remove").ShouldBe([blue.Name]);
         var keys = plan.GetProperty("keys").EnumerateArray().Select(k => (k.GetProperty("key").GetString(), k.GetProperty("action").GetString())).ToList();
