@@ -79,13 +79,19 @@ internal sealed class PipelineProcess : IDisposable
     public static PipelineProcess Start(
         string target, string version, IEnumerable<string> arguments, Stopwatch? clock = null, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var start = new ProcessStartInfo("dotnet")
+        // Through perl, which gives SIGINT its default action back before it execs dotnet (same pid): a test run started
+        // in the background by a non-interactive shell (`./build.sh --target=Test &`) has SIGINT ignored, the program
+        // inherits that, and .NET then leaves Ctrl-C ignored, so a test sending SIGINT would see nothing happen.
+        var start = new ProcessStartInfo("perl")
         {
             WorkingDirectory = TestEnvironment.RepositoryRoot,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        start.ArgumentList.Add("-e");
+        start.ArgumentList.Add("$SIG{INT} = 'DEFAULT'; exec { $ARGV[0] } @ARGV or die \"cannot run $ARGV[0]: $!\\n\"");
+        start.ArgumentList.Add("dotnet");
         start.ArgumentList.Add(BuildProgram);
         start.ArgumentList.Add($"--target={target}");
         foreach (var argument in arguments)
@@ -112,7 +118,7 @@ internal sealed class PipelineProcess : IDisposable
             start.Environment[name] = value;
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
+        var process = Process.Start(start) ?? throw new InvalidOperationException("perl (starting dotnet) did not start.");
         return new PipelineProcess(process, clock ?? Stopwatch.StartNew());
     }
 
