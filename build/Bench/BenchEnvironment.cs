@@ -64,6 +64,12 @@ internal sealed class BenchEnvironment : IDisposable
     public IServiceRegistry Registry { get; }
     public IProxy Proxy { get; }
 
+    /// <summary>A template the pipeline's deploys render with instead of the built-in one (e.g. one that logs every request).</summary>
+    public string? ProxyTemplate { get; set; }
+
+    /// <summary>The bench's own scratch folder (removed at cleanup).</summary>
+    public string ScratchDirectory => _root;
+
     /// <summary>A copy of examples/hello for <paramref name="service"/>; <paramref name="failAt"/> (a TEST_TYPE) makes those tests fail.</summary>
     public string CreateService(string service, string? failAt = null)
     {
@@ -91,7 +97,7 @@ internal sealed class BenchEnvironment : IDisposable
         ProxyContainer = ProxyContainer,
         Network = Network,
         KeyPrefix = KeyPrefix,
-        ProxyTemplate = null,
+        ProxyTemplate = ProxyTemplate,
         HealthTimeout = TimeSpan.FromSeconds(30),
         SwitchTimeout = TimeSpan.FromSeconds(15),
     };

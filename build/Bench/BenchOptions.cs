@@ -32,6 +32,12 @@ internal sealed record BenchOptions
     /// <summary>Run the baseline script after each successful pipeline deploy. The default value is true.</summary>
     public bool Baseline { get; init; } = true;
 
+    /// <summary>
+    /// Log every request in the proxy (termination state, timers, server, status) with the load client's request id,
+    /// and the engine's events, into artifacts/bench/; each failed request is looked up in the log. The default value is false.
+    /// </summary>
+    public bool CaptureProxyLog { get; init; }
+
     /// <summary>Reads the options from <c>--name=value</c> arguments; throws <see cref="ArgumentException"/> naming a bad one.</summary>
     public static BenchOptions Parse(Func<string, string?> argument)
     {
@@ -56,7 +62,15 @@ internal sealed record BenchOptions
             "haproxy" or "nginx" => [proxy],
             _ => throw new ArgumentException($"--proxy={proxy}: use haproxy, nginx or all."),
         };
-        var baseline = argument("baseline") ?? "true";
+        bool Bool(string name, bool fallback)
+        {
+            var text = argument(name);
+            return text is null ? fallback
+                : text is "true" or "1" or "yes" ? true
+                : text is "false" or "0" or "no" ? false
+                : throw new ArgumentException($"--{name}={text}: use true or false.");
+        }
+
         return o with
         {
             Deploys = Int("deploys", o.Deploys, 1, 1000),
@@ -67,9 +81,8 @@ internal sealed record BenchOptions
             Proxies = proxies,
             ConcurrentServices = Int("services", o.ConcurrentServices, 0, 50),
             ConfigRoutes = Int("config-routes", o.ConfigRoutes, 0, 100_000),
-            Baseline = baseline is "true" or "1" or "yes" ? true
-                : baseline is "false" or "0" or "no" ? false
-                : throw new ArgumentException($"--baseline={baseline}: use true or false."),
+            Baseline = Bool("baseline", o.Baseline),
+            CaptureProxyLog = Bool("capture-proxy-log", o.CaptureProxyLog),
         };
     }
 

@@ -9,7 +9,10 @@ namespace Build.Bench;
 /// <param name="AtMs">Milliseconds since the load started.</param>
 /// <param name="Client">keep-alive or close.</param>
 /// <param name="Reason">HTTP status or the transport error.</param>
-internal sealed record LoadFailure(double AtMs, string Client, string Reason);
+/// <param name="RequestId">The request's <c>X-Request-Id</c> (client and sequence number), to find it in a captured proxy log.</param>
+/// <param name="At">Wall-clock time of the failure (UTC), to line it up with proxy and engine logs.</param>
+/// <param name="LocalPort">The client's local port (0 when the connection was never made).</param>
+internal sealed record LoadFailure(double AtMs, string Client, string Reason, string RequestId = "", DateTimeOffset At = default, int LocalPort = 0);
 
 /// <summary>What the load generator saw.</summary>
 internal sealed record LoadResult(
@@ -37,8 +40,8 @@ internal sealed class LoadGenerator : IAsyncDisposable
     private readonly List<LoadFailure> _failures = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly IPEndPoint _target;
-    private readonly byte[] _keepAliveRequest;
-    private readonly byte[] _closeRequest;
+    private readonly int _port;
+    private readonly string _path;
     private readonly TimeSpan _interval;
     private readonly TimeSpan _timeout;
     private long _keepAliveRequests;
@@ -50,10 +53,10 @@ internal sealed class LoadGenerator : IAsyncDisposable
     private LoadGenerator(int port, string path, TimeSpan interval, TimeSpan timeout)
     {
         _target = new IPEndPoint(IPAddress.Loopback, port);
+        _port = port;
+        _path = path;
         _interval = interval;
         _timeout = timeout;
-        _keepAliveRequest = Request(port, path, close: false);
-        _closeRequest = Request(port, path, close: true);
     }
 
     /// <summary>Seconds since the load started (failure times are on this clock).</summary>
@@ -65,12 +68,14 @@ internal sealed class LoadGenerator : IAsyncDisposable
         var load = new LoadGenerator(port, path, interval, timeout ?? TimeSpan.FromSeconds(10));
         for (var i = 0; i < keepAliveClients; i++)
         {
-            load._clients.Add(Task.Run(load.KeepAliveClientAsync));
+            var client = $"k{i}";
+            load._clients.Add(Task.Run(() => load.KeepAliveClientAsync(client)));
         }
 
         for (var i = 0; i < closeClients; i++)
         {
-            load._clients.Add(Task.Run(load.CloseClientAsync));
+            var client = $"c{i}";
+            load._clients.Add(Task.Run(() => load.CloseClientAsync(client)));
         }
 
         return load;
@@ -109,13 +114,15 @@ internal sealed class LoadGenerator : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private async Task KeepAliveClientAsync()
+    private async Task KeepAliveClientAsync(string client)
     {
         Socket? socket = null;
         HttpResponseReader? reader = null;
+        var sequence = 0;
         while (!_stop.IsCancellationRequested)
         {
             Interlocked.Increment(ref _keepAliveRequests);
+            var id = $"{client}-{++sequence}";
             using var deadline = new CancellationTokenSource(_timeout);
             try
             {
@@ -125,11 +132,11 @@ internal sealed class LoadGenerator : IAsyncDisposable
                     reader = new HttpResponseReader(new NetworkStream(socket, ownsSocket: false));
                 }
 
-                await socket.SendAsync(_keepAliveRequest, SocketFlags.None, deadline.Token);
+                await socket.SendAsync(Request(id, close: false), SocketFlags.None, deadline.Token);
                 var response = await reader!.ReadAsync(deadline.Token);
                 if (response.Status is < 200 or >= 300)
                 {
-                    Fail("keep-alive", $"HTTP {response.Status}", ref _keepAliveFailed);
+                    Fail("keep-alive", $"HTTP {response.Status}", id, socket, ref _keepAliveFailed);
                 }
 
                 if (response.ConnectionClose)
@@ -139,7 +146,7 @@ internal sealed class LoadGenerator : IAsyncDisposable
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or InvalidDataException)
             {
-                Fail("keep-alive", Describe(e, deadline), ref _keepAliveFailed);
+                Fail("keep-alive", Describe(e, deadline), id, socket, ref _keepAliveFailed);
                 Close(ref socket);
             }
 
@@ -149,26 +156,28 @@ internal sealed class LoadGenerator : IAsyncDisposable
         Close(ref socket);
     }
 
-    private async Task CloseClientAsync()
+    private async Task CloseClientAsync(string client)
     {
+        var sequence = 0;
         while (!_stop.IsCancellationRequested)
         {
             Interlocked.Increment(ref _closeRequests);
+            var id = $"{client}-{++sequence}";
             using var deadline = new CancellationTokenSource(_timeout);
             Socket? socket = null;
             try
             {
                 socket = await ConnectAsync(deadline.Token);
-                await socket.SendAsync(_closeRequest, SocketFlags.None, deadline.Token);
+                await socket.SendAsync(Request(id, close: true), SocketFlags.None, deadline.Token);
                 var response = await new HttpResponseReader(new NetworkStream(socket, ownsSocket: false)).ReadAsync(deadline.Token);
                 if (response.Status is < 200 or >= 300)
                 {
-                    Fail("close", $"HTTP {response.Status}", ref _closeFailed);
+                    Fail("close", $"HTTP {response.Status}", id, socket, ref _closeFailed);
                 }
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or InvalidDataException)
             {
-                Fail("close", Describe(e, deadline), ref _closeFailed);
+                Fail("close", Describe(e, deadline), id, socket, ref _closeFailed);
             }
             finally
             {
@@ -206,14 +215,24 @@ internal sealed class LoadGenerator : IAsyncDisposable
         }
     }
 
-    private void Fail(string client, string reason, ref long counter)
+    private void Fail(string client, string reason, string requestId, Socket? socket, ref long counter)
     {
         Interlocked.Increment(ref counter);
+        var localPort = 0;
+        try
+        {
+            localPort = (socket?.LocalEndPoint as IPEndPoint)?.Port ?? 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed already: the port is unknown.
+        }
+
         lock (_failures)
         {
             if (_failures.Count < MaxRecordedFailures)
             {
-                _failures.Add(new LoadFailure(Math.Round(_clock.Elapsed.TotalMilliseconds, 1), client, reason));
+                _failures.Add(new LoadFailure(Math.Round(_clock.Elapsed.TotalMilliseconds, 1), client, reason, requestId, DateTimeOffset.UtcNow, localPort));
             }
         }
     }
@@ -232,6 +251,6 @@ internal sealed class LoadGenerator : IAsyncDisposable
         socket = null;
     }
 
-    private static byte[] Request(int port, string path, bool close) => Encoding.ASCII.GetBytes(
-        $"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: pipeline-bench\r\n{(close ? "Connection: close\r\n" : "")}\r\n");
+    private byte[] Request(string id, bool close) => Encoding.ASCII.GetBytes(
+        $"GET {_path} HTTP/1.1\r\nHost: 127.0.0.1:{_port}\r\nUser-Agent: pipeline-bench\r\nX-Request-Id: {id}\r\n{(close ? "Connection: close\r\n" : "")}\r\n");
 }

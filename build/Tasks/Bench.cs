@@ -18,7 +18,7 @@ namespace Build.Tasks;
 /// proxy config, and K services deployed at once. Prints a table, writes artifacts/bench/*.json and ends with
 /// the line <c>bench: requests=… failed=… switch_p99_ms=… rollback_max_ms=… overhead_ratio=… config1000_ms=…</c>.
 /// Options: --deploys=20 --rollbacks=5 --connections=16 --close-connections=4 --interval-ms=50
-/// --proxy=haproxy|nginx|all (default all) --services=10 --config-routes=1000 --baseline=true.
+/// --proxy=haproxy|nginx|all (default all) --services=10 --config-routes=1000 --baseline=true --capture-proxy-log=false.
 /// </summary>
 [TaskName("Bench")]
 [TaskDescription("Benchmarks deploys under load per proxy (dropped requests, switch/rollback latency, overhead vs bench/baseline.sh, 1,000-route config, K concurrent services).")]
@@ -111,6 +111,10 @@ public sealed class Bench : AsyncFrostingTask<DeploymentContext>
             var baseService = $"bench{env.Id}-base";
             var baseDir = env.CreateService(baseService);
             log($"[{kind}] bench {env.Id}: proxy {env.ProxyContainer} on 127.0.0.1:{env.ProxyPort}, keys {env.KeyPrefix}/, network {env.Network}; baseline on 127.0.0.1:{env.BaselinePort}.");
+            if (options.CaptureProxyLog)
+            {
+                env.ProxyTemplate = ProxyLogCapture.WriteTemplate(kind, root, env.ScratchDirectory);
+            }
 
             var warmUp = await Task.Run(() => PipelineRunner.Run(env.OptionsFor(good, service, "1.0.0")), ct);
             if (warmUp.ExitCode != 0)
@@ -133,6 +137,9 @@ public sealed class Bench : AsyncFrostingTask<DeploymentContext>
             var baselineS = new List<double>();
             var stages = new Dictionary<string, List<double>>();
             int deploysFailed = 0, restored = 0;
+            await using var capture = options.CaptureProxyLog
+                ? ProxyLogCapture.Start(env.Engine, env.ProxyContainer, Path.Combine(root, "artifacts", "bench"), kind, env.Id)
+                : null;
             var load = LoadGenerator.Start(env.ProxyPort, "/", options.Connections, options.CloseConnections, options.Interval);
             LoadResult result;
             try
@@ -209,9 +216,19 @@ public sealed class Bench : AsyncFrostingTask<DeploymentContext>
 
             log($"[{kind}] load: {result.Requests} requests in {result.Seconds:0} s ({result.Requests / Math.Max(result.Seconds, 1):0}/s), {result.Failed} failed" +
                 $" (keep-alive {result.KeepAliveFailed}/{result.KeepAliveRequests}, close {result.CloseFailed}/{result.CloseRequests}).");
-            foreach (var failure in result.FirstFailures.Take(10))
+            foreach (var failure in result.FirstFailures.Take(capture is null ? 10 : 50))
             {
-                log($"[{kind}]   failed at {failure.AtMs / 1000:0.000} s ({failure.Client}): {failure.Reason}");
+                log($"[{kind}]   failed at {failure.AtMs / 1000:0.000} s ({failure.At:HH:mm:ss.fff} UTC, {failure.RequestId}, local port {failure.LocalPort}, {failure.Client}): {failure.Reason}");
+                if (capture is not null)
+                {
+                    var lines = capture.LinesFor(failure.RequestId);
+                    log(lines.Count == 0 ? $"[{kind}]     not in the proxy log" : string.Join('\n', lines.Select(l => $"[{kind}]     proxy: {l}")));
+                }
+            }
+
+            if (capture is not null)
+            {
+                log($"[{kind}] proxy log: {Path.GetRelativePath(root, capture.LogFile)}; engine events: {Path.GetRelativePath(root, capture.EventsFile)}");
             }
 
             var config = options.ConfigRoutes > 0 ? await MeasureBigConfigAsync(env, service, options.ConfigRoutes, problems, log, ct) : default;

@@ -126,16 +126,17 @@ public sealed class BenchOptionsTests
         options.Connections.ShouldBe(16);
         options.ConcurrentServices.ShouldBe(10);
         options.Proxies.ShouldBe(["haproxy", "nginx"]);
+        options.CaptureProxyLog.ShouldBeFalse();
     }
 
     [Test]
     public void Should_Read_A_Short_Run_From_The_Options()
     {
-        var given = new Dictionary<string, string> { ["deploys"] = "3", ["rollbacks"] = "1", ["connections"] = "8", ["proxy"] = "nginx", ["baseline"] = "false" };
+        var given = new Dictionary<string, string> { ["deploys"] = "3", ["rollbacks"] = "1", ["connections"] = "8", ["proxy"] = "nginx", ["baseline"] = "false", ["capture-proxy-log"] = "true" };
 
         var options = BenchOptions.Parse(given.GetValueOrDefault);
 
-        (options.Deploys, options.Rollbacks, options.Connections, options.Baseline).ShouldBe((3, 1, 8, false));
+        (options.Deploys, options.Rollbacks, options.Connections, options.Baseline, options.CaptureProxyLog).ShouldBe((3, 1, 8, false, true));
         options.Proxies.ShouldBe(["nginx"]);
     }
 
@@ -143,6 +144,7 @@ public sealed class BenchOptionsTests
     [TestCase("deploys", "0", "--deploys=0: expected a whole number from 1 to 1000.")]
     [TestCase("services", "51", "--services=51: expected a whole number from 0 to 50.")]
     [TestCase("rollbacks", "-1", "--rollbacks=-1: expected a whole number from 0 to 1000.")]
+    [TestCase("capture-proxy-log", "maybe", "--capture-proxy-log=maybe: use true or false.")]
     public void Should_Name_The_Bad_Option(string name, string value, string message)
     {
         var error = Should.Throw<ArgumentException>(() => BenchOptions.Parse(n => n == name ? value : null));
