@@ -6,13 +6,13 @@
 #
 # Inputs (environment): SERVICE_DIR SERVICE VERSION NETWORK PROXY_CONTAINER PROXY_PORT
 #   optional: PROXY_KIND (haproxy|nginx, default haproxy), IMAGE_REGISTRY (127.0.0.1:5000),
-#   PROXY_IMAGE (127.0.0.1:5000/pipeline/proxy:bookworm), BENCH_LABEL (key=value put on everything it creates).
+#   PROXY_IMAGE (127.0.0.1:5000/pipeline/proxy:bookworm-2), BENCH_LABEL (key=value put on everything it creates).
 # Exit code 0 when the new colour answers through the proxy and passed its tests.
 set -euo pipefail
 : "${SERVICE_DIR:?}" "${SERVICE:?}" "${VERSION:?}" "${NETWORK:?}" "${PROXY_CONTAINER:?}" "${PROXY_PORT:?}"
 kind=${PROXY_KIND:-haproxy}
 registry=${IMAGE_REGISTRY:-127.0.0.1:5000}
-proxy_image=${PROXY_IMAGE:-127.0.0.1:5000/pipeline/proxy:bookworm}
+proxy_image=${PROXY_IMAGE:-127.0.0.1:5000/pipeline/proxy:bookworm-2}
 label=${BENCH_LABEL:-pipeline.bench=baseline}
 image="$registry/$SERVICE:$VERSION"
 tests="$registry/$SERVICE-tests:$VERSION"

@@ -111,8 +111,8 @@ public sealed record DeploymentOptions
     public string ProxyContainer { get; init; } = "pipeline-proxy";
 
     /// <summary>The image the proxy runs (nginx and HAProxy with socat).</summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm</c>, built locally when missing.</value>
-    public string ProxyImage { get; init; } = "127.0.0.1:5000/pipeline/proxy:bookworm";
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm-2</c>, built locally when missing.</value>
+    public string ProxyImage { get; init; } = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
 
     /// <summary>A Liquid template that replaces the built-in proxy config template, or null.</summary>
     /// <value>The default value is null.</value>

@@ -40,7 +40,7 @@ public static partial class OptionResolver
         new("proxy-address", "--proxy-address=127.0.0.1", (o, v) => o with { ProxyAddress = v }),
         new("proxy-port", "--proxy-port=8080", (o, v) => o with { ProxyPort = ParseInt(v) }),
         new("proxy-container", "--proxy-container=pipeline-proxy", (o, v) => o with { ProxyContainer = v }),
-        new("proxy-image", "--proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm", (o, v) => o with { ProxyImage = v }),
+        new("proxy-image", "--proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm-2", (o, v) => o with { ProxyImage = v }),
         new("proxy-template", "--proxy-template=deploy/haproxy.cfg.liquid", (o, v) => o with { ProxyTemplate = v }),
         new("network", "--network=pipeline", (o, v) => o with { Network = v }),
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
@@ -159,7 +159,7 @@ public static partial class OptionResolver
         Check(IPAddress.TryParse(o.ProxyAddress, out _), $"--proxy-address={Escape(o.ProxyAddress)}: must be an IP address; e.g. --proxy-address=127.0.0.1");
         Check(DockerName().IsMatch(o.ProxyContainer), $"--proxy-container={Escape(o.ProxyContainer)}: a container name is letters, digits and _ . -; e.g. --proxy-container=pipeline-proxy");
         Check(DockerName().IsMatch(o.Network), $"--network={Escape(o.Network)}: a network name is letters, digits and _ . -; e.g. --network=pipeline");
-        Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm");
+        Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm-2");
         Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
         Check(KeyPrefix().IsMatch(o.KeyPrefix), $"--key-prefix={Escape(o.KeyPrefix)}: lowercase letters, digits and / _ -; e.g. --key-prefix=pipeline");
         foreach (var volume in o.Volumes)

@@ -26,8 +26,8 @@ public sealed partial record ProxyOptions
     /// <summary>The port the proxy listens on inside its container.</summary>
     public const int ContainerPort = 80;
 
-    /// <summary>The default proxy image: Debian bookworm with nginx-light, haproxy and socat.</summary>
-    public const string DefaultImage = "127.0.0.1:5000/pipeline/proxy:bookworm";
+    /// <summary>The default proxy image: Debian bookworm with nginx-light and its Lua module, haproxy and socat.</summary>
+    public const string DefaultImage = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
 
     /// <summary>Which proxy runs: <see cref="ProxyKinds.Nginx"/> or <see cref="ProxyKinds.Haproxy"/>.</summary>
     /// <value>The default value is <c>nginx</c>.</value>

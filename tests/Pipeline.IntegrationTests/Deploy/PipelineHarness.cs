@@ -34,7 +34,7 @@ internal sealed class PipelineHarness : IDisposable
             Engine);
     }
 
-    public const string ProxyImage = "127.0.0.1:5000/pipeline/proxy:bookworm";
+    public const string ProxyImage = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
 
     public string ProxyKind { get; }
     public int ProxyPort { get; }

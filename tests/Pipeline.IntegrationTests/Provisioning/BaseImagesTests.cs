@@ -34,7 +34,7 @@ public sealed class BaseImagesTests
         _engine.Dispose();
     }
 
-    private static BaseImagesOptions Options => new() { ProxyImage = $"{TestEnvironment.ImageRegistry}/pipeline/proxy:bookworm" };
+    private static BaseImagesOptions Options => new() { ProxyImage = $"{TestEnvironment.ImageRegistry}/pipeline/proxy:bookworm-2" };
 
     [Test]
     public async Task Should_Find_The_Base_Images_That_Exist_Without_Building_Anything()

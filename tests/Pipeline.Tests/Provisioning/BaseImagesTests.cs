@@ -5,7 +5,7 @@ namespace Pipeline.Tests.Provisioning;
 
 public sealed class BaseImagesTests
 {
-    private const string Proxy = "127.0.0.1:5000/pipeline/proxy:bookworm";
+    private const string Proxy = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
 
     private FakeImageEngine _engine = null!;
     private FakeRunner _runner = null!;
@@ -157,7 +157,7 @@ public sealed class BaseImagesTests
         // Then
         action.ShouldBe(BaseImageAction.Built);
         var mmdebstrap = _runner.Ran.Single();
-        mmdebstrap.ShouldStartWith("mmdebstrap --variant=apt --include=nginx-light,haproxy,socat,ca-certificates bookworm ");
+        mmdebstrap.ShouldStartWith("mmdebstrap --variant=apt --include=nginx-light,libnginx-mod-http-lua,haproxy,socat,ca-certificates bookworm ");
         mmdebstrap.ShouldEndWith("/rootfs.tar /etc/apt/sources.list.d/debian.sources");
         _engine.Calls.ShouldBe(
         [

@@ -13,7 +13,7 @@ public sealed class ProxyOptionsTests
 
         options.Kind.ShouldBe("nginx");
         options.ContainerName.ShouldBe("pipeline-proxy");
-        options.Image.ShouldBe("127.0.0.1:5000/pipeline/proxy:bookworm");
+        options.Image.ShouldBe("127.0.0.1:5000/pipeline/proxy:bookworm-2");
         options.PublicUrl.ShouldBe(new Uri("http://127.0.0.1:8080/"));
     }
 
