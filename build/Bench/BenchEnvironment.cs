@@ -167,6 +167,7 @@ internal sealed class BenchEnvironment : IDisposable
 
     public void Dispose()
     {
+        Proxy.Dispose();
         Registry.Dispose();
         Engine.Dispose();
     }

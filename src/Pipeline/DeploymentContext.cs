@@ -88,7 +88,7 @@ public class DeploymentContext : FrostingContext, IDisposable
     public DeploymentJournal Journal => new(ServiceRegistry, Options.KeyPrefix, Service);
 
     /// <summary>The proxy in front of every service.</summary>
-    public IProxy Proxy => _proxy ??= ProxyFactory.Create(
+    public IProxy Proxy => _proxy ??= Own(ProxyFactory.Create(
         new ProxyOptions
         {
             Kind = Options.ProxyKind,
@@ -99,7 +99,7 @@ public class DeploymentContext : FrostingContext, IDisposable
             ListenPort = Options.ProxyPort,
             TemplatePath = Options.ProxyTemplate,
         },
-        ProductionEngine);
+        ProductionEngine));
 
     /// <summary>Image registry credentials, or null.</summary>
     public RegistryCredentials? RegistryCredentials =>

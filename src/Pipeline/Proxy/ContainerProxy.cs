@@ -5,8 +5,11 @@ namespace Pipeline.Proxy;
 
 /// <summary>
 /// What nginx and HAProxy share: a labelled container on the production engine, touched only through the
-/// engine API. A config is uploaded next to the live one, checked by the proxy's validator, moved into place
-/// and then activated; a rejected config never replaces the live one.
+/// engine API. A config whose shape (see <see cref="ProxyTemplate"/>) is the one the proxy runs differs only in where
+/// routes send traffic: that is changed through the proxy's runtime interface over one exec session that stays open,
+/// then the files on disk are written to agree. Any other config is uploaded next to the live one (with the file the
+/// proxy reads beside it), checked by the proxy's validator, moved into place and reloaded; a rejected config never
+/// replaces the live one.
 /// </summary>
 public abstract class ContainerProxy : IProxy
 {
@@ -14,6 +17,7 @@ public abstract class ContainerProxy : IProxy
     private static readonly TimeSpan ActivateTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
     private readonly ProxyTemplate template;
+    private (string ContainerId, ProxyDocument Document)? live;
 
     private protected ContainerProxy(ProxyOptions options, IDockerEngine engine, TimeProvider? timeProvider)
     {
@@ -59,8 +63,52 @@ public abstract class ContainerProxy : IProxy
     /// <summary>Tells the proxy to load <see cref="LiveConfigPath"/> again.</summary>
     private protected abstract Task SignalReloadAsync(string containerId, CancellationToken ct);
 
+    /// <summary>Where the file the proxy reads beside its config lives (HAProxy: the version map; nginx: the routes).</summary>
+    private protected abstract string CompanionPath { get; }
+
+    /// <summary>The companion file's content for these (validated) routes.</summary>
+    private protected abstract string Companion(ProxyTemplateModel model);
+
+    /// <summary>True when this proxy can make a change between two configs of this shape at runtime.</summary>
+    private protected abstract bool CanSwitchAtRuntime(ProxyShape shape);
+
+    /// <summary>
+    /// Makes the running proxy route as <paramref name="model"/> says, through its runtime interface; returns false when it
+    /// already did. Throws <see cref="ProxyRuntimeMismatchException"/> when the running config lacks what the model needs.
+    /// </summary>
+    private protected abstract Task<bool> ApplyRuntimeAsync(string containerId, ProxyTemplateModel model, CancellationToken ct);
+
+    /// <summary>Requests in flight to <paramref name="color"/> on the routes whose ids match <paramref name="routeId"/>, in every process.</summary>
+    private protected abstract Task<int> CountInFlightAsync(string containerId, System.Text.RegularExpressions.Regex routeId, string color, CancellationToken ct);
+
+    /// <summary>The text the validator checks for a candidate config whose companion was uploaded to <paramref name="candidateCompanionPath"/>.</summary>
+    private protected virtual string ForValidation(string config, string candidateCompanionPath) => config;
+
+    /// <summary>Ends the runtime session, if one is open.</summary>
+    private protected abstract ValueTask CloseSessionAsync();
+
     /// <inheritdoc />
-    public string Render(IReadOnlyList<ProxyRoute> routes) => template.Render(Kind, routes);
+    public string Render(IReadOnlyList<ProxyRoute> routes)
+    {
+        var body = template.Render(Kind, routes);
+        var shape = template.Shape(Kind, routes);
+        return ProxyDocument.Compose(shape, CanSwitchAtRuntime(shape), routes, body);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await CloseSessionAsync().ConfigureAwait(false);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        // Closing the session only closes its stdin and connection: nothing waits on the network.
+        CloseSessionAsync().AsTask().GetAwaiter().GetResult();
+        GC.SuppressFinalize(this);
+    }
 
     /// <inheritdoc />
     public async Task<string?> FindContainerAsync(CancellationToken ct = default)
@@ -97,7 +145,7 @@ public abstract class ContainerProxy : IProxy
                 return await EnsureRunningAsync(ct).ConfigureAwait(false);
             }
 
-            await Engine.PutFileAsync(id, LiveConfigPath, Encoding.UTF8.GetBytes(Render([])), ct).ConfigureAwait(false);
+            await WriteInitialConfigAsync(id, ct).ConfigureAwait(false);
             info = await Engine.InspectContainerAsync(id, ct).ConfigureAwait(false)
                 ?? throw new ProxyException($"The {Kind} proxy container '{Options.ContainerName}' disappeared right after it was created on {Engine.Endpoint}.");
         }
@@ -114,7 +162,7 @@ public abstract class ContainerProxy : IProxy
             if (info.State == "created")
             {
                 // Never started: it may have been left between create and upload; a created container was never given a route.
-                await Engine.PutFileAsync(info.Id, LiveConfigPath, Encoding.UTF8.GetBytes(Render([])), ct).ConfigureAwait(false);
+                await WriteInitialConfigAsync(info.Id, ct).ConfigureAwait(false);
             }
 
             await Engine.StartContainerAsync(info.Id, ct).ConfigureAwait(false);
@@ -133,7 +181,9 @@ public abstract class ContainerProxy : IProxy
             return null;
         }
 
-        return await ReadFileAsync(info, LiveConfigPath, ct).ConfigureAwait(false);
+        var text = await ReadFileAsync(info, LiveConfigPath, ct).ConfigureAwait(false);
+        live = text is null ? null : (info.Id, ProxyDocument.Parse(text));
+        return text;
     }
 
     /// <inheritdoc />
@@ -141,49 +191,165 @@ public abstract class ContainerProxy : IProxy
     {
         ArgumentNullException.ThrowIfNull(config);
         var id = await RunningContainerAsync(ct).ConfigureAwait(false);
-        var candidate = CandidatePath();
-        await Engine.PutFileAsync(id, candidate, Encoding.UTF8.GetBytes(config), ct).ConfigureAwait(false);
+        var candidate = await UploadCandidateAsync(id, ProxyDocument.Parse(config), forValidation: true, ct).ConfigureAwait(false);
         try
         {
-            await CheckAsync(id, candidate, ct).ConfigureAwait(false);
+            await CheckAsync(id, candidate.CheckPath!, ct).ConfigureAwait(false);
         }
         finally
         {
-            await RemoveQuietlyAsync(id, candidate).ConfigureAwait(false);
+            await RemoveQuietlyAsync(id, candidate.Paths).ConfigureAwait(false);
         }
     }
 
     /// <inheritdoc />
-    public async Task ApplyAsync(string config, CancellationToken ct = default)
+    public async Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(config);
         var id = await RunningContainerAsync(ct).ConfigureAwait(false);
-        var candidate = CandidatePath();
-        await Engine.PutFileAsync(id, candidate, Encoding.UTF8.GetBytes(config), ct).ConfigureAwait(false);
-        byte[]? previous;
+        var desired = ProxyDocument.Parse(config);
+        var current = await LiveDocumentAsync(id, ct).ConfigureAwait(false);
+        if (desired is { Runtime: true, Routes: { } routes } && current is { Runtime: true } && current.Shape == desired.Shape)
+        {
+            try
+            {
+                // Same shape: only where traffic goes differs. Change it in the running proxy first (the switch), then make
+                // the files say the same, so a later reload keeps it. The runtime is compared with what runs, not with the
+                // file: after a crash between the two steps the file may be behind, and this puts both right.
+                var changed = await ApplyRuntimeAsync(id, ProxyTemplateModel.From(Kind, routes), ct).ConfigureAwait(false);
+                if (current.Text != config)
+                {
+                    await InstallAsync(id, desired, ct).ConfigureAwait(false);
+                    changed = true;
+                }
+
+                return changed ? ProxyChange.Runtime : ProxyChange.None;
+            }
+            catch (ProxyRuntimeMismatchException)
+            {
+                // The running proxy lacks what its file promised (e.g. changed by hand): load the config whole.
+            }
+        }
+        else if (!desired.Runtime && current?.Text == config)
+        {
+            return ProxyChange.None;
+        }
+
+        var candidate = await UploadCandidateAsync(id, desired, forValidation: true, ct).ConfigureAwait(false);
+        var previous = current;
         try
         {
-            await CheckAsync(id, candidate, ct).ConfigureAwait(false);
-            previous = await ReadFileAsync(id, LiveConfigPath, ct).ConfigureAwait(false) is { } text ? Encoding.UTF8.GetBytes(text) : null;
-            await ExecCheckedAsync(id, ["/bin/mv", "-f", candidate, LiveConfigPath], "install the new config", ct).ConfigureAwait(false);
+            await CheckAsync(id, candidate.CheckPath!, ct).ConfigureAwait(false);
+            await MoveIntoPlaceAsync(id, candidate, ct).ConfigureAwait(false);
         }
         catch
         {
-            await RemoveQuietlyAsync(id, candidate).ConfigureAwait(false);
+            await RemoveQuietlyAsync(id, candidate.Paths).ConfigureAwait(false);
             throw;
         }
 
+        live = (id, desired);
         try
         {
             await ActivateAsync(id, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (previous is not null)
         {
-            // Put the old file back so the file on disk matches what the proxy still runs.
+            // Put the old files back so the files on disk match what the proxy still runs.
             using var undo = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await Engine.PutFileAsync(id, LiveConfigPath, previous, undo.Token).ConfigureAwait(false);
+            await Engine.PutFilesAsync(id, Directory(LiveConfigPath), Files(previous), undo.Token).ConfigureAwait(false);
+            live = (id, previous);
             throw new ProxyException($"The {Kind} proxy '{Options.ContainerName}' did not activate the new config; the previous config file was restored. {e.Message}", e);
         }
+
+        return ProxyChange.Reload;
+    }
+
+    /// <inheritdoc />
+    public async Task<int> InFlightAsync(string service, string color, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(service);
+        ArgumentException.ThrowIfNullOrWhiteSpace(color);
+        var id = await RunningContainerAsync(ct).ConfigureAwait(false);
+        var routeId = new System.Text.RegularExpressions.Regex($"^{System.Text.RegularExpressions.Regex.Escape(service)}_[0-9]+$");
+        return await CountInFlightAsync(id, routeId, color, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The live config as last read or written by this instance, read from the container when not known yet.</summary>
+    private async Task<ProxyDocument?> LiveDocumentAsync(string id, CancellationToken ct)
+    {
+        if (live is { } known && known.ContainerId == id)
+        {
+            return known.Document;
+        }
+
+        var text = await ReadFileAsync(id, LiveConfigPath, ct).ConfigureAwait(false);
+        live = text is null ? null : (id, ProxyDocument.Parse(text));
+        return live?.Document;
+    }
+
+    /// <summary>Writes the config and its companion (no validation: the shape is the one the proxy runs) and remembers it.</summary>
+    private async Task InstallAsync(string id, ProxyDocument document, CancellationToken ct)
+    {
+        var candidate = await UploadCandidateAsync(id, document, forValidation: false, ct).ConfigureAwait(false);
+        try
+        {
+            await MoveIntoPlaceAsync(id, candidate, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await RemoveQuietlyAsync(id, candidate.Paths).ConfigureAwait(false);
+            throw;
+        }
+
+        live = (id, document);
+    }
+
+    private async Task WriteInitialConfigAsync(string id, CancellationToken ct)
+    {
+        var document = ProxyDocument.Parse(Render([]));
+        await Engine.PutFilesAsync(id, Directory(LiveConfigPath), Files(document), ct).ConfigureAwait(false);
+        live = (id, document);
+    }
+
+    /// <summary>The config and its companion, by file name (both live in the config's folder).</summary>
+    private Dictionary<string, byte[]> Files(ProxyDocument document) => new()
+    {
+        [FileName(LiveConfigPath)] = Encoding.UTF8.GetBytes(document.Text),
+        [FileName(CompanionPath)] = Encoding.UTF8.GetBytes(Companion(ProxyTemplateModel.From(Kind, document.Routes ?? []))),
+    };
+
+    /// <summary>Uploads the config and its companion as candidates (and a copy for the validator) in one archive.</summary>
+    private async Task<Candidate> UploadCandidateAsync(string id, ProxyDocument document, bool forValidation, CancellationToken ct)
+    {
+        var suffix = $".candidate-{Guid.NewGuid().ToString("N")[..8]}";
+        var directory = Directory(LiveConfigPath);
+        var files = Files(document).ToDictionary(f => f.Key + suffix, f => f.Value);
+        string? check = null;
+        if (forValidation)
+        {
+            check = $"{LiveConfigPath}{suffix}.check";
+            files[FileName(check)] = Encoding.UTF8.GetBytes(ForValidation(document.Text, CompanionPath + suffix));
+        }
+
+        await Engine.PutFilesAsync(id, directory, files, ct).ConfigureAwait(false);
+        return new Candidate(LiveConfigPath + suffix, CompanionPath + suffix, check);
+    }
+
+    private Task MoveIntoPlaceAsync(string id, Candidate candidate, CancellationToken ct) =>
+        ExecCheckedAsync(
+            id,
+            ["/bin/sh", "-c", "mv -f \"$1\" \"$2\" && mv -f \"$3\" \"$4\" && shift 4 && rm -f \"$@\"", "sh", candidate.Companion, CompanionPath, candidate.Config, LiveConfigPath, .. (candidate.CheckPath is null ? Array.Empty<string>() : [candidate.CheckPath])],
+            "install the new config",
+            ct);
+
+    private static string Directory(string path) => path[..path.LastIndexOf('/')];
+
+    private static string FileName(string path) => path[(path.LastIndexOf('/') + 1)..];
+
+    private sealed record Candidate(string Config, string Companion, string? CheckPath)
+    {
+        public IReadOnlyList<string> Paths => CheckPath is null ? [Config, Companion] : [Config, Companion, CheckPath];
     }
 
     /// <summary>Runs a command in the proxy container and throws <see cref="ProxyException"/> with its output when it fails.</summary>
@@ -334,20 +500,18 @@ public abstract class ContainerProxy : IProxy
         }
     }
 
-    private async Task RemoveQuietlyAsync(string id, string path)
+    private async Task RemoveQuietlyAsync(string id, IReadOnlyList<string> paths)
     {
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await Engine.ExecAsync(id, ["/bin/rm", "-f", path], cts.Token).ConfigureAwait(false);
+            await Engine.ExecAsync(id, ["/bin/rm", "-f", .. paths], cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or DockerEngineException)
         {
             // A stray candidate file is harmless; the live config is what matters.
         }
     }
-
-    private string CandidatePath() => $"{LiveConfigPath}.candidate-{Guid.NewGuid().ToString("N")[..8]}";
 
     private Dictionary<string, string> NetworkLabels()
     {
@@ -387,6 +551,9 @@ public static class ProxyLabels
     /// <summary><c>pipeline.proxy</c> = the proxy kind.</summary>
     public const string Proxy = "pipeline.proxy";
 }
+
+/// <summary>The running proxy lacks a backend, server or map its config file promised, so a runtime change cannot be made.</summary>
+internal sealed class ProxyRuntimeMismatchException(string message) : Exception(message);
 
 /// <summary>Running or reconfiguring the proxy container failed; the message names the container and what the engine or proxy answered.</summary>
 public sealed class ProxyException(string message, Exception? inner = null) : Exception(message, inner)

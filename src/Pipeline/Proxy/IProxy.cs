@@ -15,14 +15,37 @@ public sealed record ProxyRoute(
     string? HostName,
     string Color,
     string Version,
-    IReadOnlyList<UpstreamEndpoint> Upstreams);
+    IReadOnlyList<UpstreamEndpoint> Upstreams)
+{
+    /// <summary>
+    /// The service's other registered release (the colour that is not live), or null. The proxy keeps it as a
+    /// disabled member of the route, so making it live — or going back to it — is a runtime change, not a reload.
+    /// </summary>
+    public StandbyRelease? Standby { get; init; }
+}
+
+/// <summary>A release of a route's service that is registered but not live.</summary>
+public sealed record StandbyRelease(string Color, string Version, IReadOnlyList<UpstreamEndpoint> Upstreams);
+
+/// <summary>What <see cref="IProxy.ApplyAsync"/> had to do.</summary>
+public enum ProxyChange
+{
+    /// <summary>The proxy already ran this config; nothing was changed.</summary>
+    None,
+
+    /// <summary>Only where routes send traffic changed: done through the proxy's runtime interface (no reload), and the file on disk updated to agree.</summary>
+    Runtime,
+
+    /// <summary>The set of routes (or the template) changed: the config was validated, installed and reloaded seamlessly.</summary>
+    Reload,
+}
 
 /// <summary>
 /// A reverse proxy that runs as a container on the production engine and is reconfigured only through the
-/// engine's API (archive upload + exec). Config text is rendered from routes with a template the user can
+/// engine's API (archive upload, exec, and one exec session to its runtime interface that stays open until disposed). Config text is rendered from routes with a template the user can
 /// override, checked with the proxy's own validator, then applied without dropping requests where the proxy allows.
 /// </summary>
-public interface IProxy
+public interface IProxy : IAsyncDisposable, IDisposable
 {
     /// <summary><c>nginx</c> or <c>haproxy</c>.</summary>
     string Kind { get; }
@@ -45,8 +68,21 @@ public interface IProxy
     /// <summary>Checks a config with the proxy's own validator inside the proxy container; throws <see cref="ProxyConfigRejectedException"/>.</summary>
     Task ValidateAsync(string config, CancellationToken ct = default);
 
-    /// <summary>Validates, installs and activates a config (reload or runtime API); throws when the proxy rejects it, leaving the live config untouched.</summary>
-    Task ApplyAsync(string config, CancellationToken ct = default);
+    /// <summary>
+    /// Makes the proxy run <paramref name="config"/> (text from <see cref="Render"/>) and the file on disk say so. When only
+    /// where routes send traffic differs from what runs (a colour switch, a new address, a version), the change is made through
+    /// the proxy's runtime interface over one session, then the file is written; otherwise the config is validated, installed
+    /// and reloaded seamlessly. Nothing is done when the proxy already runs it. Throws when the proxy rejects a config,
+    /// leaving the live one untouched. The live config is the one last read by <see cref="ReadLiveConfigAsync"/> or applied here
+    /// (read it again after another process may have changed the proxy, e.g. under the proxy lock).
+    /// </summary>
+    Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default);
+
+    /// <summary>
+    /// Requests the proxy is handling now for one colour of a service (sent to it or waiting for it), in every process of the
+    /// proxy (HAProxy: current and queued sessions of the colour's servers, old workers included; nginx: the Lua counter).
+    /// </summary>
+    Task<int> InFlightAsync(string service, string color, CancellationToken ct = default);
 }
 
 /// <summary>The proxy's validator rejected a config; carries its output.</summary>
