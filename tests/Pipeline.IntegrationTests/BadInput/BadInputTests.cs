@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using Pipeline.Configuration;
 using Pipeline.IntegrationTests.Credentials;
-using Pipeline.IntegrationTests.Deploy;
 using Pipeline.Snapshots;
 
 namespace Pipeline.IntegrationTests.BadInput;

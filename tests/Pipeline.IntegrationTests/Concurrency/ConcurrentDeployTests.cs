@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Pipeline.IntegrationTests.Deploy;
 using Pipeline.IntegrationTests.Recovery;
 using Pipeline.Locking;
 

@@ -14,7 +14,7 @@ namespace Pipeline.IntegrationTests.Credentials;
 internal sealed class AuthRegistry : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("pipeline-auth-registry-").FullName;
-    private readonly int _pid;
+    private int _pid;
 
     private AuthRegistry(string user, string password)
     {
@@ -23,8 +23,7 @@ internal sealed class AuthRegistry : IDisposable
         Port = TestEnvironment.FreePort();
         var htpasswd = Path.Combine(_root, "htpasswd");
         File.WriteAllText(htpasswd, $"{user}:{BCrypt.Net.BCrypt.HashPassword(password, workFactor: 5)}\n");
-        var config = Path.Combine(_root, "config.yml");
-        File.WriteAllText(config, $"""
+        File.WriteAllText(Config, $"""
             version: 0.1
             log:
               level: warn
@@ -38,8 +37,9 @@ internal sealed class AuthRegistry : IDisposable
                 realm: pipeline-test
                 path: {htpasswd}
             """ + "\n");
-        _pid = new ProcessCommandRunner().StartDetached("docker-registry", ["serve", config], Path.Combine(_root, "registry.log"));
     }
+
+    private string Config => Path.Combine(_root, "config.yml");
 
     public string User { get; }
     public string Password { get; }
@@ -50,6 +50,7 @@ internal sealed class AuthRegistry : IDisposable
     public static async Task<AuthRegistry> StartAsync(string user, string password)
     {
         var registry = new AuthRegistry(user, password);
+        registry._pid = await new ProcessCommandRunner().StartDetachedAsync("docker-registry", ["serve", registry.Config], Path.Combine(registry._root, "registry.log"));
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = Stopwatch.StartNew();
         while (true)

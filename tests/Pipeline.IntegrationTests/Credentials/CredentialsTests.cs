@@ -1,7 +1,6 @@
 using Pipeline.Configuration;
 using Pipeline.Docker;
 using Pipeline.IntegrationTests.BadInput;
-using Pipeline.IntegrationTests.Deploy;
 using Pipeline.Testing;
 
 namespace Pipeline.IntegrationTests.Credentials;

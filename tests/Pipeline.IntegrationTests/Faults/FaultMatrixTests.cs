@@ -1,7 +1,6 @@
 using System.Net;
 using Pipeline.Configuration;
 using Pipeline.Docker;
-using Pipeline.IntegrationTests.Deploy;
 using Pipeline.Provisioning;
 using Pipeline.Registry;
 using Pipeline.Snapshots;
@@ -464,7 +463,7 @@ public sealed class FaultMatrixTests
     private static string Template(string dir, string kind, bool invalid)
     {
         var name = kind == "haproxy" ? "haproxy.cfg.liquid" : "nginx.conf.liquid";
-        var text = File.ReadAllText(Path.Combine(PipelineHarness.RepositoryRoot, "src", "Pipeline", "Proxy", "Templates", name));
+        var text = File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "src", "Pipeline", "Proxy", "Templates", name));
         if (invalid)
         {
             var (anchor, directive) = kind == "haproxy"

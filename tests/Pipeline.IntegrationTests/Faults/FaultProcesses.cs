@@ -38,7 +38,7 @@ internal sealed class FaultProcesses : IDisposable
     public async Task<int> StartEngineRelayAsync(string socket)
     {
         _runner.FindExecutable("socat").ShouldNotBeNull("socat is needed on the host for the engine relay (Debian: apt-get install -y socat)");
-        var pid = _runner.StartDetached(
+        var pid = await _runner.StartDetachedAsync(
             "socat",
             [$"UNIX-LISTEN:{socket},fork,unlink-early", $"UNIX-CONNECT:{DockerEndpoint.Local.Host.LocalPath}"],
             Path.Combine(StateDirectory, "socat.log"));

@@ -1,5 +1,8 @@
 using System.Diagnostics;
-using Pipeline.IntegrationTests.Deploy;
+using System.IO.Compression;
+using System.Reflection.Metadata;
+using System.Reflection.PortableExecutable;
+using System.Xml.Linq;
 
 namespace Pipeline.IntegrationTests.Packaging;
 
@@ -23,7 +26,7 @@ public sealed class ConsumerTests
         var version = $"0.0.1-consumer.{DateTime.UtcNow:yyyyMMddHHmmss}{Random.Shared.Next(1000):D3}";
         foreach (var project in new[] { "src/Pipeline.Frosting/Pipeline.Frosting.csproj", "src/Pipeline/Pipeline.csproj" })
         {
-            Run(PipelineHarness.RepositoryRoot, "dotnet", "pack", project, "-c", "Release", "-o", feed, $"-p:MinVerVersionOverride={version}");
+            Run(TestEnvironment.RepositoryRoot, "dotnet", "pack", project, "-c", "Release", "-o", feed, $"-p:MinVerVersionOverride={version}");
         }
 
         Directory.GetFiles(feed, "*.nupkg").Select(Path.GetFileName).Order()
@@ -77,6 +80,49 @@ public sealed class ConsumerTests
         // Then the task ran and reported the (never deployed) service
         output.ShouldContain("\"service\": \"consumer-svc\"");
         output.ShouldContain("\"color\": null");
+    }
+
+    [Test]
+    public void Should_Pack_The_Library_Without_Provisioning_Bench_Or_Test_Support()
+    {
+        // Given the Pipeline package, packed as the Pack target packs it
+        var feed = Path.Combine(_work, "feed");
+        var version = $"0.0.1-content.{DateTime.UtcNow:yyyyMMddHHmmss}{Random.Shared.Next(1000):D3}";
+        Run(TestEnvironment.RepositoryRoot, "dotnet", "pack", "src/Pipeline/Pipeline.csproj", "-c", "Release", "-o", feed, $"-p:MinVerVersionOverride={version}");
+        using var package = ZipFile.OpenRead(Path.Combine(feed, $"Pipeline.{version}.nupkg"));
+
+        // When its assemblies' type namespaces and its dependencies are read
+        var assemblies = package.Entries.Where(e => e.FullName.StartsWith("lib/", StringComparison.Ordinal) && e.FullName.EndsWith(".dll", StringComparison.Ordinal)).ToList();
+        var namespaces = assemblies.SelectMany(TypeNamespaces).Distinct().ToList();
+        var dependencies = package.Entries.Where(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal))
+            .SelectMany(e => XDocument.Load(e.Open()).Descendants().Where(d => d.Name.LocalName == "dependency"))
+            .Select(d => (string?)d.Attribute("id"))
+            .ToList();
+
+        // Then it holds Pipeline's own namespaces and none of the repo's tooling, and depends on none of it
+        assemblies.Select(e => e.Name).ShouldContain("Pipeline.dll");
+        namespaces.ShouldContain("Pipeline.Tasks");
+        namespaces.ShouldNotContain(ns => ns.StartsWith("Pipeline.Provisioning", StringComparison.Ordinal)
+            || ns.StartsWith("Pipeline.Bench", StringComparison.Ordinal)
+            || ns.StartsWith("Build.Bench", StringComparison.Ordinal)
+            || ns.StartsWith("Pipeline.Testing.Support", StringComparison.Ordinal));
+        dependencies.ShouldContain("Pipeline.Frosting");
+        dependencies.ShouldNotContain(id => id == "Pipeline.Provisioning" || id == "Pipeline.Bench" || id == "Pipeline.Testing");
+    }
+
+    /// <summary>The namespaces of the types an assembly inside the package defines.</summary>
+    private static IEnumerable<string> TypeNamespaces(ZipArchiveEntry entry)
+    {
+        var bytes = new MemoryStream();
+        using (var stream = entry.Open())
+        {
+            stream.CopyTo(bytes);
+        }
+
+        bytes.Position = 0;
+        using var pe = new PEReader(bytes);
+        var metadata = pe.GetMetadataReader();
+        return metadata.TypeDefinitions.Select(h => metadata.GetString(metadata.GetTypeDefinition(h).Namespace)).Where(ns => ns.Length > 0).ToList();
     }
 
     private static string Run(string directory, string program, params string[] arguments)

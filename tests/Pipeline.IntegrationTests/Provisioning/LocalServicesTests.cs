@@ -108,14 +108,14 @@ public sealed class LocalServicesTests
     }
 
     [Test]
-    public void Should_Start_A_Detached_Process_In_Its_Own_Session_With_Output_In_The_Log()
+    public async Task Should_Start_A_Detached_Process_In_Its_Own_Session_With_Output_In_The_Log()
     {
         // Given
         var runner = new ProcessCommandRunner();
         var logFile = Path.Combine(_state, "sleep.log");
 
         // When
-        var pid = runner.StartDetached("sh", ["-c", "echo started; exec sleep 60"], logFile);
+        var pid = await runner.StartDetachedAsync("sh", ["-c", "echo started; exec sleep 60"], logFile);
         _started.Add(pid);
 
         // Then
@@ -158,7 +158,7 @@ public sealed class LocalServicesTests
         // Given: something on a loopback port that answers every request with 404 (busybox httpd serving nothing)
         var port = TestEnvironment.FreePort();
         var root = Directory.CreateDirectory(Path.Combine(_state, "www")).FullName;
-        var pid = new ProcessCommandRunner().StartDetached("busybox", ["httpd", "-f", "-p", $"127.0.0.1:{port}", "-h", root], Path.Combine(_state, "httpd.log"));
+        var pid = await new ProcessCommandRunner().StartDetachedAsync("busybox", ["httpd", "-f", "-p", $"127.0.0.1:{port}", "-h", root], Path.Combine(_state, "httpd.log"));
         _started.Add(pid);
         var probe = new HttpServiceProbe();
         await WaitForPortAsync(port);
@@ -216,7 +216,7 @@ public sealed class LocalServicesTests
         public Task<CommandResult> RunAsync(string program, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment = null, Action<string>? onOutput = null, CancellationToken ct = default) =>
             throw new AssertionException($"ran {program} {string.Join(' ', arguments)}");
 
-        public int StartDetached(string program, IReadOnlyList<string> arguments, string logFile) =>
+        public Task<int> StartDetachedAsync(string program, IReadOnlyList<string> arguments, string logFile, CancellationToken ct = default) =>
             throw new AssertionException($"started {program}");
 
         public bool IsRunning(int processId) => _real.IsRunning(processId);

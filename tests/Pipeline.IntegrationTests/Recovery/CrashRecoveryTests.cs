@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using Pipeline.IntegrationTests.Deploy;
 using Pipeline.Locking;
 
 namespace Pipeline.IntegrationTests.Recovery;

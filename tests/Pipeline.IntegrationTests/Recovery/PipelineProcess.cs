@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
 using System.Threading.Channels;
-using Pipeline.IntegrationTests.Deploy;
 
 namespace Pipeline.IntegrationTests.Recovery;
 
@@ -50,7 +49,7 @@ internal sealed class PipelineProcess : IDisposable
         get
         {
             var configuration = typeof(PipelineProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-            var dll = Path.Combine(PipelineHarness.RepositoryRoot, "build", "bin", configuration, "net10.0", "Build.dll");
+            var dll = Path.Combine(TestEnvironment.RepositoryRoot, "build", "bin", configuration, "net10.0", "Build.dll");
             return File.Exists(dll) ? dll : throw new FileNotFoundException($"The build program is not built at {dll}.", dll);
         }
     }
@@ -65,7 +64,7 @@ internal sealed class PipelineProcess : IDisposable
         $"--proxy={harness.ProxyKind}",
         $"--proxy-container={harness.ProxyContainer}",
         $"--proxy-port={harness.ProxyPort}",
-        $"--proxy-image={PipelineHarness.ProxyImage}",
+        $"--proxy-image={TestEnvironment.ProxyImage}",
         $"--image-registry={TestEnvironment.ImageRegistry}",
         $"--registry-endpoints={TestEnvironment.Etcd}",
         $"--lock-ttl={lockTtlSeconds}",
@@ -81,7 +80,7 @@ internal sealed class PipelineProcess : IDisposable
     {
         var start = new ProcessStartInfo("dotnet")
         {
-            WorkingDirectory = PipelineHarness.RepositoryRoot,
+            WorkingDirectory = TestEnvironment.RepositoryRoot,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,

@@ -1,6 +1,5 @@
 using Pipeline.Configuration;
 using Pipeline.Docker;
-using Pipeline.IntegrationTests.Deploy;
 using Pipeline.Testing;
 
 namespace Pipeline.IntegrationTests.Volumes;

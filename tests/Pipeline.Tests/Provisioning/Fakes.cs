@@ -55,12 +55,12 @@ internal sealed class FakeRunner : ICommandRunner
         return Task.FromResult(result);
     }
 
-    public int StartDetached(string program, IReadOnlyList<string> arguments, string logFile)
+    public Task<int> StartDetachedAsync(string program, IReadOnlyList<string> arguments, string logFile, CancellationToken ct = default)
     {
         var pid = _nextPid++;
         Started.Add((program, arguments, logFile, pid));
         OnStart?.Invoke(program);
-        return pid;
+        return Task.FromResult(pid);
     }
 
     public bool IsRunning(int processId) => !Dead.Contains(processId);

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Build.Bench;
+namespace Pipeline.Bench;
 
 /// <summary>One request that did not get a 2xx answer.</summary>
 /// <param name="AtMs">Milliseconds since the load started.</param>

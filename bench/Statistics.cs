@@ -1,4 +1,4 @@
-namespace Build.Bench;
+namespace Pipeline.Bench;
 
 /// <summary>Percentiles by the nearest-rank method: the smallest sample with at least p % of the samples at or below it.</summary>
 internal static class Statistics

@@ -26,7 +26,7 @@ public interface ICommandRunner
     /// Starts a program in its own session, detached from the build (it keeps running when the build ends), with
     /// stdout and stderr appended to <paramref name="logFile"/>; returns its process id.
     /// </summary>
-    int StartDetached(string program, IReadOnlyList<string> arguments, string logFile);
+    Task<int> StartDetachedAsync(string program, IReadOnlyList<string> arguments, string logFile, CancellationToken ct = default);
 
     /// <summary>True while the process with this id is alive.</summary>
     bool IsRunning(int processId);

@@ -1,7 +1,7 @@
-namespace Build.Bench;
+namespace Pipeline.Testing.Support;
 
 /// <summary>Copies of examples/hello for the bench and the integration tests, optionally failing one TEST_TYPE.</summary>
-internal static class ExampleService
+public static class ExampleService
 {
     /// <summary>Copies examples/hello into <paramref name="directory"/>; with <paramref name="failAt"/> (a TEST_TYPE) those tests exit 7.</summary>
     public static string CopyTo(string repositoryRoot, string directory, string? failAt = null)

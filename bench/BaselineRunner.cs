@@ -1,16 +1,19 @@
 using System.Diagnostics;
 
-namespace Build.Bench;
+namespace Pipeline.Bench;
 
 /// <summary>A run of bench/baseline.sh: exit code, wall time and its output (shown only when it fails).</summary>
 internal sealed record BaselineRunResult(int ExitCode, TimeSpan Wall, string Output);
 
-/// <summary>Runs bench/baseline.sh with the given environment.</summary>
+/// <summary>Runs bench/baseline.sh (it sits next to the bench's project file) with the given environment.</summary>
 internal static class BaselineRunner
 {
+    /// <summary>The script, relative to the repository root.</summary>
+    public static readonly string Script = Path.Combine("bench", "baseline.sh");
+
     public static async Task<BaselineRunResult> RunAsync(string repositoryRoot, IReadOnlyDictionary<string, string> environment, CancellationToken ct = default)
     {
-        var start = new ProcessStartInfo("bash", [Path.Combine(repositoryRoot, "bench", "baseline.sh")])
+        var start = new ProcessStartInfo("bash", [Path.Combine(repositoryRoot, Script)])
         {
             WorkingDirectory = repositoryRoot,
             RedirectStandardOutput = true,

@@ -108,7 +108,7 @@ public sealed class LocalServices
         var running = new List<(LocalService Service, int Pid, string Log)>();
         foreach (var service in toStart)
         {
-            running.Add(Start(service, options));
+            running.Add(await StartAsync(service, options, ct).ConfigureAwait(false));
         }
 
         var waited = await Task.WhenAll(running.Select(r => WaitUntilAnsweringAsync(r.Service, r.Pid, r.Log, options, ct))).ConfigureAwait(false);
@@ -153,7 +153,7 @@ public sealed class LocalServices
         return still;
     }
 
-    private (LocalService Service, int Pid, string Log) Start(LocalService service, LocalServicesOptions options)
+    private async Task<(LocalService Service, int Pid, string Log)> StartAsync(LocalService service, LocalServicesOptions options, CancellationToken ct)
     {
         var logFile = Path.Combine(options.LogDirectory, service.LogName + ".log");
         try
@@ -161,7 +161,7 @@ public sealed class LocalServices
             Directory.CreateDirectory(options.LogDirectory);
             Directory.CreateDirectory(Path.Combine(options.StateDirectory, "run"));
             var arguments = service.Prepare(options);
-            var pid = _runner.StartDetached(service.Program, arguments, logFile);
+            var pid = await _runner.StartDetachedAsync(service.Program, arguments, logFile, ct).ConfigureAwait(false);
             var pidFile = Path.Combine(options.StateDirectory, "run", service.LogName + ".pid");
             File.WriteAllText(pidFile, pid.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
             _log($"Started {ProcessCommandRunner.Format(service.Program, arguments)} (pid {pid}, detached); {service.DataDescription(options)}log: {logFile}; stop it with: kill $(cat {pidFile})");

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Build.Bench;
+namespace Pipeline.Bench;
 
 /// <summary>What the load generator needs from one HTTP/1.1 response.</summary>
 /// <param name="Status">The status code.</param>

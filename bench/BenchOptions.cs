@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Build.Bench;
+namespace Pipeline.Bench;
 
 /// <summary>The bench's own options (<c>--deploys=N --rollbacks=M --connections=C --proxy=nginx|haproxy|all …</c>).</summary>
 internal sealed record BenchOptions

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Build.Bench;
+namespace Pipeline.Bench;
 
 /// <summary>The aims, checked against a report: one line per aim, met or missed.</summary>
 internal static class BenchAims

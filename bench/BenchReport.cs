@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Build.Bench;
+namespace Pipeline.Bench;
 
 /// <summary>The figures for one proxy kind.</summary>
 internal sealed record ProxyFigures

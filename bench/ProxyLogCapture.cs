@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Pipeline.Docker;
 
-namespace Build.Bench;
+namespace Pipeline.Bench;
 
 /// <summary>
 /// <c>--capture-proxy-log</c>: the proxy logs every request (HAProxy: termination state, timers, server, status,
@@ -63,7 +63,7 @@ internal sealed class ProxyLogCapture : IAsyncDisposable
     public string EventsFile { get; }
 
     /// <summary>A copy of the repo's built-in template for <paramref name="kind"/> that logs every request; returns its path.</summary>
-    public static string WriteTemplate(string kind, string repositoryRoot, string directory)
+    public static string WriteTemplate(string kind, string repositoryRoot, string directory, string id)
     {
         var (name, edits) = kind switch
         {
@@ -97,7 +97,7 @@ internal sealed class ProxyLogCapture : IAsyncDisposable
         }
 
         Directory.CreateDirectory(directory);
-        var path = Path.Combine(directory, $"logging-{name}");
+        var path = Path.Combine(directory, $"proxy-template-{kind}-{id}.liquid");
         File.WriteAllText(path, text);
         return path;
     }

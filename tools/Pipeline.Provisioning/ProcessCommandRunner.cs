@@ -4,8 +4,17 @@ using System.Text;
 namespace Pipeline.Provisioning;
 
 /// <summary>Runs programs with <see cref="Process"/>; detached programs are started through <c>setsid</c>.</summary>
-public sealed class ProcessCommandRunner : ICommandRunner
+/// <param name="time">The clock for waiting on a detached program's pid; the system clock by default.</param>
+public sealed class ProcessCommandRunner(TimeProvider? time = null) : ICommandRunner
 {
+    /// <summary>How long the launching shell may take to write the detached program's pid.</summary>
+    private static readonly TimeSpan PidFileTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the pid file is checked while waiting for it.</summary>
+    private static readonly TimeSpan PidFilePollInterval = TimeSpan.FromMilliseconds(10);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     /// <inheritdoc />
     public string? FindExecutable(string name)
     {
@@ -104,7 +113,7 @@ public sealed class ProcessCommandRunner : ICommandRunner
     }
 
     /// <inheritdoc />
-    public int StartDetached(string program, IReadOnlyList<string> arguments, string logFile)
+    public async Task<int> StartDetachedAsync(string program, IReadOnlyList<string> arguments, string logFile, CancellationToken ct = default)
     {
         // setsid(1) forks when its caller leads a process group (job control, timeout(1), …), so $! is not always
         // the daemon. The inner shell is the new session's leader whatever setsid did: it writes its own pid,
@@ -124,14 +133,16 @@ public sealed class ProcessCommandRunner : ICommandRunner
         }
 
         using var shell = Process.Start(info) ?? throw new ProvisioningException($"Could not start /bin/sh to launch {program}.");
-        var output = shell.StandardOutput.ReadToEnd() + shell.StandardError.ReadToEnd();
-        shell.WaitForExit();
-        var deadline = DateTime.UtcNow.AddSeconds(5);
+        var stdout = shell.StandardOutput.ReadToEndAsync(ct);
+        var stderr = shell.StandardError.ReadToEndAsync(ct);
+        await shell.WaitForExitAsync(ct).ConfigureAwait(false);
+        var output = await stdout.ConfigureAwait(false) + await stderr.ConfigureAwait(false);
+        var since = _time.GetTimestamp();
         var pid = 0;
-        while (shell.ExitCode == 0 && DateTime.UtcNow < deadline
-               && !(File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out pid)))
+        while (shell.ExitCode == 0 && _time.GetElapsedTime(since) < PidFileTimeout
+               && !(File.Exists(pidFile) && int.TryParse((await File.ReadAllTextAsync(pidFile, ct).ConfigureAwait(false)).Trim(), out pid)))
         {
-            Thread.Sleep(10);
+            await Task.Delay(PidFilePollInterval, _time, ct).ConfigureAwait(false);
         }
 
         File.Delete(pidFile);
