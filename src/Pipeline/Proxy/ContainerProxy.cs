@@ -95,6 +95,13 @@ public abstract class ContainerProxy : IProxy
         return ProxyDocument.Compose(shape, CanSwitchAtRuntime(shape), routes, body);
     }
 
+    /// <summary>The companion file for these routes (what the proxy reads beside its config).</summary>
+    internal string CompanionFor(params ProxyRoute[] routes)
+    {
+        ProxyRouteValidation.Validate(routes);
+        return Companion(ProxyTemplateModel.From(Kind, routes));
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
