@@ -28,6 +28,7 @@ public sealed partial class DockerEngine : IDockerEngine
     private const int TailLines = 20;
     private readonly DockerClient _client;
     private readonly SemaphoreSlim _networkLock = new(1, 1);
+    private readonly DockerTls? _tls;
 
     /// <summary>Creates a client for the engine at <paramref name="endpoint"/>; nothing is contacted yet.</summary>
     /// <exception cref="ArgumentException">The endpoint cannot be used (e.g. TLS certificates cannot be loaded).</exception>
@@ -35,7 +36,8 @@ public sealed partial class DockerEngine : IDockerEngine
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         Endpoint = endpoint;
-        _client = CreateClient(endpoint);
+        _tls = endpoint.TlsVerify ? DockerTls.Load(endpoint.CertPath ?? DockerEndpoint.DefaultCertPath, endpoint.Host.Host) : null;
+        _client = CreateClient(endpoint, _tls);
     }
 
     /// <inheritdoc />
@@ -660,6 +662,16 @@ public sealed partial class DockerEngine : IDockerEngine
                 $"{Capitalise(what)} on {Endpoint} failed: the engine answered {status} {e.StatusCode}: {EngineMessage(e.ResponseBody)}",
                 status, e.ResponseBody, e);
         }
+        catch (Exception e) when (IsUnreachable(e) && _tls?.LastRejection is { } rejection && HasInChain<System.Security.Authentication.AuthenticationException>(e))
+        {
+            throw new DockerEngineException($"The TLS handshake with the Docker engine at {Endpoint} failed while {what}: {rejection.Reason}. {rejection.Fix}", null, null, e);
+        }
+        catch (Exception e) when (IsUnreachable(e) && _tls is not null && IsRefusedClientCertificate(e, _tls))
+        {
+            throw new DockerEngineException(
+                $"The Docker engine at {Endpoint} ended the connection right after the TLS handshake while {what} ({Innermost(e).Message.TrimEnd('.')}): it refuses our client certificate. Check that {Path.Combine(Endpoint.CertPath ?? "DOCKER_CERT_PATH", "cert.pem")} is a client certificate signed by a CA the engine trusts (dockerd --tlscacert).",
+                null, null, e);
+        }
         catch (Exception e) when (IsUnreachable(e) && HasInChain<System.Security.Authentication.AuthenticationException>(e))
         {
             throw new DockerEngineException(
@@ -680,6 +692,28 @@ public sealed partial class DockerEngine : IDockerEngine
         HttpRequestException or SocketException or TimeoutException or IOException or DockerConfigurationException => true,
         _ => e.InnerException is not null && IsUnreachable(e.InnerException),
     };
+
+    /// <summary>
+    /// The engine refused our client certificate: a TLS alert about it, or (TLS 1.3, where the server checks the
+    /// client certificate after our side finished the handshake) a reset or end of stream once we accepted the engine.
+    /// </summary>
+    private static bool IsRefusedClientCertificate(Exception e, DockerTls tls)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner.Message.Contains("certificate required", StringComparison.OrdinalIgnoreCase)
+                || inner.Message.Contains("bad certificate", StringComparison.OrdinalIgnoreCase)
+                || inner.Message.Contains("unknown ca", StringComparison.OrdinalIgnoreCase)
+                || (tls.AcceptedAServer && tls.LastRejection is null
+                    && (inner is SocketException { SocketErrorCode: SocketError.ConnectionReset }
+                        || inner.Message.Contains("unexpected EOF", StringComparison.OrdinalIgnoreCase))))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static bool HasInChain<TException>(Exception? e)
         where TException : Exception
@@ -802,16 +836,14 @@ public sealed partial class DockerEngine : IDockerEngine
     [GeneratedRegex(@"digest: (sha256:[0-9a-f]{64})")]
     private static partial Regex DigestPattern();
 
-    private static DockerClient CreateClient(DockerEndpoint endpoint)
+    private static DockerClient CreateClient(DockerEndpoint endpoint, DockerTls? tls)
     {
         var builder = new DockerClientBuilder().WithEndpoint(endpoint.Host);
-        if (!endpoint.TlsVerify)
+        if (tls is null)
         {
             return builder.Build();
         }
 
-        var certPath = endpoint.CertPath ?? DockerEndpoint.DefaultCertPath;
-        var tls = DockerTls.Load(certPath);
         return builder
             .WithAuthProvider(new TlsAuthProvider())
             .WithTransportOptions(new NativeHttpTransportOptions

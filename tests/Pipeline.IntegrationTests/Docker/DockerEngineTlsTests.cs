@@ -123,8 +123,8 @@ public sealed class DockerEngineTlsTests
 
         // Then
         error.Message.ShouldBe(
-            $"The TLS handshake with the Docker engine at tcp://127.0.0.1:{_port}/ (TLS) failed while checking the engine: The remote certificate was rejected by the provided RemoteCertificateValidationCallback."
-            + $" Check that {_otherCa} holds the CA that signed the engine's certificate (ca.pem) and a client certificate the engine trusts (cert.pem, key.pem).");
+            $"The TLS handshake with the Docker engine at tcp://127.0.0.1:{_port}/ (TLS) failed while checking the engine: the engine's certificate (CN=127.0.0.1, issued by CN=pipeline test CA) does not chain to a CA in {_otherCa}/ca.pem (CN=some other CA)."
+            + $" Put the CA that signed the engine's certificate into {_otherCa}/ca.pem (DOCKER_CERT_PATH), or point DOCKER_CERT_PATH at the folder made for this engine.");
     }
 
     private static void WritePem(string path, string pem) => File.WriteAllText(path, pem + "\n");

@@ -1,0 +1,53 @@
+using Pipeline.Docker;
+using Pipeline.Provisioning;
+using Pipeline.Provisioning.Swarm;
+
+namespace Pipeline.IntegrationTests.Swarm;
+
+/// <summary>
+/// The 3-node test swarm, provisioned once for every test in this namespace exactly as
+/// <c>./build.sh --target=ProvisionSwarm</c> does (found healthy and left alone when it already runs). A swarm this
+/// fixture made from nothing is torn down at the end (unless PIPELINE_KEEP_SWARM=1). Nothing is skipped: a machine
+/// that cannot run it fails these tests with the reason.
+/// </summary>
+[SetUpFixture]
+public sealed class TestSwarm
+{
+    private static LocalSwarmReport? _report;
+    private bool _madeHere;
+
+    /// <summary>The swarm's shape (the defaults ProvisionSwarm uses).</summary>
+    public static LocalSwarmOptions Options { get; } = new();
+
+    /// <summary>What provisioning found.</summary>
+    public static LocalSwarmReport Report => _report ?? throw new InvalidOperationException("The test swarm was not provisioned.");
+
+    /// <summary>The manager's Engine API over mutual TLS.</summary>
+    public static DockerEndpoint Manager => LocalSwarm.ManagerEndpoint(Options);
+
+    /// <summary>A node's own unix socket (for checks the manager cannot make, e.g. its containers).</summary>
+    public static DockerEndpoint NodeSocket(int number) => new(Options.Node(number).SocketUri);
+
+    /// <summary>Labels on everything these tests create on the swarm.</summary>
+    public static IReadOnlyDictionary<string, string> TestLabels { get; } = new Dictionary<string, string> { ["pipeline.test"] = "swarm" };
+
+    [OneTimeSetUp]
+    public async Task Provision()
+    {
+        var runner = new ProcessCommandRunner();
+        var managerPid = File.Exists(Options.Node(1).PidFile) && int.TryParse(File.ReadAllText(Options.Node(1).PidFile).Trim(), out var pid) ? pid : 0;
+        _madeHere = managerPid == 0 || !runner.IsRunning(managerPid);
+        using var cd = new DockerEngine(TestEnvironment.Docker);
+        _report = await LocalSwarm.ForThisMachine(cd, TestContext.Progress.WriteLine).EnsureAsync(Options);
+    }
+
+    [OneTimeTearDown]
+    public async Task TearDown()
+    {
+        if (_madeHere && Environment.GetEnvironmentVariable("PIPELINE_KEEP_SWARM") != "1")
+        {
+            using var cd = new DockerEngine(TestEnvironment.Docker);
+            await LocalSwarm.ForThisMachine(cd, TestContext.Progress.WriteLine).TeardownAsync(Options);
+        }
+    }
+}
