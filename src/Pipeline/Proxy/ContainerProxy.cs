@@ -38,6 +38,9 @@ public abstract class ContainerProxy : IProxy
     /// <inheritdoc />
     public Uri PublicUrl => Options.PublicUrl;
 
+    /// <inheritdoc />
+    public Uri? PublicHttpsUrl => Options.PublicHttpsUrl;
+
     /// <summary>Where the live config lives inside the container.</summary>
     public abstract string LiveConfigPath { get; }
 
@@ -87,11 +90,26 @@ public abstract class ContainerProxy : IProxy
     /// <summary>Ends the runtime session, if one is open.</summary>
     private protected abstract ValueTask CloseSessionAsync();
 
+    /// <summary>Where the certificate chain and key live in the container (one PEM file).</summary>
+    private protected abstract string CertificatePath { get; }
+
+    /// <summary>
+    /// Makes the running proxy use <paramref name="pem"/> for new TLS connections without a reload, then leaves the file
+    /// at <see cref="CertificatePath"/> holding it (HAProxy: Runtime API transaction; nginx: it reads the file per handshake).
+    /// </summary>
+    private protected abstract Task ReplaceCertificateAsync(string containerId, string pem, CancellationToken ct);
+
+    /// <summary>Who owns the certificate file (<c>user:group</c>, mode 640): the processes that read it at handshakes.</summary>
+    private protected abstract string CertificateOwner { get; }
+
+    /// <summary>True when this proxy terminates TLS.</summary>
+    private bool Https => Options.HttpsPort is not null;
+
     /// <inheritdoc />
     public string Render(IReadOnlyList<ProxyRoute> routes)
     {
-        var body = template.Render(Kind, routes);
-        var shape = template.Shape(Kind, routes);
+        var body = template.Render(Kind, routes, Https);
+        var shape = template.Shape(Kind, routes, Https);
         return ProxyDocument.Compose(shape, CanSwitchAtRuntime(shape), routes, body);
     }
 
@@ -128,8 +146,10 @@ public abstract class ContainerProxy : IProxy
     public async Task<string> EnsureRunningAsync(CancellationToken ct = default)
     {
         var info = await Engine.InspectContainerAsync(Options.ContainerName, ct).ConfigureAwait(false);
+        var created = false;
         if (info is null)
         {
+            created = true;
             await Engine.EnsureNetworkAsync(Options.Network, NetworkLabels(), ct).ConfigureAwait(false);
             if (!await Engine.ImageExistsAsync(Options.Image, ct).ConfigureAwait(false))
             {
@@ -164,6 +184,16 @@ public abstract class ContainerProxy : IProxy
                 $"(label {ProxyLabels.Proxy}={(kind ?? "<missing>")}); remove it or choose another ProxyOptions.ContainerName.");
         }
 
+        var published = info.Labels.GetValueOrDefault(ProxyLabels.HttpsPort);
+        var wanted = Options.HttpsPort?.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (published != wanted)
+        {
+            throw new ProxyException(
+                $"The {Kind} proxy container '{Options.ContainerName}' on {Engine.Endpoint} publishes {(published is null ? "no HTTPS port" : $"HTTPS on port {published}")}, " +
+                $"but {(wanted is null ? "no HTTPS port is" : $"HTTPS port {wanted} is")} configured; a published port cannot change while the proxy runs: " +
+                $"remove the container (its routes are rendered again from the registry) or configure the port it has.");
+        }
+
         if (!info.IsRunning)
         {
             if (info.State == "created")
@@ -176,6 +206,13 @@ public abstract class ContainerProxy : IProxy
         }
 
         await WaitReadyAsync(info.Id, ct).ConfigureAwait(false);
+        if (created && Options.Certificate is not null)
+        {
+            // The archive that created it wrote the key readable by everyone in the container; only its readers may.
+            await ExecCheckedAsync(info.Id, ["/bin/chown", CertificateOwner, CertificatePath], "protect the private key", ct).ConfigureAwait(false);
+            await ExecCheckedAsync(info.Id, ["/bin/chmod", "640", CertificatePath], "protect the private key", ct).ConfigureAwait(false);
+        }
+
         return info.Id;
     }
 
@@ -315,9 +352,49 @@ public abstract class ContainerProxy : IProxy
     private async Task WriteInitialConfigAsync(string id, CancellationToken ct)
     {
         var document = ProxyDocument.Parse(Render([]));
-        await Engine.PutFilesAsync(id, Directory(LiveConfigPath), Files(document), ct).ConfigureAwait(false);
+        var files = Files(document);
+        if (Options.Certificate is { } certificate)
+        {
+            files[FileName(CertificatePath)] = Encoding.ASCII.GetBytes(Pem(certificate));
+        }
+
+        await Engine.PutFilesAsync(id, Directory(LiveConfigPath), files, ct).ConfigureAwait(false);
         live = (id, document);
     }
+
+    /// <inheritdoc />
+    public async Task<ProxyChange> InstallCertificateAsync(CancellationToken ct = default)
+    {
+        if (Options.Certificate is not { } certificate)
+        {
+            return ProxyChange.None;
+        }
+
+        var id = await RunningContainerAsync(ct).ConfigureAwait(false);
+        var pem = Pem(certificate);
+        if (await ReadFileAsync(id, CertificatePath, ct).ConfigureAwait(false) == pem)
+        {
+            return ProxyChange.None;
+        }
+
+        await ReplaceCertificateAsync(id, pem, ct).ConfigureAwait(false);
+        return ProxyChange.Runtime;
+    }
+
+    /// <summary>Writes <paramref name="pem"/> next to the certificate file and moves it into place (one atomic rename).</summary>
+    private protected async Task WriteCertificateFileAsync(string id, string pem, CancellationToken ct)
+    {
+        var candidate = $"{FileName(CertificatePath)}.candidate-{Guid.NewGuid().ToString("N")[..8]}";
+        await Engine.PutFilesAsync(id, Directory(CertificatePath), new Dictionary<string, byte[]> { [candidate] = Encoding.ASCII.GetBytes(pem) }, ct).ConfigureAwait(false);
+        await ExecCheckedAsync(
+            id,
+            ["/bin/sh", "-c", "chown \"$3\" \"$1\" && chmod 640 \"$1\" && mv -f \"$1\" \"$2\"", "sh", $"{Directory(CertificatePath)}/{candidate}", CertificatePath, CertificateOwner],
+            "install the new certificate",
+            ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The certificate chain followed by the key: the one file both proxies read.</summary>
+    private static string Pem(ProxyCertificate certificate) => certificate.CertificatePem + certificate.KeyPem;
 
     /// <summary>The config and its companion, by file name (both live in the config's folder).</summary>
     private Dictionary<string, byte[]> Files(ProxyDocument document) => new()
@@ -536,6 +613,13 @@ public abstract class ContainerProxy : IProxy
             [ProxyLabels.Role] = "proxy",
             [ProxyLabels.Proxy] = Kind,
         };
+        List<PortBinding> ports = [new PortBinding(Options.ListenAddress, Options.ListenPort, ProxyOptions.ContainerPort)];
+        if (Options.HttpsPort is { } https)
+        {
+            labels[ProxyLabels.HttpsPort] = https.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            ports.Add(new PortBinding(Options.ListenAddress, https, ProxyOptions.ContainerHttpsPort));
+        }
+
         return new ContainerSpec
         {
             Name = Options.ContainerName,
@@ -543,7 +627,7 @@ public abstract class ContainerProxy : IProxy
             Command = Command,
             Labels = labels,
             Network = Options.Network,
-            Ports = [new PortBinding(Options.ListenAddress, Options.ListenPort, ProxyOptions.ContainerPort)],
+            Ports = ports,
             RestartPolicy = "unless-stopped",
         };
     }
@@ -557,6 +641,9 @@ public static class ProxyLabels
 
     /// <summary><c>pipeline.proxy</c> = the proxy kind.</summary>
     public const string Proxy = "pipeline.proxy";
+
+    /// <summary><c>pipeline.proxy.https-port</c> = the host port HTTPS is published on (absent without HTTPS).</summary>
+    public const string HttpsPort = "pipeline.proxy.https-port";
 }
 
 /// <summary>The running proxy lacks a backend, server or map its config file promised, so a runtime change cannot be made.</summary>

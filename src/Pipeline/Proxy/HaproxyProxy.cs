@@ -20,6 +20,9 @@ public sealed partial class HaproxyProxy : ContainerProxy
     /// <summary>The map from <c>{route id}/{colour}</c> to the version the X-Pipeline-Version header says.</summary>
     public const string MapPath = "/etc/haproxy/pipeline-proxy.map";
 
+    /// <summary>The certificate chain and key HAProxy terminates TLS with (one PEM file).</summary>
+    public const string CertificateFile = "/etc/haproxy/pipeline-proxy.pem";
+
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
     private readonly SemaphoreSlim sessionLock = new(1, 1);
     private (string ContainerId, HaproxyCliSession Session)? session;
@@ -37,6 +40,11 @@ public sealed partial class HaproxyProxy : ContainerProxy
     public override string LiveConfigPath => "/etc/haproxy/pipeline-proxy.cfg";
 
     private protected override string CompanionPath => MapPath;
+
+    private protected override string CertificatePath => CertificateFile;
+
+    // Only the master (root) reads it: at start and reload, and through the Runtime API.
+    private protected override string CertificateOwner => "root:root";
 
     private protected override IReadOnlyList<string> Command => ["/usr/sbin/haproxy", "-W", "-db", "-S", $"{MasterSocket},mode,600", "-f", LiveConfigPath];
 
@@ -156,6 +164,45 @@ public sealed partial class HaproxyProxy : ContainerProxy
         }
 
         return true;
+    }
+
+    private protected override async Task ReplaceCertificateAsync(string containerId, string pem, CancellationToken ct)
+    {
+        // A Runtime API transaction: new handshakes use the new certificate once committed, open connections keep theirs.
+        var loaded = (await CliAsync(containerId, [$"@1 show ssl cert {CertificateFile}"], ct).ConfigureAwait(false))[0];
+        if (!loaded.Contains($"Filename: {CertificateFile}", StringComparison.Ordinal))
+        {
+            throw new ProxyException($"HAProxy in '{Options.ContainerName}' does not serve {CertificateFile} (its config has no HTTPS bind?): {loaded.Trim()}");
+        }
+
+        await sessionLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var cli = await SessionAsync(containerId, ct).ConfigureAwait(false);
+            var set = await cli.SendWithPayloadAsync($"@1 set ssl cert {CertificateFile}", pem, ct).ConfigureAwait(false);
+            if (!set.Contains("Transaction created", StringComparison.Ordinal) && !set.Contains("Transaction updated", StringComparison.Ordinal))
+            {
+                throw new ProxyException($"HAProxy in '{Options.ContainerName}' refused the new certificate for {CertificateFile}: {set}");
+            }
+
+            var commit = (await cli.SendAsync([$"@1 commit ssl cert {CertificateFile}"], ct).ConfigureAwait(false))[0];
+            if (!commit.Contains("Success!", StringComparison.Ordinal))
+            {
+                await cli.SendAsync([$"@1 abort ssl cert {CertificateFile}"], ct).ConfigureAwait(false);
+                throw new ProxyException($"HAProxy in '{Options.ContainerName}' could not commit the new certificate for {CertificateFile}: {commit.Trim()}");
+            }
+        }
+        catch (IOException e)
+        {
+            await CloseSessionCoreAsync().ConfigureAwait(false);
+            throw new ProxyException($"Could not talk to HAProxy's master socket in '{Options.ContainerName}' to replace the certificate: {e.Message}", e);
+        }
+        finally
+        {
+            sessionLock.Release();
+        }
+
+        await WriteCertificateFileAsync(containerId, pem, ct).ConfigureAwait(false);
     }
 
     private protected override async Task<int> CountInFlightAsync(string containerId, Regex routeId, string color, CancellationToken ct)

@@ -53,6 +53,9 @@ public interface IProxy : IAsyncDisposable, IDisposable
     /// <summary>The URL clients (and post-integration tests run on the host) reach the proxy at, e.g. http://127.0.0.1:8080/.</summary>
     Uri PublicUrl { get; }
 
+    /// <summary>The HTTPS URL clients reach the proxy at, e.g. https://127.0.0.1:8443/, or null when it does not terminate TLS.</summary>
+    Uri? PublicHttpsUrl { get; }
+
     /// <summary>Starts the proxy container when it is not running (labelled, on the pipeline network); returns its container id.</summary>
     Task<string> EnsureRunningAsync(CancellationToken ct = default);
 
@@ -83,6 +86,12 @@ public interface IProxy : IAsyncDisposable, IDisposable
     /// proxy (HAProxy: current and queued sessions of the colour's servers, old workers included; nginx: the Lua counter).
     /// </summary>
     Task<int> InFlightAsync(string service, string color, CancellationToken ct = default);
+
+    /// <summary>
+    /// Makes the proxy terminate TLS with the configured certificate when it uses another one: new connections get the new
+    /// certificate, connections already open keep theirs, nothing is reloaded and no request is dropped.
+    /// </summary>
+    Task<ProxyChange> InstallCertificateAsync(CancellationToken ct = default);
 }
 
 /// <summary>The proxy's validator rejected a config; carries its output.</summary>

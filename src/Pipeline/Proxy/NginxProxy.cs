@@ -22,6 +22,9 @@ public sealed class NginxProxy : ContainerProxy
     /// <summary>The admin socket inside the container (routes in and out, requests in flight).</summary>
     public const string AdminSocket = "/run/pipeline-nginx.sock";
 
+    /// <summary>The certificate chain and key nginx terminates TLS with (one PEM file, read at each handshake).</summary>
+    public const string CertificateFile = "/etc/nginx/pipeline-proxy.pem";
+
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
     private readonly SemaphoreSlim sessionLock = new(1, 1);
     private (string ContainerId, NginxAdminSession Session)? session;
@@ -39,6 +42,11 @@ public sealed class NginxProxy : ContainerProxy
     public override string LiveConfigPath => "/etc/nginx/pipeline-proxy.conf";
 
     private protected override string CompanionPath => StatePath;
+
+    private protected override string CertificatePath => CertificateFile;
+
+    // The workers (www-data, see the template) read it at each handshake.
+    private protected override string CertificateOwner => "root:www-data";
 
     // A killed nginx leaves its admin socket behind, and a stale socket file would stop the next start from binding it.
     private protected override IReadOnlyList<string> Command =>
@@ -108,6 +116,11 @@ public sealed class NginxProxy : ContainerProxy
 
         return true;
     }
+
+    // The config names the certificate through a variable, so nginx reads the file at each handshake: replacing the
+    // file (one rename) is the whole change.
+    private protected override Task ReplaceCertificateAsync(string containerId, string pem, CancellationToken ct) =>
+        WriteCertificateFileAsync(containerId, pem, ct);
 
     private protected override async Task<int> CountInFlightAsync(string containerId, Regex routeId, string color, CancellationToken ct)
     {

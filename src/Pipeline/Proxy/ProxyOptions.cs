@@ -26,6 +26,9 @@ public sealed partial record ProxyOptions
     /// <summary>The port the proxy listens on inside its container.</summary>
     public const int ContainerPort = 80;
 
+    /// <summary>The port the proxy terminates TLS on inside its container.</summary>
+    public const int ContainerHttpsPort = 443;
+
     /// <summary>The default proxy image: Debian bookworm with nginx-light and its Lua module, haproxy and socat.</summary>
     public const string DefaultImage = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
 
@@ -53,6 +56,14 @@ public sealed partial record ProxyOptions
     /// <value>The default value is 8080.</value>
     public int ListenPort { get; init; } = 8080;
 
+    /// <summary>The host port the proxy's HTTPS port (443 in the container) is published on, or null for no HTTPS.</summary>
+    /// <value>The default value is null: plain HTTP only.</value>
+    public int? HttpsPort { get; init; }
+
+    /// <summary>The certificate and key the proxy terminates TLS with; required with <see cref="HttpsPort"/>.</summary>
+    /// <value>The default value is null.</value>
+    public ProxyCertificate? Certificate { get; init; }
+
     /// <summary>
     /// A Liquid template (a file on the machine running the pipeline) that replaces the built-in one for this kind.
     /// It gets the same model as the built-in templates (see the README); every value in it is validated before rendering.
@@ -75,6 +86,9 @@ public sealed partial record ProxyOptions
             return new Uri($"http://{host}:{ListenPort}/");
         }
     }
+
+    /// <summary>The URL clients reach the proxy's HTTPS port at, or null without HTTPS.</summary>
+    public Uri? PublicHttpsUrl => HttpsPort is { } port ? new UriBuilder(PublicUrl) { Scheme = "https", Port = port }.Uri : null;
 
     /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the option and its bad value.</summary>
     /// <returns>The same options, for chaining.</returns>
@@ -108,6 +122,24 @@ public sealed partial record ProxyOptions
         if (ListenPort is < 1 or > 65535)
         {
             throw new ArgumentException($"Proxy listen port {ListenPort} is out of range: use 1-65535.", nameof(ListenPort));
+        }
+
+        if (HttpsPort is { } https)
+        {
+            if (https is < 1 or > 65535)
+            {
+                throw new ArgumentException($"Proxy HTTPS port {https} is out of range: use 1-65535.", nameof(HttpsPort));
+            }
+
+            if (https == ListenPort)
+            {
+                throw new ArgumentException($"Proxy HTTPS port {https} is also the HTTP port: give them different ports.", nameof(HttpsPort));
+            }
+
+            if (Certificate is null)
+            {
+                throw new ArgumentException($"Proxy HTTPS port {https} needs a certificate: load one with ProxyCertificate.Load or generate one with ProxyCertificate.CreateSelfSigned.", nameof(Certificate));
+            }
         }
 
         if (TemplatePath is not null && string.IsNullOrWhiteSpace(TemplatePath))

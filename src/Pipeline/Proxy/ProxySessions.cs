@@ -134,6 +134,22 @@ internal sealed class HaproxyCliSession : IAsyncDisposable
         return answers;
     }
 
+    /// <summary>Sends one command with a multi-line payload (<c>command &lt;&lt;</c>, the lines, an empty line) and returns its answer.</summary>
+    public async Task<string> SendWithPayloadAsync(string command, string payload, CancellationToken ct)
+    {
+        var lines = payload.ReplaceLineEndings("\n").Trim('\n');
+        if (command.Contains('\n') || lines.Contains("\n\n", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"HAProxy CLI payload for '{command}' must be one command and a payload without empty lines.", nameof(payload));
+        }
+
+        await _buffer.Session.WriteAsync(Encoding.ASCII.GetBytes($"{command} <<\n{lines}\n\n"), ct).ConfigureAwait(false);
+        var answer = await _buffer.ReadUntilAsync((byte[])[(byte)'\n', .. _prompt], ct).ConfigureAwait(false);
+
+        // In prompt mode every payload line is acknowledged with "+ ".
+        return Encoding.UTF8.GetString(answer).Replace("+ ", "", StringComparison.Ordinal).Trim();
+    }
+
     /// <summary>Sends one command without waiting for an answer (the master's <c>reload</c> closes the session).</summary>
     public Task SendWithoutAnswerAsync(string command, CancellationToken ct) =>
         _buffer.Session.WriteAsync(Encoding.ASCII.GetBytes(command + "\n"), ct);

@@ -6,7 +6,8 @@ namespace Pipeline.Proxy;
 /// <summary>
 /// A proxy config template (Liquid, rendered with Fluid), consul-template style. The model it gets:
 /// <list type="bullet">
-/// <item><c>kind</c>, <c>port</c> (the port to listen on inside the container, 80), <c>route_count</c>, and the files and
+/// <item><c>kind</c>, <c>port</c> (the port to listen on inside the container, 80), <c>https_port</c> (443 when the proxy
+/// terminates TLS, else 0) with <c>certificate_path</c> (the certificate chain and key in one PEM file), <c>route_count</c>, and the files and
 /// sockets the built-in templates use: <c>map_path</c> (HAProxy: route member → version), <c>state_path</c> and
 /// <c>admin_socket</c> (nginx: the routes, and the socket their runtime changes come through).</item>
 /// <item><c>routes</c>: every route, longest path prefix first (a route with a host name before one without at the same length).
@@ -90,10 +91,13 @@ public sealed class ProxyTemplate
     }
 
     /// <summary>Validates the routes (<see cref="ProxyRouteValidation"/>) and renders the config text.</summary>
-    public string Render(string kind, IReadOnlyList<ProxyRoute> routes)
+    /// <param name="kind">The proxy kind.</param>
+    /// <param name="routes">The routes.</param>
+    /// <param name="https">True to terminate TLS too (<c>https_port</c> 443 and <c>certificate_path</c> in the model).</param>
+    public string Render(string kind, IReadOnlyList<ProxyRoute> routes, bool https = false)
     {
         ProxyRouteValidation.Validate(routes);
-        return RenderModel(ProxyTemplateModel.From(kind, routes, masked: false));
+        return RenderModel(ProxyTemplateModel.From(kind, routes, masked: false, https));
     }
 
     /// <summary>
@@ -101,10 +105,10 @@ public sealed class ProxyTemplate
     /// configs with the same shape differ only in where routes send traffic. Also says which kinds of switch values the
     /// template prints (a proxy can change some of them at runtime, not others).
     /// </summary>
-    internal ProxyShape Shape(string kind, IReadOnlyList<ProxyRoute> routes)
+    internal ProxyShape Shape(string kind, IReadOnlyList<ProxyRoute> routes, bool https = false)
     {
         ProxyRouteValidation.Validate(routes);
-        var text = RenderModel(ProxyTemplateModel.From(kind, routes, masked: true));
+        var text = RenderModel(ProxyTemplateModel.From(kind, routes, masked: true, https));
         var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..32];
         return new ProxyShape(
             hash,

@@ -25,6 +25,12 @@ internal sealed class ProxyTemplateModel
 
     public int Port { get; init; } = ProxyOptions.ContainerPort;
 
+    /// <summary>The port to terminate TLS on inside the container (443), or 0 without HTTPS.</summary>
+    public int HttpsPort { get; init; }
+
+    /// <summary>The certificate chain and key, one PEM file (HAProxy and nginx read the same layout).</summary>
+    public string CertificatePath => Kind == ProxyKinds.Haproxy ? HaproxyProxy.CertificateFile : NginxProxy.CertificateFile;
+
     public int RouteCount => Routes.Count;
 
     public string MapPath => HaproxyProxy.MapPath;
@@ -38,7 +44,7 @@ internal sealed class ProxyTemplateModel
     public required IReadOnlyList<Server> Servers { get; init; }
 
     /// <summary>The model of validated routes; <paramref name="masked"/> replaces every value a colour switch changes by a marker.</summary>
-    public static ProxyTemplateModel From(string kind, IReadOnlyList<ProxyRoute> routes, bool masked = false)
+    public static ProxyTemplateModel From(string kind, IReadOnlyList<ProxyRoute> routes, bool masked = false, bool https = false)
     {
         var ordered = routes
             .Select(r => r with { HostName = r.HostName?.ToLowerInvariant() })
@@ -68,7 +74,7 @@ internal sealed class ProxyTemplateModel
             servers.Add(new Server { Name = host, IsDefault = false, Routes = ordered.Where(r => own.Contains(r) || inherited.Contains(r)).ToList() });
         }
 
-        return new ProxyTemplateModel { Kind = kind, Routes = ordered, Servers = servers };
+        return new ProxyTemplateModel { Kind = kind, Routes = ordered, Servers = servers, HttpsPort = https ? ProxyOptions.ContainerHttpsPort : 0 };
     }
 
     /// <summary>

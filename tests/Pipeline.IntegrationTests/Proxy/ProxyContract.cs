@@ -341,6 +341,12 @@ public abstract class ProxyContract(string kind)
         var slow = await StartSlowUpstreamAsync(TimeSpan.FromSeconds(3));
         await Proxy.ApplyAsync(Proxy.Render([Route("slow", "/cgi-bin/", "blue", "1.0.0", slow) with { Standby = new StandbyRelease("green", "1.0.0", [Green]) }]));
         (await Proxy.InFlightAsync("slow", "blue")).ShouldBe(0);
+        var ready = Stopwatch.StartNew();
+        while ((await http.GetAsync("/cgi-bin/missing")).StatusCode != HttpStatusCode.NotFound)
+        {
+            ready.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(15), "the slow upstream's httpd never answered");
+            await Task.Delay(100);
+        }
 
         // When a request is on its way to it
         var request = http.GetAsync("/cgi-bin/slow");

@@ -49,6 +49,30 @@ public sealed class ProxyOptionsTests
         ex.ParamName.ShouldBe(property);
     }
 
+    [TestCase(0, true, "Proxy HTTPS port 0 is out of range: use 1-65535.", "HttpsPort")]
+    [TestCase(8080, true, "Proxy HTTPS port 8080 is also the HTTP port: give them different ports.", "HttpsPort")]
+    [TestCase(8443, false, "Proxy HTTPS port 8443 needs a certificate: ", "Certificate")]
+    public void Should_Reject_Bad_Https_Options(int port, bool withCertificate, string message, string property)
+    {
+        var options = new ProxyOptions
+        {
+            HttpsPort = port,
+            Certificate = withCertificate ? ProxyCertificate.CreateSelfSigned(["127.0.0.1"], TimeSpan.FromDays(1)) : null,
+        };
+
+        var ex = Should.Throw<ArgumentException>(() => options.Validate());
+
+        ex.Message.ShouldStartWith(message);
+        ex.ParamName.ShouldBe(property);
+    }
+
+    [Test]
+    public void Should_Build_The_Public_Https_Url_Only_With_An_Https_Port()
+    {
+        new ProxyOptions { ListenPort = 18080 }.PublicHttpsUrl.ShouldBeNull();
+        new ProxyOptions { ListenPort = 18080, HttpsPort = 18443 }.PublicHttpsUrl.ShouldBe(new Uri("https://127.0.0.1:18443/"));
+    }
+
     [TestCase("nginx", typeof(NginxProxy))]
     [TestCase("haproxy", typeof(HaproxyProxy))]
     public void Should_Create_The_Adapter_For_The_Kind(string kind, Type expected)
