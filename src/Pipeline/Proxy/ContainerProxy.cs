@@ -90,6 +90,9 @@ public abstract class ContainerProxy : IProxy
     /// <summary>Ends the runtime session, if one is open.</summary>
     private protected abstract ValueTask CloseSessionAsync();
 
+    /// <summary>True when the proxy answers on its runtime session (opening it when needed); false when it has none or does not answer.</summary>
+    private protected abstract Task<bool> AnswersOnSessionAsync(string containerId, CancellationToken ct);
+
     /// <summary>Where the certificate chain and key live in the container (one PEM file).</summary>
     private protected abstract string CertificatePath { get; }
 
@@ -205,7 +208,13 @@ public abstract class ContainerProxy : IProxy
             await Engine.StartContainerAsync(info.Id, ct).ConfigureAwait(false);
         }
 
-        await WaitReadyAsync(info.Id, ct).ConfigureAwait(false);
+        // A proxy that was running already and answers on its runtime session is ready: that session is needed for the
+        // switch anyway, and opening it costs less than the exec of a readiness check.
+        if (created || !info.IsRunning || !await AnswersOnSessionAsync(info.Id, ct).ConfigureAwait(false))
+        {
+            await WaitReadyAsync(info.Id, ct).ConfigureAwait(false);
+        }
+
         if (created && Options.Certificate is not null)
         {
             // The archive that created it wrote the key readable by everyone in the container; only its readers may.
@@ -466,7 +475,8 @@ public abstract class ContainerProxy : IProxy
 
     private async Task<string?> ReadFileAsync(string runningId, string path, CancellationToken ct)
     {
-        // Read through an exec while it runs: the config is text, and exit code 3 says the file is missing.
+        // Read through an exec while it runs (the engine's archive stream of a running container's file ends early
+        // here): the config is text, and exit code 3 says the file is missing.
         var result = await Engine.ExecAsync(runningId, ["/bin/sh", "-c", "[ -e \"$1\" ] || exit 3; exec /bin/cat \"$1\"", "sh", path], ct).ConfigureAwait(false);
         return result.ExitCode switch
         {

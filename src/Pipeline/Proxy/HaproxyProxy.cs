@@ -24,6 +24,7 @@ public sealed partial class HaproxyProxy : ContainerProxy
     public const string CertificateFile = "/etc/haproxy/pipeline-proxy.pem";
 
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan OldWorkerTimeout = TimeSpan.FromSeconds(2);
     private readonly SemaphoreSlim sessionLock = new(1, 1);
     private (string ContainerId, HaproxyCliSession Session)? session;
 
@@ -73,6 +74,18 @@ public sealed partial class HaproxyProxy : ContainerProxy
     {
         var answer = await CliAsync(containerId, ["show proc"], ct).ConfigureAwait(false);
         return ParseCurrentWorkers(answer[0]);
+    }
+
+    private protected override async Task<bool> AnswersOnSessionAsync(string containerId, CancellationToken ct)
+    {
+        try
+        {
+            return (await ServingProcessesAsync(containerId, ct).ConfigureAwait(false)).Count > 0;
+        }
+        catch (ProxyException)
+        {
+            return false;
+        }
     }
 
     private protected override async Task SignalReloadAsync(string containerId, CancellationToken ct)
@@ -207,15 +220,31 @@ public sealed partial class HaproxyProxy : ContainerProxy
 
     private protected override async Task<int> CountInFlightAsync(string containerId, Regex routeId, string color, CancellationToken ct)
     {
-        // Every worker, old ones included: an old worker still finishing requests may be sending them to this colour.
-        var workers = ParseAllWorkers((await CliAsync(containerId, ["show proc"], ct).ConfigureAwait(false))[0]);
-        var answers = await CliAsync(containerId, [.. workers.Select(pid => $"@!{pid} show stat -1 4 -1")], ct).ConfigureAwait(false);
-        var total = 0;
-        foreach (var answer in answers)
+        int Count(string stat) => ParseStat(stat)
+            .Where(row => routeId.IsMatch(row.Backend) && (row.Server == color || row.Server.StartsWith(color + "_", StringComparison.Ordinal)))
+            .Sum(row => row.Current + row.Queued);
+
+        var answers = await CliAsync(containerId, ["show proc", "@1 show stat -1 4 -1"], ct).ConfigureAwait(false);
+        var total = Count(answers[1]);
+
+        // Old workers (still finishing after a reload) route with the servers they had when it happened, so their requests
+        // to the colour count, and so does a client connection they still hold (its next request would go by their old
+        // routes; they close it within the keep-alive timeout). One may exit between "show proc" and the question, and the
+        // master then answers no more on that session: ask each on its own, briefly, and count one that cannot be asked
+        // but is still listed as one request in flight.
+        var current = ParseCurrentWorkers(answers[0]);
+        foreach (var pid in ParseAllWorkers(answers[0]).Except(current))
         {
-            total += ParseStat(answer)
-                .Where(row => routeId.IsMatch(row.Backend) && (row.Server == color || row.Server.StartsWith(color + "_", StringComparison.Ordinal)))
-                .Sum(row => row.Current + row.Queued);
+            try
+            {
+                var stat = (await CliAsync(containerId, [$"@!{pid} show stat -1 5 -1"], ct, OldWorkerTimeout, once: true).ConfigureAwait(false))[0];
+                total += Count(stat) + (ParseStat(stat).Any(row => row.Server == "FRONTEND" && row.Current > 0) ? 1 : 0);
+            }
+            catch (ProxyException)
+            {
+                var still = ParseAllWorkers((await CliAsync(containerId, ["show proc"], ct).ConfigureAwait(false))[0]);
+                total += still.Contains(pid) ? 1 : 0;
+            }
         }
 
         return total;
@@ -350,7 +379,7 @@ public sealed partial class HaproxyProxy : ContainerProxy
             .Select(m => ($"{route.Id}/{m.Color}", m.Version)));
 
     /// <summary>Sends commands over the session, opening it (again) when it is not open or has ended.</summary>
-    private async Task<IReadOnlyList<string>> CliAsync(string containerId, IReadOnlyList<string> commands, CancellationToken ct)
+    private async Task<IReadOnlyList<string>> CliAsync(string containerId, IReadOnlyList<string> commands, CancellationToken ct, TimeSpan? timeout = null, bool once = false)
     {
         await sessionLock.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -359,9 +388,9 @@ public sealed partial class HaproxyProxy : ContainerProxy
             {
                 // A session left open since an earlier call may have ended (a reload closes the master's CLI connections,
                 // and socat exits with it, so nothing was executed): then it is opened again once.
-                var fresh = session is null || session.Value.ContainerId != containerId;
+                var fresh = once || session is null || session.Value.ContainerId != containerId;
                 using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                limit.CancelAfter(CommandTimeout);
+                limit.CancelAfter(timeout ?? CommandTimeout);
                 try
                 {
                     var cli = await SessionAsync(containerId, limit.Token).ConfigureAwait(false);

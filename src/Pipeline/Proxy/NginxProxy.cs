@@ -86,6 +86,19 @@ public sealed class NginxProxy : ContainerProxy
         return result.Stdout.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
     }
 
+    private protected override async Task<bool> AnswersOnSessionAsync(string containerId, CancellationToken ct)
+    {
+        try
+        {
+            return (await AdminAsync(containerId, "GET", "/state", null, ct).ConfigureAwait(false)).Status == 200;
+        }
+        catch (ProxyException)
+        {
+            // No admin socket (a user template without it) or not up yet.
+            return false;
+        }
+    }
+
     private protected override async Task SignalReloadAsync(string containerId, CancellationToken ct)
     {
         await ExecCheckedAsync(containerId, ["/usr/sbin/nginx", "-c", LiveConfigPath, "-g", "daemon off;", "-s", "reload"], "reload nginx", ct).ConfigureAwait(false);

@@ -666,4 +666,33 @@ public abstract class ProxyContract(string kind)
 public sealed class NginxProxyContract() : ProxyContract(ProxyKinds.Nginx);
 
 [TestFixture]
-public sealed class HaproxyProxyContract() : ProxyContract(ProxyKinds.Haproxy);
+public sealed class HaproxyProxyContract() : ProxyContract(ProxyKinds.Haproxy)
+{
+    [Test]
+    public async Task Should_Count_An_Old_Worker_Holding_A_Client_Connection_As_A_Request_In_Flight()
+    {
+        // Given blue live and a client that made a request and keeps its connection open
+        var web = new ProxyRoute("web", "/", null, "blue", "1.0.0", [Blue]);
+        await Proxy.ApplyAsync(Proxy.Render([web]));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Proxy.PublicUrl.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        var answer = new byte[4096];
+        (await stream.ReadAsync(answer)).ShouldBeGreaterThan(0);
+        (await Proxy.InFlightAsync("web", "blue")).ShouldBe(0);
+
+        // When a route is added (a reload: the old worker keeps that connection, and would send its next request by the old routes)
+        (await Proxy.ApplyAsync(Proxy.Render([web, new ProxyRoute("api", "/api/", null, "green", "1.0.0", [Green])]))).ShouldBe(ProxyChange.Reload);
+
+        // Then blue is not drained while the old worker holds it, and is once the client has gone
+        (await Proxy.InFlightAsync("web", "blue")).ShouldBe(1);
+        client.Dispose();
+        var deadline = Stopwatch.StartNew();
+        while (await Proxy.InFlightAsync("web", "blue") != 0)
+        {
+            deadline.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(20), "the old worker still counts after its client left");
+            await Task.Delay(200);
+        }
+    }
+}
