@@ -278,7 +278,71 @@ public sealed class LoadGeneratorTests
         Volatile.Read(ref requestsSeen).ShouldBeInRange((int)result.Requests - 1, (int)result.Requests);
     }
 
-    private static async Task ReadRequestAsync(NetworkStream stream, CancellationToken ct)
+    [TestCase(true, 0)]
+    [TestCase(false, 1)]
+    public async Task Should_Send_Https_Requests_Trusting_Only_The_Given_CA(bool trustTheServer, int failedPerRequest)
+    {
+        // Given a TLS server on 127.0.0.1 with a generated certificate, answering every request on a kept-alive connection
+        var certificate = Pipeline.Proxy.ProxyCertificate.CreateSelfSigned(["127.0.0.1"], TimeSpan.FromDays(1));
+        var other = Pipeline.Proxy.ProxyCertificate.CreateSelfSigned(["127.0.0.1"], TimeSpan.FromDays(1));
+        using var serverCertificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(certificate.CertificatePem, certificate.KeyPem);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var server = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var client = await listener.AcceptTcpClientAsync(stop.Token);
+                _ = Task.Run(async () =>
+                {
+                    using (client)
+                    {
+                        try
+                        {
+                            await using var tls = new System.Net.Security.SslStream(client.GetStream());
+                            await tls.AuthenticateAsServerAsync(serverCertificate);
+                            while (true)
+                            {
+                                await ReadRequestAsync(tls, stop.Token);
+                                await tls.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray(), stop.Token);
+                            }
+                        }
+                        catch (Exception e) when (e is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
+                        {
+                            // The client closed, stopped, or refused the certificate.
+                        }
+                    }
+                });
+            }
+        });
+
+        // When one HTTPS keep-alive client (and no plain one) sends requests for a moment
+        var load = LoadGenerator.Start(port, "/", 0, 0, TimeSpan.FromMilliseconds(5), TimeSpan.FromSeconds(5),
+            new HttpsLoad(port, trustTheServer ? certificate.CaPem : other.CaPem, KeepAliveClients: 1, CloseClients: 0));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (load.ElapsedSeconds < 0.5 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        var result = await load.StopAsync();
+        await stop.CancelAsync();
+        listener.Stop();
+        await Should.ThrowAsync<OperationCanceledException>(() => server);
+
+        // Then the requests went over TLS, and failed only when the server's CA was not the trusted one
+        result.HttpsRequests.ShouldBe(result.Requests);
+        result.Requests.ShouldBeGreaterThan(2);
+        result.HttpsFailed.ShouldBe(result.Requests * failedPerRequest);
+        if (!trustTheServer)
+        {
+            result.FirstFailures[0].Reason.ShouldStartWith("TLS: ");
+        }
+    }
+
+    private static async Task ReadRequestAsync(Stream stream, CancellationToken ct)
     {
         var seen = new StringBuilder();
         var buffer = new byte[1024];
