@@ -290,11 +290,14 @@ public sealed class LoadGeneratorTests
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         using var stop = new CancellationTokenSource();
+        var connections = 0;
+        var answered = 0;
         var server = Task.Run(async () =>
         {
             while (true)
             {
                 var client = await listener.AcceptTcpClientAsync(stop.Token);
+                Interlocked.Increment(ref connections);
                 _ = Task.Run(async () =>
                 {
                     using (client)
@@ -307,6 +310,7 @@ public sealed class LoadGeneratorTests
                             {
                                 await ReadRequestAsync(tls, stop.Token);
                                 await tls.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray(), stop.Token);
+                                Interlocked.Increment(ref answered);
                             }
                         }
                         catch (Exception e) when (e is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
@@ -318,11 +322,12 @@ public sealed class LoadGeneratorTests
             }
         });
 
-        // When one HTTPS keep-alive client (and no plain one) sends requests for a moment
+        // When one HTTPS keep-alive client (and no plain one) sends requests until a few were answered, or a few
+        // connections were tried
         var load = LoadGenerator.Start(port, "/", 0, 0, TimeSpan.FromMilliseconds(5), TimeSpan.FromSeconds(5),
             new HttpsLoad(port, trustTheServer ? certificate.CaPem : other.CaPem, KeepAliveClients: 1, CloseClients: 0));
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (load.ElapsedSeconds < 0.5 && DateTime.UtcNow < deadline)
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (Volatile.Read(ref answered) < 3 && Volatile.Read(ref connections) < 4 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(10);
         }
