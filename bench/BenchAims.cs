@@ -1,4 +1,5 @@
 using System.Globalization;
+using Pipeline.Proxy;
 
 namespace Pipeline.Bench;
 
@@ -10,7 +11,7 @@ internal static class BenchAims
         static string F(double? v, string format = "0") => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "n/a";
         foreach (var p in report.Proxies)
         {
-            if (p.Proxy == "haproxy")
+            if (p.Proxy == ProxyKind.Haproxy.Name)
             {
                 yield return Aim(p.Failed == 0, $"haproxy: 0 failed requests (got {p.Failed} of {p.Requests}; aim counts at >= 20 deploys, 5 rollbacks, >= 16 keep-alive connections)");
                 yield return Aim(p.SwitchP99Ms <= 100, $"haproxy: switch p99 <= 100 ms (got {F(p.SwitchP99Ms)} ms)");

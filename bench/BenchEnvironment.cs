@@ -23,7 +23,7 @@ internal sealed class BenchEnvironment : IDisposable
 
     public PipelineHarness Harness { get; }
     public string Id => Harness.Id;
-    public string ProxyKind => Harness.ProxyKind;
+    public string ProxyKind => Harness.ProxyKind.Name;
     public int BaselinePort { get; }
     public string BaselineNetwork => $"{Harness.Network}-base";
     public string BaselineProxyContainer => $"{Harness.ProxyContainer}-base";

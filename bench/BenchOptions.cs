@@ -1,4 +1,5 @@
 using System.Globalization;
+using Pipeline.Proxy;
 
 namespace Pipeline.Bench;
 
@@ -21,7 +22,10 @@ internal sealed record BenchOptions
     public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Proxy kinds to measure, the default (first) one gives the summary line. The default value is haproxy, nginx.</summary>
-    public IReadOnlyList<string> Proxies { get; init; } = ["haproxy", "nginx"];
+    public IReadOnlyList<string> Proxies { get; init; } = AllProxies;
+
+    /// <summary>Every proxy kind, the default one first.</summary>
+    private static IReadOnlyList<string> AllProxies => [.. ProxyKind.All.OrderByDescending(k => k == ProxyKind.Default).Select(k => k.Name)];
 
     /// <summary>Services deployed concurrently in the scale step (0 skips it; at most 50). The default value is 10.</summary>
     public int ConcurrentServices { get; init; } = 10;
@@ -56,12 +60,9 @@ internal sealed record BenchOptions
         }
 
         var proxy = argument("proxy") ?? "all";
-        IReadOnlyList<string> proxies = proxy switch
-        {
-            "all" => ["haproxy", "nginx"],
-            "haproxy" or "nginx" => [proxy],
-            _ => throw new ArgumentException($"--proxy={proxy}: use haproxy, nginx or all."),
-        };
+        IReadOnlyList<string> proxies = proxy == "all" ? AllProxies
+            : ProxyKind.TryParse(proxy, out var kind) ? [kind.Name]
+            : throw new ArgumentException($"--proxy={proxy}: use {string.Join(", ", AllProxies)} or all.");
         bool Bool(string name, bool fallback)
         {
             var text = argument(name);

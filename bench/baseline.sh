@@ -4,15 +4,16 @@
 # colour, health, pre-integration tests, switch + confirm, post-integration tests, retire the old colour).
 # No journal, no lock, no service registry, no rollback: the floor the pipeline's bookkeeping is measured against.
 #
-# Inputs (environment): SERVICE_DIR SERVICE VERSION NETWORK PROXY_CONTAINER PROXY_PORT
+# Inputs (environment): SERVICE_DIR SERVICE VERSION NETWORK PROXY_CONTAINER PROXY_PORT PROXY_IMAGE (the bench passes
+#   the pipeline's, ProxyOptions.DefaultImage unless set)
 #   optional: PROXY_KIND (haproxy|nginx, default haproxy), IMAGE_REGISTRY (127.0.0.1:5000),
-#   PROXY_IMAGE (127.0.0.1:5000/pipeline/proxy:bookworm-2), BENCH_LABEL (key=value put on everything it creates).
+#   BENCH_LABEL (key=value put on everything it creates).
 # Exit code 0 when the new colour answers through the proxy and passed its tests.
 set -euo pipefail
-: "${SERVICE_DIR:?}" "${SERVICE:?}" "${VERSION:?}" "${NETWORK:?}" "${PROXY_CONTAINER:?}" "${PROXY_PORT:?}"
+: "${SERVICE_DIR:?}" "${SERVICE:?}" "${VERSION:?}" "${NETWORK:?}" "${PROXY_CONTAINER:?}" "${PROXY_PORT:?}" "${PROXY_IMAGE:?}"
 kind=${PROXY_KIND:-haproxy}
 registry=${IMAGE_REGISTRY:-127.0.0.1:5000}
-proxy_image=${PROXY_IMAGE:-127.0.0.1:5000/pipeline/proxy:bookworm-2}
+proxy_image=$PROXY_IMAGE
 label=${BENCH_LABEL:-pipeline.bench=baseline}
 image="$registry/$SERVICE:$VERSION"
 tests="$registry/$SERVICE-tests:$VERSION"

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Pipeline;
 using Pipeline.Configuration;
 using Pipeline.Frosting;
+using Pipeline.Proxy;
 using Pipeline.Tasks;
 
 // The repo's own build: `./build.sh` deploys examples/hello through the pipeline on the local engine;
@@ -13,7 +14,7 @@ return new CakeHost()
     .ConfigureServices(services => services.AddSingleton(new DeploymentOptions
     {
         ServiceDirectory = "examples/hello",
-        ProxyKind = "haproxy",
+        ProxyKind = ProxyKind.Haproxy,
         ProxyPort = 8080,
     }))
     .Run(args);

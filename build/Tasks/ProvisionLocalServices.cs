@@ -5,6 +5,7 @@ using Pipeline;
 using Pipeline.Docker;
 using Pipeline.Frosting;
 using Pipeline.Provisioning;
+using Pipeline.Registry;
 
 namespace Build.Tasks;
 
@@ -32,7 +33,7 @@ public sealed class ProvisionLocalServices : AsyncFrostingTask<DeploymentContext
         void Log(string line) => context.Log.Information("{0}", line);
 
         var options = context.Options;
-        if (options.RegistryKind != "etcd")
+        if (options.RegistryKind != RegistryKind.Etcd)
         {
             throw new CakeException(1, $"--registry={options.RegistryKind}: only etcd can be provisioned here; start your Consul agent yourself.");
         }

@@ -8,7 +8,8 @@ public abstract class AsyncFrostingTask : AsyncFrostingTask<ICakeContext>
 }
 
 /// <summary>
-/// An asynchronous task. Override <see cref="RunAsync"/>; optionally <see cref="ShouldRun"/>, <see cref="OnError"/> and <see cref="Finally"/>.
+/// An asynchronous task. Override <see cref="RunAsync"/>; optionally <see cref="ShouldRun"/>, <see cref="OnError"/>
+/// (or, beyond Cake.Frosting, <see cref="OnErrorAsync"/> for a handler that awaits) and <see cref="Finally"/>.
 /// </summary>
 /// <typeparam name="T">The context type.</typeparam>
 public abstract class AsyncFrostingTask<T> : IFrostingTask
@@ -35,6 +36,20 @@ public abstract class AsyncFrostingTask<T> : IFrostingTask
         ArgumentNullException.ThrowIfNull(exception);
     }
 
+    /// <summary>
+    /// Handles an exception thrown by <see cref="RunAsync"/> asynchronously: Cake's engine awaits it, so the handler can
+    /// await its own work (e.g. a rollback) without blocking. Returning normally marks the error as handled; rethrow to
+    /// keep the run failed. By default it calls <see cref="OnError"/>; override one of the two.
+    /// </summary>
+    /// <param name="exception">The exception.</param>
+    /// <param name="context">The context.</param>
+    /// <returns>The asynchronous operation.</returns>
+    public virtual Task OnErrorAsync(Exception exception, T context)
+    {
+        OnError(exception, context);
+        return Task.CompletedTask;
+    }
+
     /// <summary>Runs after the task, whether it succeeded or failed.</summary>
     /// <param name="context">The context.</param>
     public virtual void Finally(T context)
@@ -58,6 +73,13 @@ public abstract class AsyncFrostingTask<T> : IFrostingTask
         ArgumentNullException.ThrowIfNull(exception);
         ArgumentNullException.ThrowIfNull(context);
         OnError(exception, (T)context);
+    }
+
+    Task IFrostingTask.OnErrorAsync(Exception exception, ICakeContext context)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        ArgumentNullException.ThrowIfNull(context);
+        return OnErrorAsync(exception, (T)context);
     }
 
     void IFrostingTask.Finally(ICakeContext context)

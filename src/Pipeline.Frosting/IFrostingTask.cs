@@ -34,6 +34,19 @@ public interface IFrostingTask
     /// <param name="context">The context.</param>
     void OnError(Exception exception, ICakeContext context);
 
+    /// <summary>
+    /// Handles an exception thrown by the task, asynchronously (the engine awaits it). Returning normally recovers the
+    /// run; rethrow to keep it failed. By default it calls <see cref="OnError"/>.
+    /// </summary>
+    /// <param name="exception">The exception.</param>
+    /// <param name="context">The context.</param>
+    /// <returns>The asynchronous operation.</returns>
+    Task OnErrorAsync(Exception exception, ICakeContext context)
+    {
+        OnError(exception, context);
+        return Task.CompletedTask;
+    }
+
     /// <summary>Runs after the task, whether it succeeded or failed.</summary>
     /// <param name="context">The context.</param>
     void Finally(ICakeContext context);

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Cake.Core;
 using Cake.Core.Diagnostics;
 using Pipeline.Configuration;
@@ -13,37 +12,44 @@ using Pipeline.Snapshots;
 namespace Pipeline;
 
 /// <summary>
-/// What every stage shares: <see cref="Options"/> (inputs, validated once), <see cref="State"/> (what stages
-/// found and made), the <see cref="Journal"/>, a <see cref="CancellationToken"/> wired to Ctrl-C and SIGTERM,
-/// and the adapters (engines, service registry, proxy), created on first use from the options.
-/// Register options from code with <c>ConfigureServices(s =&gt; s.AddSingleton(new DeploymentOptions { … }))</c>.
+/// Where a run's parts meet: <see cref="Options"/> (inputs, validated once), <see cref="State"/> (what stages found
+/// and made), the <see cref="Journal"/>, the <see cref="Time">clock</see>, a <see cref="CancellationToken"/> wired to
+/// Ctrl-C and SIGTERM, and the adapters (engines, service registry, proxy), each created on first use from the options.
+/// The behaviour lives beside what it drives: <see cref="ProxySwitch"/>, <see cref="DeploymentLockSession"/>, <see cref="RollbackRunner"/>.
+/// Register options from code with <c>ConfigureServices(s =&gt; s.AddSingleton(new DeploymentOptions { … }))</c>, and a
+/// clock with <c>s.AddSingleton&lt;TimeProvider&gt;(…)</c>.
 /// </summary>
-public class DeploymentContext : FrostingContext, IDisposable
+public class DeploymentContext : FrostingContext, IAsyncDisposable
 {
     private readonly DeploymentOptions _fromCode;
-    private readonly CancellationTokenSource _cancellation = new();
+    private readonly RunCancellation _cancellation;
     private readonly List<IDisposable> _owned = [];
-    private readonly PosixSignalRegistration? _sigterm;
     private DeploymentOptions? _options;
     private IDockerEngine? _cdEngine;
     private IDockerEngine? _productionEngine;
     private IServiceRegistry? _serviceRegistry;
+    private ServiceCatalog? _catalog;
+    private DeploymentJournal? _journal;
     private IProxy? _proxy;
-    private Task<RollbackReport>? _rollback;
-    private DeploymentLock? _lock;
+    private ProxySwitch? _proxySwitch;
+    private DeploymentLockSession? _deployLock;
+    private RollbackRunner? _rollbackRunner;
+    private string? _version;
+
+    /// <summary>How long <c>git describe</c> may take to tell the default version.</summary>
+    private static readonly TimeSpan GitDescribeTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Creates the context; options from code are merged with the environment and command line on first use.</summary>
-    public DeploymentContext(ICakeContext context, DeploymentOptions? options = null)
+    /// <param name="context">Cake's context.</param>
+    /// <param name="options">Options set in code; the defaults when null.</param>
+    /// <param name="time">The clock every stage, wait and timestamp uses; the system clock when null.</param>
+    public DeploymentContext(ICakeContext context, DeploymentOptions? options = null, TimeProvider? time = null)
         : base(context)
     {
         _fromCode = options ?? new DeploymentOptions();
-        DeployId = $"{DateTime.UtcNow:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
-        Console.CancelKeyPress += OnCancelKeyPress;
-        _sigterm = OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
-        {
-            signal.Cancel = true;
-            _cancellation.Cancel();
-        });
+        Time = time ?? TimeProvider.System;
+        DeployId = $"{Time.GetUtcNow().UtcDateTime:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
+        _cancellation = new RunCancellation(line => Log.Warning(line));
     }
 
     /// <summary>The validated options. The first access resolves and validates them; bad values throw <see cref="InvalidOptionsException"/> before any engine is touched.</summary>
@@ -54,52 +60,69 @@ public class DeploymentContext : FrostingContext, IDisposable
         System.Environment.GetEnvironmentVariable,
         Environment.WorkingDirectory.FullPath);
 
+    /// <summary>The clock: timestamps, stage durations, timeouts and waits.</summary>
+    public TimeProvider Time { get; }
+
     /// <summary>This run's id: labels and history carry it.</summary>
     public string DeployId { get; }
 
     /// <summary>The service this run deploys.</summary>
     public string Service => Options.Service!;
 
-    /// <summary>The version this run deploys.</summary>
-    public string Version => Options.Version!;
+    /// <summary>The version this run deploys: <see cref="DeploymentOptions.Version"/>, else the one <see cref="ResolveVersionAsync"/> found.</summary>
+    /// <exception cref="InvalidOperationException">No version was given and none was resolved yet.</exception>
+    public string Version => Options.Version ?? _version
+        ?? throw new InvalidOperationException("No release version was given and none was resolved yet: call ResolveVersionAsync first (every stage does).");
+
+    /// <summary>Finds the version when the options give none (<see cref="OptionResolver.DefaultVersionAsync"/>); the first call does the work.</summary>
+    public async Task<string> ResolveVersionAsync(CancellationToken ct = default) =>
+        Options.Version ?? (_version ??= await OptionResolver.DefaultVersionAsync(Options.ServiceDirectory, GitDescribeTimeout, Time, ct));
 
     /// <summary>What the stages found and made.</summary>
     public DeploymentState State { get; } = new();
 
-    /// <summary>Cancelled by Ctrl-C or SIGTERM. Undo steps do not use it: they get their own timeout.</summary>
+    /// <summary>Cancelled by Ctrl-C, SIGTERM or a lost deploy lock. Undo steps do not use it: they get their own timeout.</summary>
     public CancellationToken CancellationToken => _cancellation.Token;
 
     /// <summary>The engine that runs tests, builds and pushes.</summary>
-    public IDockerEngine CdEngine => _cdEngine ??= Own(new DockerEngine(Options.CdEngine));
+    public IDockerEngine CdEngine => _cdEngine ??= Own(CreateEngine(Options.CdEngine));
 
     /// <summary>The engine that runs releases and the proxy.</summary>
     public IDockerEngine ProductionEngine => _productionEngine ??=
-        Options.ProductionEngine == Options.CdEngine ? CdEngine : Own(new DockerEngine(Options.ProductionEngine));
+        Options.ProductionEngine == Options.CdEngine ? CdEngine : Own(CreateEngine(Options.ProductionEngine));
 
     /// <summary>The service registry (etcd or Consul).</summary>
-    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own<IServiceRegistry>(Options.RegistryKind == "consul"
-        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken)
-        : new EtcdRegistry(Options.RegistryEndpoints));
+    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own(CreateServiceRegistry());
 
     /// <summary>Pipeline's keys in the service registry.</summary>
-    public ServiceCatalog Catalog => new(ServiceRegistry, Options.KeyPrefix);
+    public ServiceCatalog Catalog => _catalog ??= new(ServiceRegistry, Options.KeyPrefix);
 
     /// <summary>The write-ahead journal of this service's deploy.</summary>
-    public DeploymentJournal Journal => new(ServiceRegistry, Options.KeyPrefix, Service);
+    public DeploymentJournal Journal => _journal ??= new(ServiceRegistry, Options.KeyPrefix, Service);
 
     /// <summary>The proxy in front of every service.</summary>
-    public IProxy Proxy => _proxy ??= Own(ProxyFactory.Create(
-        new ProxyOptions
-        {
-            Kind = Options.ProxyKind,
-            ContainerName = Options.ProxyContainer,
-            Image = Options.ProxyImage,
-            Network = Options.Network,
-            ListenAddress = Options.ProxyAddress,
-            ListenPort = Options.ProxyPort,
-            TemplatePath = Options.ProxyTemplate,
-        },
-        ProductionEngine));
+    public IProxy Proxy => _proxy ??= ProxyFactory.Create(Options.ToProxyOptions(), ProductionEngine, Time);
+
+    /// <summary>Renders, applies and restores the shared proxy's config under the proxy lock.</summary>
+    public ProxySwitch ProxySwitch => _proxySwitch ??= new(
+        Proxy, Options.ProxyContainer, Catalog, DeployId, Options.LockTtl, Options.LockTimeout, Time);
+
+    /// <summary>This run's use of the service's deploy lock (taken by AcquireLock, released at the end or after a rollback).</summary>
+    public DeploymentLockSession DeployLock => _deployLock ??= new(
+        ServiceRegistry,
+        Options.KeyPrefix,
+        Service,
+        DeployId,
+        Options.LockTtl,
+        Options.LockTimeout,
+        Options.UndoTimeout,
+        Time,
+        Log,
+        _cancellation.Cancel);
+
+    /// <summary>Unwinds this service's journal: a failing stage's handler, recovery from a dead run and <c>--target=Rollback</c> use it.</summary>
+    public RollbackRunner RollbackRunner => _rollbackRunner ??= new(
+        Journal, ProductionEngine, ServiceRegistry, ProxySwitch.RestoreAsync, Options.UndoTimeout, line => Log.Information(line), Time);
 
     /// <summary>Image registry credentials, or null.</summary>
     public RegistryCredentials? RegistryCredentials =>
@@ -123,143 +146,44 @@ public class DeploymentContext : FrostingContext, IDisposable
         return labels;
     }
 
-    /// <summary>
-    /// Unwinds the journal (the first call does the work; later calls return the same report), so every
-    /// failing stage's handler can call it.
-    /// </summary>
-    public Task<RollbackReport> RollbackAsync() => _rollback ??= CreateRollbackRunner().RunAsync();
-
-    /// <summary>A runner for this service's journal (also used to recover the journal of a dead run).</summary>
-    internal RollbackRunner CreateRollbackRunner() => new(
-        Journal, ProductionEngine, ServiceRegistry, RestoreProxyAsync, Options.UndoTimeout, line => Log.Information(line));
-
-    /// <summary>
-    /// Takes the proxy's lock (<c>{prefix}/locks/proxy/{container}</c>): one service at a time renders, applies and
-    /// confirms the shared proxy's config, so concurrent deploys of different services never overwrite each other's routes.
-    /// </summary>
-    public Task<DeploymentLock> AcquireProxyLockAsync(CancellationToken ct = default) => DeploymentLock.AcquireAsync(
-        ServiceRegistry,
-        Options.KeyPrefix,
-        LockHolder.ForThisProcess($"proxy/{Options.ProxyContainer}", DeployId, Options.LockTtl),
-        Options.LockTtl,
-        Options.LockTimeout,
-        ct: ct);
-
-    /// <summary>The proxy config for every service's live release in the registry, rendered with this run's template.</summary>
-    public async Task<string> RenderProxyFromRegistryAsync(CancellationToken ct = default) =>
-        Proxy.Render((await Catalog.GetLiveReleasesAsync(ct))
-            .Select(r => new ProxyRoute(r.Service, r.Route, r.HostName, r.Color, r.Version, [new UpstreamEndpoint(r.Address, r.Port)]))
-            .ToList());
-
-    /// <summary>
-    /// Applies <paramref name="config"/> when it differs from the live one (the proxy validates it first and keeps
-    /// the live one when it is rejected). Call it holding the proxy lock.
-    /// </summary>
-    public async Task ApplyProxyConfigAsync(string config, CancellationToken ct = default)
-    {
-        if (await Proxy.ReadLiveConfigAsync(ct) != config)
-        {
-            await Proxy.ApplyAsync(config, ct);
-        }
-    }
-
-    private async Task RestoreProxyAsync(string? exactConfig, CancellationToken ct)
-    {
-        await using var proxyLock = await AcquireProxyLockAsync(ct);
-        await ApplyProxyConfigAsync(exactConfig ?? await RenderProxyFromRegistryAsync(ct), ct);
-    }
-
-    /// <summary>This run's hold on the service's deploy lock, or null while it holds none (before AcquireLock, after release).</summary>
-    public DeploymentLock? Lock => _lock;
-
-    /// <summary>
-    /// Takes the service's deploy lock (waiting up to <see cref="DeploymentOptions.LockTimeout"/>), bound to a lease of
-    /// <see cref="DeploymentOptions.LockTtl"/>. If the lock is lost while held, the run is cancelled (and so rolls back).
-    /// </summary>
-    /// <exception cref="DeploymentLockedException">Another run held the lock for the whole timeout.</exception>
-    public async Task AcquireLockAsync(CancellationToken ct = default)
-    {
-        if (_lock is not null)
-        {
-            return;
-        }
-
-        var holder = LockHolder.ForThisProcess(Service, DeployId, Options.LockTtl);
-        _lock = await DeploymentLock.AcquireAsync(
-            ServiceRegistry,
-            Options.KeyPrefix,
-            holder,
-            Options.LockTtl,
-            Options.LockTimeout,
-            onWaiting: other => Log.Information(
-                $"{Service} is being deployed by {other.Describe(DateTimeOffset.UtcNow)}; waiting up to {Options.LockTimeout.TotalSeconds:0} s for its lock."),
-            ct: ct);
-        var held = _lock;
-        var acquiredAt = DateTime.UtcNow;
-        held.Lost.Register(() =>
-        {
-            Log.Error($"{held.LostReason} Stopping this run: its changes are rolled back.");
-            _cancellation.Cancel();
-        });
-        Log.Information($"Took the deploy lock {held.Key} for deploy {DeployId} at {acquiredAt:yyyy-MM-ddTHH:mm:ss.fffZ} (lease {held.LeaseId:x}, TTL {held.Holder.TtlSeconds} s).");
-    }
-
-    /// <summary>Releases the deploy lock if this run holds it; calling it again (or without a lock) does nothing. Never throws: a lock that cannot be released expires within its TTL.</summary>
-    public async Task ReleaseLockAsync()
-    {
-        if (Interlocked.Exchange(ref _lock, null) is not { } held)
-        {
-            return;
-        }
-
-        // Logged times bound the hold from inside: taken after the lock is ours, released before it is given up.
-        var releasingAt = DateTime.UtcNow;
-        try
-        {
-            using var timeout = new CancellationTokenSource(Options.UndoTimeout);
-            await held.ReleaseAsync(timeout.Token);
-            Log.Information($"Released the deploy lock {held.Key} of deploy {DeployId} at {releasingAt:yyyy-MM-ddTHH:mm:ss.fffZ}.");
-        }
-        catch (Exception e) when (e is ServiceRegistryException or OperationCanceledException)
-        {
-            Log.Warning($"Could not release the deploy lock {held.Key} ({e.Message}); it expires within {held.Holder.TtlSeconds} s.");
-        }
-        finally
-        {
-            await held.DisposeAsync();
-        }
-    }
-
     /// <summary>Captures the service's production state (see <see cref="ProductionSnapshot"/>).</summary>
     public Task<ProductionSnapshot> CaptureSnapshotAsync(CancellationToken ct = default) =>
         ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Options.Network, ProductionEngine, ServiceRegistry, Proxy, ct);
 
-    /// <inheritdoc />
-    public void Dispose()
+    /// <summary>Releases the deploy lock if this run still holds it, unhooks the signals and disposes the adapters.</summary>
+    public async ValueTask DisposeAsync()
     {
-        Console.CancelKeyPress -= OnCancelKeyPress;
-        _sigterm?.Dispose();
-        ReleaseLockAsync().GetAwaiter().GetResult();
+        if (_deployLock is not null)
+        {
+            await _deployLock.ReleaseAsync();
+        }
+
+        if (_proxy is not null)
+        {
+            await _proxy.DisposeAsync();
+        }
+
+        _cancellation.Dispose();
         foreach (var owned in _owned)
         {
             owned.Dispose();
         }
 
-        _cancellation.Dispose();
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>Creates the client of an engine (called once per engine, on first use; the context disposes it).</summary>
+    protected virtual IDockerEngine CreateEngine(DockerEndpoint endpoint) => new DockerEngine(endpoint, Time);
+
+    /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
+    protected virtual IServiceRegistry CreateServiceRegistry() => Options.RegistryKind == RegistryKind.Consul
+        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken, timeProvider: Time)
+        : new EtcdRegistry(Options.RegistryEndpoints, timeProvider: Time);
 
     private T Own<T>(T disposable)
         where T : IDisposable
     {
         _owned.Add(disposable);
         return disposable;
-    }
-
-    private void OnCancelKeyPress(object? sender, ConsoleCancelEventArgs e)
-    {
-        e.Cancel = true;
-        Log.Warning("Cancelling: the current stage stops and the rollback runs.");
-        _cancellation.Cancel();
     }
 }

@@ -30,6 +30,9 @@ public sealed class DeploymentState
     /// <summary>The new release as registered.</summary>
     public ReleaseRecord? NewRelease { get; set; }
 
+    /// <summary>True once RetireOldRelease committed the deploy (history written, journal cleared): from then on a failure rolls nothing back.</summary>
+    public bool Committed { get; set; }
+
     /// <summary>From the start of SwitchProxy (pre-integration tests passed) to the proxy answering from the new colour; null until confirmed.</summary>
     public TimeSpan? SwitchLatency { get; set; }
 

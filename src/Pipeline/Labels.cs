@@ -11,6 +11,25 @@ public static class Labels
     public const string Version = "pipeline.version";
     /// <summary>The deploy that created the resource.</summary>
     public const string DeployId = "pipeline.deploy-id";
-    /// <summary><c>release</c>, <c>proxy</c> or <c>test</c>.</summary>
+    /// <summary>What the resource is for: one of <see cref="Roles"/>.</summary>
     public const string Role = "pipeline.role";
+    /// <summary>On the proxy container: the proxy kind (<c>haproxy</c> or <c>nginx</c>).</summary>
+    public const string Proxy = "pipeline.proxy";
+    /// <summary>On the proxy container: the host port its HTTPS port is published on (absent without HTTPS).</summary>
+    public const string ProxyHttpsPort = "pipeline.proxy.https-port";
+    /// <summary>On a test container: its <c>TEST_TYPE</c>.</summary>
+    public const string TestType = "pipeline.test-type";
+}
+
+/// <summary>The values of the <see cref="Labels.Role"/> label.</summary>
+public static class Roles
+{
+    /// <summary>A release's container, its volumes and the images built for it.</summary>
+    public const string Release = "release";
+    /// <summary>The proxy container and the network it created.</summary>
+    public const string Proxy = "proxy";
+    /// <summary>A test container and the test image.</summary>
+    public const string Test = "test";
+    /// <summary>The pipeline network a deploy created.</summary>
+    public const string Network = "network";
 }

@@ -26,13 +26,13 @@ public sealed class PipelineHarness : IDisposable
     private bool _cleanedUp;
 
     /// <summary>Creates the names and clients; nothing is created on an engine until the pipeline runs.</summary>
-    /// <param name="proxyKind">haproxy or nginx.</param>
+    /// <param name="proxyKind">haproxy or nginx (a name, so test cases can pass it).</param>
     /// <param name="purpose">The first part of every name: <c>test</c> for the integration tests, <c>bench</c> for the bench.</param>
     /// <param name="defaults">Where the engines are (both Docker engines, etcd, image registry, proxy image); <see cref="TestEnvironment.Defaults"/> when null.</param>
     public PipelineHarness(string proxyKind, string purpose = "test", DeploymentOptions? defaults = null)
     {
         Id = Guid.NewGuid().ToString("N")[..6];
-        ProxyKind = proxyKind;
+        ProxyKind = ProxyKind.Parse(proxyKind);
         Defaults = defaults ?? TestEnvironment.Defaults;
         ProxyPort = TestEnvironment.FreePort();
         KeyPrefix = $"{purpose}-{Id}";
@@ -42,22 +42,13 @@ public sealed class PipelineHarness : IDisposable
         Engine = new DockerEngine(Defaults.ProductionEngine);
         Registry = new EtcdRegistry(Defaults.RegistryEndpoints);
         Proxy = ProxyFactory.Create(
-            new ProxyOptions
-            {
-                Kind = proxyKind,
-                ContainerName = ProxyContainer,
-                Image = Defaults.ProxyImage,
-                Network = Network,
-                ListenAddress = "127.0.0.1",
-                ListenPort = ProxyPort,
-                Labels = new Dictionary<string, string> { [Label] = Id },
-            },
+            OptionsFor(_root, "0.0.0").ToProxyOptions() with { Labels = new Dictionary<string, string> { [Label] = Id } },
             Engine);
     }
 
     /// <summary>6 hex characters unique to this harness.</summary>
     public string Id { get; }
-    public string ProxyKind { get; }
+    public ProxyKind ProxyKind { get; }
     public DeploymentOptions Defaults { get; }
     public int ProxyPort { get; }
     public string KeyPrefix { get; }

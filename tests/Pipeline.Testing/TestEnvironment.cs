@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Pipeline.Configuration;
 using Pipeline.Docker;
+using Pipeline.Proxy;
 
 namespace Pipeline.Testing.Support;
 
@@ -13,7 +14,7 @@ namespace Pipeline.Testing.Support;
 public static class TestEnvironment
 {
     /// <summary>The proxy image the provisioning builds and pushes.</summary>
-    public const string ProxyImage = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
+    public const string ProxyImage = ProxyOptions.DefaultImage;
 
     public static DockerEndpoint Docker =>
         Environment.GetEnvironmentVariable("DOCKER_HOST") is { Length: > 0 } host ? new DockerEndpoint(new Uri(host)) : DockerEndpoint.Local;

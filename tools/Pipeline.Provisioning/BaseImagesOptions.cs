@@ -1,4 +1,5 @@
 using Pipeline.Docker;
+using Pipeline.Proxy;
 
 namespace Pipeline.Provisioning;
 
@@ -27,9 +28,9 @@ public sealed record BaseImagesOptions
     /// <value>The default value is <c>/bin/busybox</c>.</value>
     public string BusyboxBinary { get; init; } = "/bin/busybox";
 
-    /// <summary>The proxy image (nginx-light with its Lua module, haproxy, socat, ca-certificates on Debian), pushed so a production engine can pull it. Change the tag when the packages change.</summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm-2</c>.</value>
-    public string ProxyImage { get; init; } = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
+    /// <summary>The proxy image (nginx-light with its Lua module, haproxy, socat, ca-certificates on Debian), pushed so a production engine can pull it. Change the tag (ProxyOptions.DefaultImage) when the packages change.</summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm-2</c> (<see cref="ProxyOptions.DefaultImage"/>, the image a deploy runs by default).</value>
+    public string ProxyImage { get; init; } = ProxyOptions.DefaultImage;
 
     /// <summary>Where the proxy image comes from when neither the engine nor its registry has it.</summary>
     /// <value>The default value is <see cref="BaseImageSource.Build"/>.</value>

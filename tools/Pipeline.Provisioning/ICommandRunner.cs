@@ -56,16 +56,7 @@ public sealed record CommandResult(string Command, int ExitCode, string Output)
 /// <summary>Provisioning the local services or base images failed; the message says what, where, and what to do.</summary>
 public sealed class ProvisioningException(string message, Exception? inner = null) : Exception(message, inner)
 {
-    internal static string Indent(string? text, int maxLines = 40)
-    {
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return "";
-        }
-
-        var lines = text.TrimEnd().Split('\n');
-        var shown = lines.Length > maxLines ? lines[^maxLines..] : lines;
-        var prefix = lines.Length > maxLines ? $"\n    … ({lines.Length - maxLines} earlier lines)" : "";
-        return prefix + string.Concat(shown.Select(l => "\n    " + l.TrimEnd('\r')));
-    }
+    /// <summary>Output quoted after a message: nothing when blank, else its last <paramref name="maxLines"/> lines on lines of their own, indented.</summary>
+    internal static string Indent(string? text, int maxLines = 40) =>
+        string.IsNullOrWhiteSpace(text) ? "" : "\n" + Pipeline.Indent.Text(text, lastLines: maxLines);
 }

@@ -81,21 +81,23 @@ internal sealed class TaskRegistrar(
         }
 
         var continueOnError = type.GetCustomAttribute<ContinueOnErrorAttribute>() is not null;
-        var hasOnError = TaskTypes.Overrides(type, "OnError", typeof(Exception), contextType);
+        var hasOnError = TaskTypes.Overrides(type, "OnError", typeof(Exception), contextType)
+            || TaskTypes.Overrides(type, "OnErrorAsync", typeof(Exception), contextType);
         if (continueOnError && hasOnError)
         {
             // Cake allows one error handler per task: call OnError, then continue whatever it does.
-            builder.OnError(exception =>
+            Func<Exception, Task> handleThenContinue = async exception =>
             {
                 try
                 {
-                    task.OnError(exception, context);
+                    await task.OnErrorAsync(exception, context).ConfigureAwait(false);
                 }
                 catch (Exception handlerException)
                 {
                     log.Warning("Task {0} continues on error; its OnError threw: {1}", name, handlerException.Message);
                 }
-            });
+            };
+            builder.OnError(handleThenContinue);
         }
         else if (continueOnError)
         {
@@ -103,7 +105,9 @@ internal sealed class TaskRegistrar(
         }
         else if (hasOnError)
         {
-            builder.OnError(exception => task.OnError(exception, context));
+            // Cake's engine awaits the handler: an OnErrorAsync runs to its end before the run goes on (or fails).
+            Func<Exception, Task> handle = exception => task.OnErrorAsync(exception, context);
+            builder.OnError(handle);
         }
 
         if (TaskTypes.Overrides(type, "Finally", contextType))

@@ -1,5 +1,7 @@
 using System.Text;
 using Pipeline.Docker;
+using Pipeline.Proxy;
+using Pipeline.Registry;
 
 namespace Pipeline.Configuration;
 
@@ -10,16 +12,19 @@ namespace Pipeline.Configuration;
 /// </summary>
 public sealed record DeploymentOptions
 {
-    /// <summary>The folder holding the service's <c>Dockerfile</c> and <c>Dockerfile.tests</c>.</summary>
-    /// <value>The default value is <c>examples/hello</c>.</value>
-    public string ServiceDirectory { get; init; } = "examples/hello";
+    /// <summary>
+    /// The folder holding the service's <c>Dockerfile</c> and <c>Dockerfile.tests</c>; a relative path is taken from the
+    /// run's working directory (Cake's <c>--working</c>, else the current directory).
+    /// </summary>
+    /// <value>The default value is <c>.</c>: the working directory itself.</value>
+    public string ServiceDirectory { get; init; } = ".";
 
     /// <summary>The service name: registry keys, labels, image repository and proxy routes use it.</summary>
     /// <value>The default value is null: the service folder's name.</value>
     public string? Service { get; init; }
 
     /// <summary>The release version, used as the image tag.</summary>
-    /// <value>The default value is null: <c>git describe --tags --always --dirty</c> in the service folder, else <c>0.0.0-local</c>.</value>
+    /// <value>The default value is null: the run asks <c>git describe --tags --always --dirty</c> in the service folder (for up to 10 seconds), else uses <c>0.0.0-local</c>.</value>
     public string? Version { get; init; }
 
     /// <summary>The path prefix the proxy routes to this service.</summary>
@@ -82,9 +87,9 @@ public sealed record DeploymentOptions
     /// <value>The default value is the local engine (or PRODUCTION_DOCKER_HOST / PRODUCTION_DOCKER_TLS_VERIFY / PRODUCTION_DOCKER_CERT_PATH).</value>
     public DockerEndpoint ProductionEngine { get; init; } = DockerEndpoint.Local;
 
-    /// <summary>The service registry kind: <c>etcd</c> or <c>consul</c>.</summary>
-    /// <value>The default value is <c>etcd</c>.</value>
-    public string RegistryKind { get; init; } = "etcd";
+    /// <summary>The service registry kind: <see cref="Registry.RegistryKind.Etcd"/> or <see cref="Registry.RegistryKind.Consul"/>.</summary>
+    /// <value>The default value is <see cref="Registry.RegistryKind.Default"/> (<c>etcd</c>).</value>
+    public RegistryKind RegistryKind { get; init; } = RegistryKind.Default;
 
     /// <summary>The service registry endpoints (etcd client URLs, or the Consul HTTP address).</summary>
     /// <value>The default value is <c>http://127.0.0.1:2379</c>.</value>
@@ -94,33 +99,33 @@ public sealed record DeploymentOptions
     /// <value>The default value is null.</value>
     public string? ConsulToken { get; init; }
 
-    /// <summary>The proxy kind: <c>haproxy</c> (switches without dropping requests) or <c>nginx</c>.</summary>
-    /// <value>The default value is <c>haproxy</c>.</value>
-    public string ProxyKind { get; init; } = "haproxy";
+    /// <summary>The proxy kind: <see cref="Proxy.ProxyKind.Haproxy"/> (switches without dropping requests) or <see cref="Proxy.ProxyKind.Nginx"/>.</summary>
+    /// <value>The default value is <see cref="Proxy.ProxyKind.Default"/> (<c>haproxy</c>).</value>
+    public ProxyKind ProxyKind { get; init; } = ProxyKind.Default;
 
     /// <summary>The address the proxy publishes its port on.</summary>
-    /// <value>The default value is <c>127.0.0.1</c>.</value>
-    public string ProxyAddress { get; init; } = "127.0.0.1";
+    /// <value>The default value is <c>127.0.0.1</c> (<see cref="ProxyOptions.DefaultListenAddress"/>).</value>
+    public string ProxyAddress { get; init; } = ProxyOptions.DefaultListenAddress;
 
     /// <summary>The port the proxy publishes.</summary>
-    /// <value>The default value is 8080.</value>
-    public int ProxyPort { get; init; } = 8080;
+    /// <value>The default value is 8080 (<see cref="ProxyOptions.DefaultListenPort"/>).</value>
+    public int ProxyPort { get; init; } = ProxyOptions.DefaultListenPort;
 
     /// <summary>The proxy container's name.</summary>
-    /// <value>The default value is <c>pipeline-proxy</c>.</value>
-    public string ProxyContainer { get; init; } = "pipeline-proxy";
+    /// <value>The default value is <c>pipeline-proxy</c> (<see cref="ProxyOptions.DefaultContainerName"/>).</value>
+    public string ProxyContainer { get; init; } = ProxyOptions.DefaultContainerName;
 
     /// <summary>The image the proxy runs (nginx and HAProxy with socat).</summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm-2</c>, built locally when missing.</value>
-    public string ProxyImage { get; init; } = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm-2</c> (<see cref="ProxyOptions.DefaultImage"/>), which the repo's provisioning builds.</value>
+    public string ProxyImage { get; init; } = ProxyOptions.DefaultImage;
 
     /// <summary>A Liquid template that replaces the built-in proxy config template, or null.</summary>
     /// <value>The default value is null.</value>
     public string? ProxyTemplate { get; init; }
 
     /// <summary>The Docker bridge network releases, the proxy and integration test containers share.</summary>
-    /// <value>The default value is <c>pipeline</c>.</value>
-    public string Network { get; init; } = "pipeline";
+    /// <value>The default value is <c>pipeline</c> (<see cref="ProxyOptions.DefaultNetwork"/>).</value>
+    public string Network { get; init; } = ProxyOptions.DefaultNetwork;
 
     /// <summary>The prefix of every key Pipeline writes in the service registry.</summary>
     /// <value>The default value is <c>pipeline</c>.</value>
@@ -133,6 +138,22 @@ public sealed record DeploymentOptions
     /// </summary>
     /// <value>The default value is empty: no volumes.</value>
     public IReadOnlyList<VolumeMount> Volumes { get; init; } = [];
+
+    /// <summary>
+    /// The proxy's options, derived from these (the one place the proxy options are taken from a deploy's):
+    /// <see cref="ProxyKind"/>, <see cref="ProxyContainer"/>, <see cref="ProxyImage"/>, <see cref="Network"/>,
+    /// <see cref="ProxyAddress"/>, <see cref="ProxyPort"/> and <see cref="ProxyTemplate"/>.
+    /// </summary>
+    public ProxyOptions ToProxyOptions() => new()
+    {
+        Kind = ProxyKind,
+        ContainerName = ProxyContainer,
+        Image = ProxyImage,
+        Network = Network,
+        ListenAddress = ProxyAddress,
+        ListenPort = ProxyPort,
+        TemplatePath = ProxyTemplate,
+    };
 
     /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>) only as <c>***</c>.</summary>
     private bool PrintMembers(StringBuilder builder)

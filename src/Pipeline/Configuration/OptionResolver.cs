@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using Pipeline.Docker;
+using Pipeline.Proxy;
+using Pipeline.Registry;
 
 namespace Pipeline.Configuration;
 
@@ -13,7 +15,8 @@ namespace Pipeline.Configuration;
 /// </summary>
 public static partial class OptionResolver
 {
-    private sealed record Definition(string Name, string Example, Func<DeploymentOptions, string, DeploymentOptions> Apply);
+    /// <summary>One option: its name, an example shown after a problem with it (none when the problem already lists the choices), and how it sets the options.</summary>
+    private sealed record Definition(string Name, string? Example, Func<DeploymentOptions, string, DeploymentOptions> Apply);
 
     private static readonly Definition[] Definitions =
     [
@@ -33,32 +36,39 @@ public static partial class OptionResolver
         new("image-registry", "--image-registry=127.0.0.1:5000", (o, v) => o with { ImageRegistry = v }),
         new("registry-username", "--registry-username=ci", (o, v) => o with { RegistryUsername = v }),
         new("registry-password", "PIPELINE_REGISTRY_PASSWORD=…", (o, v) => o with { RegistryPassword = v }),
-        new("registry", "--registry=etcd", (o, v) => o with { RegistryKind = v }),
+        new("registry", null, (o, v) => o with { RegistryKind = RegistryKind.TryParse(v, out var kind) ? kind : throw new FormatException(UnknownRegistryKind) }),
         new("registry-endpoints", "--registry-endpoints=http://127.0.0.1:2379", (o, v) => o with { RegistryEndpoints = ParseUris(v) }),
         new("consul-token", "PIPELINE_CONSUL_TOKEN=…", (o, v) => o with { ConsulToken = v }),
-        new("proxy", "--proxy=haproxy", (o, v) => o with { ProxyKind = v }),
+        new("proxy", null, (o, v) => o with { ProxyKind = ProxyKind.TryParse(v, out var kind) ? kind : throw new FormatException(UnknownProxyKind) }),
         new("proxy-address", "--proxy-address=127.0.0.1", (o, v) => o with { ProxyAddress = v }),
         new("proxy-port", "--proxy-port=8080", (o, v) => o with { ProxyPort = ParseInt(v) }),
         new("proxy-container", "--proxy-container=pipeline-proxy", (o, v) => o with { ProxyContainer = v }),
-        new("proxy-image", "--proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm-2", (o, v) => o with { ProxyImage = v }),
+        new("proxy-image", $"--proxy-image={ProxyOptions.DefaultImage}", (o, v) => o with { ProxyImage = v }),
         new("proxy-template", "--proxy-template=deploy/haproxy.cfg.liquid", (o, v) => o with { ProxyTemplate = v }),
         new("network", "--network=pipeline", (o, v) => o with { Network = v }),
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
     ];
 
+    private static readonly string UnknownRegistryKind =
+        $"unknown service registry; use {string.Join(" or ", RegistryKind.All.OrderByDescending(k => k == RegistryKind.Default).Select(k => $"--registry={k}"))}";
+
+    private static readonly string UnknownProxyKind =
+        $"unknown proxy kind; use {string.Join(" or ", ProxyKind.All.OrderByDescending(k => k == ProxyKind.Default).Select(k => $"--proxy={k}"))}";
+
     /// <summary>Options that may be given more than once on the command line; their values are joined with commas.</summary>
     public static bool IsRepeatable(string option) => option == "volume";
-
-    /// <summary>The option names this resolver understands (without the leading dashes).</summary>
-    public static IEnumerable<string> OptionNames => Definitions.Select(d => d.Name);
 
     /// <summary>The environment variable that sets an option: <c>service-dir</c> → <c>PIPELINE_SERVICE_DIR</c>.</summary>
     public static string EnvironmentVariableFor(string option) => "PIPELINE_" + option.ToUpperInvariant().Replace('-', '_');
 
+    /// <summary>The version used when none is given and git cannot tell one.</summary>
+    public const string FallbackVersion = "0.0.0-local";
+
     /// <summary>
     /// Merges and validates. <paramref name="getArgument"/> answers command-line options by name (null when absent),
     /// <paramref name="getEnvironment"/> environment variables. Relative paths are taken from <paramref name="workingDirectory"/>.
+    /// A version left unset stays null: <see cref="DefaultVersionAsync"/> finds it (the run does, before its first stage).
     /// </summary>
     /// <exception cref="InvalidOptionsException">One or more values are invalid; each problem names the value and the fix.</exception>
     public static DeploymentOptions Resolve(
@@ -83,7 +93,7 @@ public static partial class OptionResolver
             }
             catch (FormatException e)
             {
-                problems.Add($"--{definition.Name}={Shown(definition.Name, value)}: {e.Message}; e.g. {definition.Example}");
+                problems.Add($"--{definition.Name}={Shown(definition.Name, value)}: {e.Message}" + (definition.Example is { } example ? $"; e.g. {example}" : ""));
             }
         }
 
@@ -102,7 +112,7 @@ public static partial class OptionResolver
             throw new InvalidOptionsException(problems);
         }
 
-        return options with { Version = options.Version ?? VersionFromGit(options.ServiceDirectory) };
+        return options;
     }
 
     /// <summary>Every problem with a set of options, each naming the value and the fix; empty when valid.</summary>
@@ -152,14 +162,14 @@ public static partial class OptionResolver
             $"--image-registry={Escape(o.ImageRegistry)}: an image registry is host[:port]; e.g. --image-registry=127.0.0.1:5000");
         Check((o.RegistryUsername is null) == (o.RegistryPassword is null),
             "--registry-username and PIPELINE_REGISTRY_PASSWORD: set both or neither");
-        Check(o.RegistryKind is "etcd" or "consul", $"--registry={Escape(o.RegistryKind)}: unknown service registry; use --registry=etcd or --registry=consul");
+        Check(o.RegistryKind is not null, $"--registry=: {UnknownRegistryKind}");
         Check(o.RegistryEndpoints.Count > 0 && o.RegistryEndpoints.All(u => u.IsAbsoluteUri && u.Scheme is "http" or "https"),
             $"--registry-endpoints={string.Join(",", o.RegistryEndpoints.Select(u => u.OriginalString))}: give one or more http(s) URLs, comma-separated; e.g. --registry-endpoints=http://127.0.0.1:2379");
-        Check(o.ProxyKind is "nginx" or "haproxy", $"--proxy={Escape(o.ProxyKind)}: unknown proxy kind; use --proxy=haproxy or --proxy=nginx");
+        Check(o.ProxyKind is not null, $"--proxy=: {UnknownProxyKind}");
         Check(IPAddress.TryParse(o.ProxyAddress, out _), $"--proxy-address={Escape(o.ProxyAddress)}: must be an IP address; e.g. --proxy-address=127.0.0.1");
         Check(DockerName().IsMatch(o.ProxyContainer), $"--proxy-container={Escape(o.ProxyContainer)}: a container name is letters, digits and _ . -; e.g. --proxy-container=pipeline-proxy");
         Check(DockerName().IsMatch(o.Network), $"--network={Escape(o.Network)}: a network name is letters, digits and _ . -; e.g. --network=pipeline");
-        Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm-2");
+        Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image={ProxyOptions.DefaultImage}");
         Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
         Check(KeyPrefix().IsMatch(o.KeyPrefix), $"--key-prefix={Escape(o.KeyPrefix)}: lowercase letters, digits and / _ -; e.g. --key-prefix=pipeline");
         foreach (var volume in o.Volumes)
@@ -207,25 +217,54 @@ public static partial class OptionResolver
         }
     }
 
-    private static string VersionFromGit(string directory)
+    /// <summary>
+    /// The version a run deploys when none is given: <c>git describe --tags --always --dirty</c> in
+    /// <paramref name="directory"/> (a leading <c>v</c> before a digit dropped), else <see cref="FallbackVersion"/> (no git,
+    /// not a repository, an answer that is no image tag, or no answer within <paramref name="timeout"/>: git is then stopped).
+    /// </summary>
+    public static async Task<string> DefaultVersionAsync(string directory, TimeSpan timeout, TimeProvider? time = null, CancellationToken ct = default)
     {
+        var start = new ProcessStartInfo("git", ["describe", "--tags", "--always", "--dirty"])
+        {
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        Process git;
         try
         {
-            var start = new ProcessStartInfo("git", ["describe", "--tags", "--always", "--dirty"])
-            {
-                WorkingDirectory = directory,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var git = Process.Start(start)!;
-            var output = git.StandardOutput.ReadToEnd().Trim();
-            git.WaitForExit();
-            var tag = output.StartsWith('v') && output.Length > 1 && char.IsDigit(output[1]) ? output[1..] : output;
-            return git.ExitCode == 0 && VersionTag().IsMatch(tag) ? tag : "0.0.0-local";
+            git = Process.Start(start)!;
         }
         catch (System.ComponentModel.Win32Exception)
         {
-            return "0.0.0-local";
+            return FallbackVersion;
+        }
+
+        using (git)
+        {
+            using var limit = new CancellationTokenSource(timeout, time ?? TimeProvider.System);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, limit.Token);
+            try
+            {
+                var output = git.StandardOutput.ReadToEndAsync(linked.Token);
+                var errors = git.StandardError.ReadToEndAsync(linked.Token);
+                await git.WaitForExitAsync(linked.Token).ConfigureAwait(false);
+                var text = (await output.ConfigureAwait(false)).Trim();
+                await errors.ConfigureAwait(false);
+                var tag = text.StartsWith('v') && text.Length > 1 && char.IsDigit(text[1]) ? text[1..] : text;
+                return git.ExitCode == 0 && VersionTag().IsMatch(tag) ? tag : FallbackVersion;
+            }
+            catch (OperationCanceledException) when (limit.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                return FallbackVersion;
+            }
+            finally
+            {
+                if (!git.HasExited)
+                {
+                    git.Kill(entireProcessTree: true);
+                }
+            }
         }
     }
 

@@ -182,14 +182,3 @@ public sealed record DockerEndpoint(Uri Host, bool TlsVerify = false, string? Ce
         _ => throw new FormatException($"{variable}='{value}' is not a yes/no value. Use 1 (verify TLS) or unset it."),
     };
 }
-
-/// <summary>An Engine API call failed; keeps the HTTP status and the engine's response body.</summary>
-public sealed class DockerEngineException(string message, int? statusCode = null, string? responseBody = null, Exception? inner = null)
-    : Exception(message, inner)
-{
-    /// <summary>The HTTP status the engine answered with, when it answered.</summary>
-    public int? StatusCode { get; } = statusCode;
-
-    /// <summary>The engine's response body, when it answered.</summary>
-    public string? ResponseBody { get; } = responseBody;
-}

@@ -6,7 +6,7 @@ namespace Pipeline.Docker;
 /// A process in a container whose stdin and stdout stay attached: write commands, read answers, for as long as
 /// it runs. One reader and one writer at a time. Disposing closes its stdin (the process sees end of input).
 /// </summary>
-public interface IExecSession : IAsyncDisposable
+public interface IExecSession : IAsyncDisposable, IDisposable
 {
     /// <summary>What runs where, for messages.</summary>
     string Description { get; }
@@ -74,6 +74,12 @@ internal sealed class DockerExecSession(MultiplexedStream stream, string descrip
 
     public ValueTask DisposeAsync()
     {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    public void Dispose()
+    {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             try
@@ -87,7 +93,5 @@ internal sealed class DockerExecSession(MultiplexedStream stream, string descrip
 
             stream.Dispose();
         }
-
-        return ValueTask.CompletedTask;
     }
 }

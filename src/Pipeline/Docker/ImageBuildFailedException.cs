@@ -37,13 +37,6 @@ public sealed class ImageBuildFailedException : Exception
     {
         var tags = request.Tags.Count == 0 ? "untagged" : string.Join(", ", request.Tags);
         var message = $"Building {Path.Combine(request.ContextDirectory, request.Dockerfile)} ({tags}) on {endpoint} failed: {error.TrimEnd()}";
-        return tail.Count == 0 ? message : message + Environment.NewLine + Indent.Lines(tail);
+        return tail.Count == 0 ? message : message + "\n" + Indent.Lines(tail);
     }
-}
-
-/// <summary>Formats output lines for exception messages.</summary>
-internal static class Indent
-{
-    /// <summary>Each line on its own line, indented by four spaces.</summary>
-    public static string Lines(IEnumerable<string> lines) => string.Join(Environment.NewLine, lines.Select(l => "    " + l));
 }

@@ -26,22 +26,25 @@ public sealed class RollbackRunner(
     IServiceRegistry registry,
     Func<string?, CancellationToken, Task> restoreProxy,
     TimeSpan stepTimeout,
-    Action<string> log)
+    Action<string> log,
+    TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     /// <summary>Unwinds whatever the journal holds.</summary>
     public async Task<RollbackReport> RunAsync()
     {
         var done = new List<string>();
         var failed = new List<string>();
         IReadOnlyList<(string Key, UndoStep Step)> steps;
-        using (var read = new CancellationTokenSource(stepTimeout))
+        using (var read = new CancellationTokenSource(stepTimeout, _time))
         {
             steps = await journal.ReadAsync(read.Token);
         }
 
         foreach (var (key, step) in steps.Reverse())
         {
-            using var timeout = new CancellationTokenSource(stepTimeout);
+            using var timeout = new CancellationTokenSource(stepTimeout, _time);
             try
             {
                 await UndoAsync(step, timeout.Token);

@@ -44,6 +44,9 @@ public sealed class DeploymentLock : IAsyncDisposable
     /// <value>250 milliseconds.</value>
     public static readonly TimeSpan DefaultPollInterval = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How long revoking an unused lease, or releasing on dispose, may take (both are best effort: a lease expires on its own).</summary>
+    private static readonly TimeSpan CleanupTimeout = TimeSpan.FromSeconds(5);
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly IServiceRegistry _registry;
     private readonly TimeProvider _time;
@@ -163,7 +166,7 @@ public sealed class DeploymentLock : IAsyncDisposable
         {
             if (lease is { } unused)
             {
-                using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                using var cleanup = new CancellationTokenSource(CleanupTimeout, time);
                 try
                 {
                     await registry.RevokeLeaseAsync(unused, cleanup.Token);
@@ -207,7 +210,7 @@ public sealed class DeploymentLock : IAsyncDisposable
             return;
         }
 
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        using (var timeout = new CancellationTokenSource(CleanupTimeout, _time))
         {
             try
             {

@@ -202,7 +202,7 @@ public sealed class PreflightChecks(
         {
             using var limit = Limit(ct);
             var ours = await engine.InspectContainerAsync(options.ProxyContainer, limit.Token).ConfigureAwait(false);
-            var ourProxyRuns = ours is { IsRunning: true } && ours.Labels.ContainsKey(ProxyLabels.Proxy);
+            var ourProxyRuns = ours is { IsRunning: true } && ours.Labels.ContainsKey(Labels.Proxy);
             if (!ourProxyRuns && IsLocal(options.ProductionEngine) && PortTaken(options.ProxyAddress, options.ProxyPort) is { } why)
             {
                 problems.Add($"{options.ProxyAddress}:{options.ProxyPort} is already in use by another program ({why}); choose --proxy-port (or stop that program)");
@@ -271,7 +271,7 @@ public sealed class PreflightChecks(
 
         try
         {
-            ProxyTemplate.For(new ProxyOptions { Kind = options.ProxyKind, TemplatePath = options.ProxyTemplate }).Render(options.ProxyKind, []);
+            ProxyTemplate.For(options.ToProxyOptions()).Render(options.ProxyKind, []);
             return [];
         }
         catch (ProxyTemplateException e)

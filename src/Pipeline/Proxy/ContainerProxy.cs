@@ -1,5 +1,6 @@
 using System.Text;
 using Pipeline.Docker;
+using Pipeline.Timing;
 
 namespace Pipeline.Proxy;
 
@@ -16,6 +17,9 @@ public abstract class ContainerProxy : IProxy
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan ActivateTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan RestoreFileTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan LogsTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan RemoveCandidateTimeout = TimeSpan.FromSeconds(10);
     private readonly ProxyTemplate template;
     private (string ContainerId, ProxyDocument Document)? live;
 
@@ -30,7 +34,7 @@ public abstract class ContainerProxy : IProxy
     }
 
     /// <inheritdoc />
-    public abstract string Kind { get; }
+    public abstract ProxyKind Kind { get; }
 
     /// <summary>The options this proxy was created with (validated).</summary>
     public ProxyOptions Options { get; }
@@ -90,6 +94,9 @@ public abstract class ContainerProxy : IProxy
     /// <summary>Ends the runtime session, if one is open.</summary>
     private protected abstract ValueTask CloseSessionAsync();
 
+    /// <summary>Ends the runtime session, if one is open, when the proxy is disposed (nothing may use it any more).</summary>
+    private protected abstract void CloseSession();
+
     /// <summary>True when the proxy answers on its runtime session (opening it when needed); false when it has none or does not answer.</summary>
     private protected abstract Task<bool> AnswersOnSessionAsync(string containerId, CancellationToken ct);
 
@@ -120,7 +127,7 @@ public abstract class ContainerProxy : IProxy
     internal string CompanionFor(params ProxyRoute[] routes)
     {
         ProxyRouteValidation.Validate(routes);
-        return Companion(ProxyTemplateModel.From(Kind, routes));
+        return Companion(ProxyTemplateModel.From(Kind.Name, routes));
     }
 
     /// <inheritdoc />
@@ -134,7 +141,7 @@ public abstract class ContainerProxy : IProxy
     public void Dispose()
     {
         // Closing the session only closes its stdin and connection: nothing waits on the network.
-        CloseSessionAsync().AsTask().GetAwaiter().GetResult();
+        CloseSession();
         GC.SuppressFinalize(this);
     }
 
@@ -180,14 +187,14 @@ public abstract class ContainerProxy : IProxy
                 ?? throw new ProxyException($"The {Kind} proxy container '{Options.ContainerName}' disappeared right after it was created on {Engine.Endpoint}.");
         }
 
-        if (!info.Labels.TryGetValue(ProxyLabels.Proxy, out var kind) || kind != Kind)
+        if (!info.Labels.TryGetValue(Labels.Proxy, out var kind) || kind != Kind.Name)
         {
             throw new ProxyException(
                 $"Container '{Options.ContainerName}' on {Engine.Endpoint} is not a {Kind} proxy " +
-                $"(label {ProxyLabels.Proxy}={(kind ?? "<missing>")}); remove it or choose another ProxyOptions.ContainerName.");
+                $"(label {Labels.Proxy}={(kind ?? "<missing>")}); remove it or choose another ProxyOptions.ContainerName.");
         }
 
-        var published = info.Labels.GetValueOrDefault(ProxyLabels.HttpsPort);
+        var published = info.Labels.GetValueOrDefault(Labels.ProxyHttpsPort);
         var wanted = Options.HttpsPort?.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (published != wanted)
         {
@@ -269,7 +276,7 @@ public abstract class ContainerProxy : IProxy
                 // Same shape: only where traffic goes differs. Change it in the running proxy first (the switch), then make
                 // the files say the same, so a later reload keeps it. The runtime is compared with what runs, not with the
                 // file: after a crash between the two steps the file may be behind, and this puts both right.
-                var changed = await ApplyRuntimeAsync(id, ProxyTemplateModel.From(Kind, routes), ct).ConfigureAwait(false);
+                var changed = await ApplyRuntimeAsync(id, ProxyTemplateModel.From(Kind.Name, routes), ct).ConfigureAwait(false);
                 if (current.Text != config)
                 {
                     await InstallAsync(id, desired, ct).ConfigureAwait(false);
@@ -309,7 +316,7 @@ public abstract class ContainerProxy : IProxy
         catch (Exception e) when (previous is not null)
         {
             // Put the old files back so the files on disk match what the proxy still runs.
-            using var undo = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            using var undo = new CancellationTokenSource(RestoreFileTimeout, Time);
             await Engine.PutFilesAsync(id, Directory(LiveConfigPath), Files(previous), undo.Token).ConfigureAwait(false);
             live = (id, previous);
             throw new ProxyException($"The {Kind} proxy '{Options.ContainerName}' did not activate the new config; the previous config file was restored. {e.Message}", e);
@@ -409,7 +416,7 @@ public abstract class ContainerProxy : IProxy
     private Dictionary<string, byte[]> Files(ProxyDocument document) => new()
     {
         [FileName(LiveConfigPath)] = Encoding.UTF8.GetBytes(document.Text),
-        [FileName(CompanionPath)] = Encoding.UTF8.GetBytes(Companion(ProxyTemplateModel.From(Kind, document.Routes ?? []))),
+        [FileName(CompanionPath)] = Encoding.UTF8.GetBytes(Companion(ProxyTemplateModel.From(Kind.Name, document.Routes ?? []))),
     };
 
     /// <summary>Uploads the config and its companion as candidates (and a copy for the validator) in one archive.</summary>
@@ -453,7 +460,7 @@ public abstract class ContainerProxy : IProxy
         {
             throw new ProxyException(
                 $"Could not {purpose} in the {Kind} proxy '{Options.ContainerName}': `{string.Join(' ', command)}` exited with {result.ExitCode}:\n" +
-                ProxyException.Indent(Output(result)));
+                Indent.Text(Output(result)));
         }
 
         return result;
@@ -482,7 +489,7 @@ public abstract class ContainerProxy : IProxy
         {
             0 => result.Stdout,
             3 => null,
-            _ => throw new ProxyException($"Could not read {path} in the {Kind} proxy '{Options.ContainerName}': cat exited with {result.ExitCode}:\n{ProxyException.Indent(Output(result))}"),
+            _ => throw new ProxyException($"Could not read {path} in the {Kind} proxy '{Options.ContainerName}': cat exited with {result.ExitCode}:\n{Indent.Text(Output(result))}"),
         };
     }
 
@@ -490,17 +497,17 @@ public abstract class ContainerProxy : IProxy
     {
         var before = await ServingProcessesAsync(id, ct).ConfigureAwait(false);
         await SignalReloadAsync(id, ct).ConfigureAwait(false);
-        var deadline = Time.GetUtcNow() + ActivateTimeout;
         var last = "";
-        while (true)
+
+        async Task<bool> NewWorkerServesAsync(CancellationToken deadline)
         {
             try
             {
                 // While it reloads the proxy may briefly refuse its control socket: that is "not yet", not a failure.
-                var now = await ServingProcessesAsync(id, ct).ConfigureAwait(false);
+                var now = await ServingProcessesAsync(id, deadline).ConfigureAwait(false);
                 if (now.Count > 0 && now.Any(p => !before.Contains(p)))
                 {
-                    return;
+                    return true;
                 }
 
                 last = $"workers now: {string.Join(", ", now)}";
@@ -510,14 +517,14 @@ public abstract class ContainerProxy : IProxy
                 last = e.Message;
             }
 
-            if (Time.GetUtcNow() > deadline)
-            {
-                throw new ProxyException(
-                    $"The {Kind} proxy '{Options.ContainerName}' started no new worker within {ActivateTimeout.TotalSeconds:0} s of the reload " +
-                    $"(workers before: {string.Join(", ", before)}; {last}).");
-            }
+            return false;
+        }
 
-            await Task.Delay(PollInterval, Time, ct).ConfigureAwait(false);
+        if (!await Poll.UntilAsync(NewWorkerServesAsync, ActivateTimeout, PollInterval, Time, ct).ConfigureAwait(false))
+        {
+            throw new ProxyException(
+                $"The {Kind} proxy '{Options.ContainerName}' started no new worker within {ActivateTimeout.TotalSeconds:0} s of the reload " +
+                $"(workers before: {string.Join(", ", before)}; {last}).");
         }
     }
 
@@ -528,7 +535,7 @@ public abstract class ContainerProxy : IProxy
         {
             var output = Output(result);
             throw new ProxyConfigRejectedException(
-                Kind,
+                Kind.Name,
                 output.Length == 0 ? $"(no output; `{string.Join(' ', ValidateCommand("<candidate config>"))}` exited with {result.ExitCode})" : output.Replace(candidate, "<candidate config>", StringComparison.Ordinal));
         }
     }
@@ -547,31 +554,26 @@ public abstract class ContainerProxy : IProxy
 
     private async Task WaitReadyAsync(string id, CancellationToken ct)
     {
-        var deadline = Time.GetUtcNow() + ReadyTimeout;
-        while (true)
+        var last = $"`{string.Join(' ', ReadyCommand)}` gave no answer";
+
+        async Task<bool> ReadyAsync(CancellationToken deadline)
         {
-            var info = await Engine.InspectContainerAsync(id, ct).ConfigureAwait(false);
+            var info = await Engine.InspectContainerAsync(id, deadline).ConfigureAwait(false);
             if (info is null || !info.IsRunning)
             {
                 var logs = await LogsAsync(id).ConfigureAwait(false);
                 throw new ProxyException(
-                    $"The {Kind} proxy container '{Options.ContainerName}' is {(info is null ? "gone" : info.State)} instead of running on {Engine.Endpoint}; its log:\n{ProxyException.Indent(logs)}");
+                    $"The {Kind} proxy container '{Options.ContainerName}' is {(info is null ? "gone" : info.State)} instead of running on {Engine.Endpoint}; its log:\n{Indent.Text(logs)}");
             }
 
-            var result = await Engine.ExecAsync(id, ReadyCommand, ct).ConfigureAwait(false);
-            if (result.ExitCode == 0)
-            {
-                return;
-            }
+            var result = await Engine.ExecAsync(id, ReadyCommand, deadline).ConfigureAwait(false);
+            last = $"`{string.Join(' ', ReadyCommand)}` exited with {result.ExitCode}:\n{Indent.Text(Output(result))}";
+            return result.ExitCode == 0;
+        }
 
-            if (Time.GetUtcNow() > deadline)
-            {
-                throw new ProxyException(
-                    $"The {Kind} proxy container '{Options.ContainerName}' did not become ready within {ReadyTimeout.TotalSeconds:0} s; " +
-                    $"`{string.Join(' ', ReadyCommand)}` exited with {result.ExitCode}:\n{ProxyException.Indent(Output(result))}");
-            }
-
-            await Task.Delay(PollInterval, Time, ct).ConfigureAwait(false);
+        if (!await Poll.UntilAsync(ReadyAsync, ReadyTimeout, PollInterval, Time, ct).ConfigureAwait(false))
+        {
+            throw new ProxyException($"The {Kind} proxy container '{Options.ContainerName}' did not become ready within {ReadyTimeout.TotalSeconds:0} s; {last}");
         }
     }
 
@@ -580,7 +582,7 @@ public abstract class ContainerProxy : IProxy
         var lines = new List<string>();
         try
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            using var cts = new CancellationTokenSource(LogsTimeout, Time);
             await Engine.StreamLogsAsync(id, line => { lock (lines) { lines.Add(line); } }, cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or DockerEngineException)
@@ -598,7 +600,7 @@ public abstract class ContainerProxy : IProxy
     {
         try
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            using var cts = new CancellationTokenSource(RemoveCandidateTimeout, Time);
             await Engine.ExecAsync(id, ["/bin/rm", "-f", .. paths], cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or DockerEngineException)
@@ -611,7 +613,7 @@ public abstract class ContainerProxy : IProxy
     {
         var labels = new Dictionary<string, string>(Options.Labels)
         {
-            [ProxyLabels.Role] = "proxy",
+            [Labels.Role] = Roles.Proxy,
         };
         return labels;
     }
@@ -620,13 +622,13 @@ public abstract class ContainerProxy : IProxy
     {
         var labels = new Dictionary<string, string>(Options.Labels)
         {
-            [ProxyLabels.Role] = "proxy",
-            [ProxyLabels.Proxy] = Kind,
+            [Labels.Role] = Roles.Proxy,
+            [Labels.Proxy] = Kind.Name,
         };
         List<PortBinding> ports = [new PortBinding(Options.ListenAddress, Options.ListenPort, ProxyOptions.ContainerPort)];
         if (Options.HttpsPort is { } https)
         {
-            labels[ProxyLabels.HttpsPort] = https.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            labels[Labels.ProxyHttpsPort] = https.ToString(System.Globalization.CultureInfo.InvariantCulture);
             ports.Add(new PortBinding(Options.ListenAddress, https, ProxyOptions.ContainerHttpsPort));
         }
 
@@ -643,25 +645,8 @@ public abstract class ContainerProxy : IProxy
     }
 }
 
-/// <summary>The labels the proxy container carries.</summary>
-public static class ProxyLabels
-{
-    /// <summary><c>pipeline.role</c> = <c>proxy</c>.</summary>
-    public const string Role = "pipeline.role";
-
-    /// <summary><c>pipeline.proxy</c> = the proxy kind.</summary>
-    public const string Proxy = "pipeline.proxy";
-
-    /// <summary><c>pipeline.proxy.https-port</c> = the host port HTTPS is published on (absent without HTTPS).</summary>
-    public const string HttpsPort = "pipeline.proxy.https-port";
-}
-
 /// <summary>The running proxy lacks a backend, server or map its config file promised, so a runtime change cannot be made.</summary>
 internal sealed class ProxyRuntimeMismatchException(string message) : Exception(message);
 
 /// <summary>Running or reconfiguring the proxy container failed; the message names the container and what the engine or proxy answered.</summary>
-public sealed class ProxyException(string message, Exception? inner = null) : Exception(message, inner)
-{
-    internal static string Indent(string text) =>
-        string.Join('\n', (text.Length == 0 ? "(no output)" : text.TrimEnd()).Split('\n').Select(line => "    " + line));
-}
+public sealed class ProxyException(string message, Exception? inner = null) : Exception(message, inner);

@@ -35,7 +35,7 @@ public sealed partial class HaproxyProxy : ContainerProxy
     }
 
     /// <inheritdoc />
-    public override string Kind => ProxyKinds.Haproxy;
+    public override ProxyKind Kind => ProxyKind.Haproxy;
 
     /// <inheritdoc />
     public override string LiveConfigPath => "/etc/haproxy/pipeline-proxy.cfg";
@@ -250,6 +250,15 @@ public sealed partial class HaproxyProxy : ContainerProxy
         return total;
     }
 
+    private protected override void CloseSession()
+    {
+        if (session is { } open)
+        {
+            session = null;
+            open.Session.Dispose();
+        }
+    }
+
     private protected override async ValueTask CloseSessionAsync()
     {
         await sessionLock.WaitAsync().ConfigureAwait(false);
@@ -437,6 +446,6 @@ public sealed partial class HaproxyProxy : ContainerProxy
     private static ProxyOptions WithKind(ProxyOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return options.Kind == ProxyKinds.Haproxy ? options : throw new ArgumentException($"HaproxyProxy needs options with Kind 'haproxy', not '{options.Kind}'; use ProxyFactory.Create.", nameof(options));
+        return options.Kind == ProxyKind.Haproxy ? options : throw new ArgumentException($"HaproxyProxy needs options with Kind 'haproxy', not '{options.Kind}'; use ProxyFactory.Create.", nameof(options));
     }
 }

@@ -47,8 +47,8 @@ public enum ProxyChange
 /// </summary>
 public interface IProxy : IAsyncDisposable, IDisposable
 {
-    /// <summary><c>nginx</c> or <c>haproxy</c>.</summary>
-    string Kind { get; }
+    /// <summary>Which proxy this is.</summary>
+    ProxyKind Kind { get; }
 
     /// <summary>The URL clients (and post-integration tests run on the host) reach the proxy at, e.g. http://127.0.0.1:8080/.</summary>
     Uri PublicUrl { get; }
@@ -96,11 +96,8 @@ public interface IProxy : IAsyncDisposable, IDisposable
 
 /// <summary>The proxy's validator rejected a config; carries its output.</summary>
 public sealed class ProxyConfigRejectedException(string proxyKind, string validatorOutput)
-    : Exception($"{proxyKind} rejected the rendered config:\n{Indent(validatorOutput)}")
+    : Exception($"{proxyKind} rejected the rendered config:\n{Indent.Text(validatorOutput, "")}")
 {
     /// <summary>What the validator printed.</summary>
     public string ValidatorOutput { get; } = validatorOutput;
-
-    private static string Indent(string text) =>
-        string.Join('\n', text.TrimEnd().Split('\n').Select(line => "    " + line));
 }

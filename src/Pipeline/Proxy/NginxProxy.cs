@@ -36,7 +36,7 @@ public sealed class NginxProxy : ContainerProxy
     }
 
     /// <inheritdoc />
-    public override string Kind => ProxyKinds.Nginx;
+    public override ProxyKind Kind => ProxyKind.Nginx;
 
     /// <inheritdoc />
     public override string LiveConfigPath => "/etc/nginx/pipeline-proxy.conf";
@@ -150,6 +150,15 @@ public sealed class NginxProxy : ContainerProxy
             .Sum(f => int.Parse(f[2], CultureInfo.InvariantCulture));
     }
 
+    private protected override void CloseSession()
+    {
+        if (session is { } open)
+        {
+            session = null;
+            open.Session.Dispose();
+        }
+    }
+
     private protected override async ValueTask CloseSessionAsync()
     {
         await sessionLock.WaitAsync().ConfigureAwait(false);
@@ -221,6 +230,6 @@ public sealed class NginxProxy : ContainerProxy
     private static ProxyOptions WithKind(ProxyOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return options.Kind == ProxyKinds.Nginx ? options : throw new ArgumentException($"NginxProxy needs options with Kind 'nginx', not '{options.Kind}'; use ProxyFactory.Create.", nameof(options));
+        return options.Kind == ProxyKind.Nginx ? options : throw new ArgumentException($"NginxProxy needs options with Kind 'nginx', not '{options.Kind}'; use ProxyFactory.Create.", nameof(options));
     }
 }

@@ -13,11 +13,8 @@ public static class ProxyFactory
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(engine);
         options.Validate();
-        return options.Kind switch
-        {
-            ProxyKinds.Nginx => new NginxProxy(options, engine, timeProvider),
-            ProxyKinds.Haproxy => new HaproxyProxy(options, engine, timeProvider),
-            _ => throw new ArgumentException($"Proxy kind '{options.Kind}' is not supported; use one of: {string.Join(", ", ProxyKinds.All)}.", nameof(options)),
-        };
+        return options.Kind == ProxyKind.Nginx
+            ? new NginxProxy(options, engine, timeProvider)
+            : new HaproxyProxy(options, engine, timeProvider);
     }
 }

@@ -4,22 +4,10 @@ using Pipeline.Docker;
 
 namespace Pipeline.Proxy;
 
-/// <summary>The proxy kinds Pipeline can drive.</summary>
-public static class ProxyKinds
-{
-    /// <summary>nginx: config checked with <c>nginx -t</c>, activated with <c>nginx -s reload</c>.</summary>
-    public const string Nginx = "nginx";
-
-    /// <summary>HAProxy in master-worker mode: config checked with <c>haproxy -c</c>, activated by a seamless reload through the master socket.</summary>
-    public const string Haproxy = "haproxy";
-
-    /// <summary>Every supported kind.</summary>
-    public static IReadOnlyList<string> All { get; } = [Nginx, Haproxy];
-}
-
 /// <summary>
 /// Where and how the proxy container runs on the production engine. Validate with <see cref="Validate"/>
-/// (the proxies and <see cref="ProxyFactory"/> do it for you).
+/// (the proxies and <see cref="ProxyFactory"/> do it for you). A deploy derives them from its options
+/// (<see cref="Configuration.DeploymentOptions.ToProxyOptions"/>); the defaults here are the deploy's defaults too.
 /// </summary>
 public sealed partial record ProxyOptions
 {
@@ -32,13 +20,25 @@ public sealed partial record ProxyOptions
     /// <summary>The default proxy image: Debian bookworm with nginx-light and its Lua module, haproxy and socat.</summary>
     public const string DefaultImage = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
 
-    /// <summary>Which proxy runs: <see cref="ProxyKinds.Nginx"/> or <see cref="ProxyKinds.Haproxy"/>.</summary>
-    /// <value>The default value is <c>nginx</c>.</value>
-    public string Kind { get; init; } = ProxyKinds.Nginx;
+    /// <summary>The default proxy container name.</summary>
+    public const string DefaultContainerName = "pipeline-proxy";
+
+    /// <summary>The default Docker network of the releases and the proxy.</summary>
+    public const string DefaultNetwork = "pipeline";
+
+    /// <summary>The default host address the proxy's port is published on.</summary>
+    public const string DefaultListenAddress = "127.0.0.1";
+
+    /// <summary>The default host port the proxy's port is published on.</summary>
+    public const int DefaultListenPort = 8080;
+
+    /// <summary>Which proxy runs.</summary>
+    /// <value>The default value is <see cref="ProxyKind.Default"/> (<c>haproxy</c>).</value>
+    public ProxyKind Kind { get; init; } = ProxyKind.Default;
 
     /// <summary>The proxy container's name on the production engine.</summary>
     /// <value>The default value is <c>pipeline-proxy</c>.</value>
-    public string ContainerName { get; init; } = "pipeline-proxy";
+    public string ContainerName { get; init; } = DefaultContainerName;
 
     /// <summary>The image the proxy container runs; it must contain nginx, haproxy and socat. Pulled when the engine lacks it.</summary>
     /// <value>The default value is <see cref="DefaultImage"/>.</value>
@@ -46,15 +46,15 @@ public sealed partial record ProxyOptions
 
     /// <summary>The Docker bridge network the releases are on; created (labelled) when missing.</summary>
     /// <value>The default value is <c>pipeline</c>.</value>
-    public string Network { get; init; } = "pipeline";
+    public string Network { get; init; } = DefaultNetwork;
 
     /// <summary>The host address the proxy's port is published on.</summary>
     /// <value>The default value is <c>127.0.0.1</c>.</value>
-    public string ListenAddress { get; init; } = "127.0.0.1";
+    public string ListenAddress { get; init; } = DefaultListenAddress;
 
     /// <summary>The host port the proxy's port is published on.</summary>
     /// <value>The default value is 8080.</value>
-    public int ListenPort { get; init; } = 8080;
+    public int ListenPort { get; init; } = DefaultListenPort;
 
     /// <summary>The host port the proxy's HTTPS port (443 in the container) is published on, or null for no HTTPS.</summary>
     /// <value>The default value is null: plain HTTP only.</value>
@@ -94,9 +94,9 @@ public sealed partial record ProxyOptions
     /// <returns>The same options, for chaining.</returns>
     public ProxyOptions Validate()
     {
-        if (Kind is null || !ProxyKinds.All.Contains(Kind))
+        if (Kind is null)
         {
-            throw new ArgumentException($"Proxy kind '{Kind}' is not supported; use one of: {string.Join(", ", ProxyKinds.All)}.", nameof(Kind));
+            throw new ArgumentException($"Proxy kind is not set; use one of: {string.Join(", ", ProxyKind.All)}.", nameof(Kind));
         }
 
         if (ContainerName is null || !ContainerNamePattern().IsMatch(ContainerName))

@@ -76,7 +76,7 @@ internal sealed class SessionBuffer(IExecSession session)
 /// HAProxy's master CLI in prompt mode over one exec of <c>socat</c>: commands go in one per line (pipelined), each
 /// answer ends at the next prompt. <c>@1 …</c> reaches the current worker, <c>@!PID …</c> any worker, plain commands the master.
 /// </summary>
-internal sealed class HaproxyCliSession : IAsyncDisposable
+internal sealed class HaproxyCliSession : IAsyncDisposable, IDisposable
 {
     private readonly SessionBuffer _buffer;
     private readonly byte[] _prompt;
@@ -155,10 +155,12 @@ internal sealed class HaproxyCliSession : IAsyncDisposable
         _buffer.Session.WriteAsync(Encoding.ASCII.GetBytes(command + "\n"), ct);
 
     public ValueTask DisposeAsync() => _buffer.Session.DisposeAsync();
+
+    public void Dispose() => _buffer.Session.Dispose();
 }
 
 /// <summary>HTTP/1.1 requests over one kept-alive connection to nginx's admin socket, through one exec of <c>socat</c>.</summary>
-internal sealed class NginxAdminSession : IAsyncDisposable
+internal sealed class NginxAdminSession : IAsyncDisposable, IDisposable
 {
     private readonly SessionBuffer _buffer;
     private bool _closed;
@@ -211,4 +213,6 @@ internal sealed class NginxAdminSession : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _buffer.Session.DisposeAsync();
+
+    public void Dispose() => _buffer.Session.Dispose();
 }

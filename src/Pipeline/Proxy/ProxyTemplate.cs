@@ -54,14 +54,10 @@ public sealed class ProxyTemplate
     }
 
     /// <summary>The built-in template for a proxy kind.</summary>
-    public static ProxyTemplate BuiltIn(string kind)
+    public static ProxyTemplate BuiltIn(ProxyKind kind)
     {
-        var name = kind switch
-        {
-            ProxyKinds.Nginx => "Pipeline.Proxy.Templates.nginx.conf.liquid",
-            ProxyKinds.Haproxy => "Pipeline.Proxy.Templates.haproxy.cfg.liquid",
-            _ => throw new ArgumentException($"Proxy kind '{kind}' has no built-in template; use one of: {string.Join(", ", ProxyKinds.All)}.", nameof(kind)),
-        };
+        ArgumentNullException.ThrowIfNull(kind);
+        var name = kind == ProxyKind.Nginx ? "Pipeline.Proxy.Templates.nginx.conf.liquid" : "Pipeline.Proxy.Templates.haproxy.cfg.liquid";
         using var stream = typeof(ProxyTemplate).Assembly.GetManifestResourceStream(name)
             ?? throw new InvalidOperationException($"The built-in {kind} template (resource {name}) is missing from {typeof(ProxyTemplate).Assembly.GetName().Name}.");
         using var reader = new StreamReader(stream);
@@ -94,10 +90,10 @@ public sealed class ProxyTemplate
     /// <param name="kind">The proxy kind.</param>
     /// <param name="routes">The routes.</param>
     /// <param name="https">True to terminate TLS too (<c>https_port</c> 443 and <c>certificate_path</c> in the model).</param>
-    public string Render(string kind, IReadOnlyList<ProxyRoute> routes, bool https = false)
+    public string Render(ProxyKind kind, IReadOnlyList<ProxyRoute> routes, bool https = false)
     {
         ProxyRouteValidation.Validate(routes);
-        return RenderModel(ProxyTemplateModel.From(kind, routes, masked: false, https));
+        return RenderModel(ProxyTemplateModel.From(kind.Name, routes, masked: false, https));
     }
 
     /// <summary>
@@ -105,10 +101,10 @@ public sealed class ProxyTemplate
     /// configs with the same shape differ only in where routes send traffic. Also says which kinds of switch values the
     /// template prints (a proxy can change some of them at runtime, not others).
     /// </summary>
-    internal ProxyShape Shape(string kind, IReadOnlyList<ProxyRoute> routes, bool https = false)
+    internal ProxyShape Shape(ProxyKind kind, IReadOnlyList<ProxyRoute> routes, bool https = false)
     {
         ProxyRouteValidation.Validate(routes);
-        var text = RenderModel(ProxyTemplateModel.From(kind, routes, masked: true, https));
+        var text = RenderModel(ProxyTemplateModel.From(kind.Name, routes, masked: true, https));
         var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..32];
         return new ProxyShape(
             hash,

@@ -29,7 +29,7 @@ internal sealed class ProxyTemplateModel
     public int HttpsPort { get; init; }
 
     /// <summary>The certificate chain and key, one PEM file (HAProxy and nginx read the same layout).</summary>
-    public string CertificatePath => Kind == ProxyKinds.Haproxy ? HaproxyProxy.CertificateFile : NginxProxy.CertificateFile;
+    public string CertificatePath => Kind == ProxyKind.Haproxy.Name ? HaproxyProxy.CertificateFile : NginxProxy.CertificateFile;
 
     public int RouteCount => Routes.Count;
 

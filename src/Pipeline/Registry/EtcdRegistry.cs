@@ -309,11 +309,8 @@ public sealed class EtcdRegistry : IServiceRegistry
             if (IsSuccess) return Root;
             var answer = Message is not null
                 ? $"{Message}{(Code is { } c ? $" (code {c})" : string.Empty)}"
-                : Body.Length == 0 ? "an empty answer" : Indent(Body);
+                : Body.Length == 0 ? "an empty answer" : "\n" + Indent.Lines(Body.Trim().Split('\n').Take(20));
             throw new ServiceRegistryException($"etcd at {RegistryHttp.Display(Endpoint)} refused to {operation}: {answer}");
         }
-
-        private static string Indent(string body) =>
-            Environment.NewLine + string.Join(Environment.NewLine, body.Trim().Split('\n').Take(20).Select(l => "    " + l.TrimEnd('\r')));
     }
 }

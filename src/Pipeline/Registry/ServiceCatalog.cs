@@ -43,17 +43,17 @@ public sealed class ServiceCatalog(IServiceRegistry registry, string prefix)
     /// <summary>The registry underneath.</summary>
     public IServiceRegistry Registry { get; } = registry;
 
+    /// <summary>The prefix of every key Pipeline writes.</summary>
+    public string KeyPrefix { get; } = prefix;
+
     /// <summary>The key holding a service's live colour.</summary>
-    public string ColorKey(string service) => $"{prefix}/services/{service}/color";
+    public string ColorKey(string service) => $"{KeyPrefix}/services/{service}/color";
 
     /// <summary>The key holding a service's release of one colour.</summary>
-    public string ReleaseKey(string service, string color) => $"{prefix}/services/{service}/releases/{color}";
+    public string ReleaseKey(string service, string color) => $"{KeyPrefix}/services/{service}/releases/{color}";
 
     /// <summary>The prefix of a service's history entries.</summary>
-    public string HistoryPrefix(string service) => $"{prefix}/services/{service}/history/";
-
-    /// <summary>The prefix of every key of one service.</summary>
-    public string ServicePrefix(string service) => $"{prefix}/services/{service}/";
+    public string HistoryPrefix(string service) => $"{KeyPrefix}/services/{service}/history/";
 
     /// <summary>The live colour of a service, or null before its first deploy.</summary>
     public Task<string?> GetLiveColorAsync(string service, CancellationToken ct = default) =>
@@ -70,11 +70,11 @@ public sealed class ServiceCatalog(IServiceRegistry registry, string prefix)
     /// <summary>The live release of every service in the registry, ordered by service name.</summary>
     public async Task<IReadOnlyList<ReleaseRecord>> GetLiveReleasesAsync(CancellationToken ct = default)
     {
-        var keys = await Registry.GetPrefixAsync($"{prefix}/services/", ct);
+        var keys = await Registry.GetPrefixAsync($"{KeyPrefix}/services/", ct);
         var live = new List<ReleaseRecord>();
         foreach (var (key, color) in keys.Where(k => k.Key.EndsWith("/color", StringComparison.Ordinal)))
         {
-            var service = key[$"{prefix}/services/".Length..^"/color".Length];
+            var service = key[$"{KeyPrefix}/services/".Length..^"/color".Length];
             if (keys.TryGetValue(ReleaseKey(service, color), out var json))
             {
                 live.Add(Deserialize<ReleaseRecord>(json));

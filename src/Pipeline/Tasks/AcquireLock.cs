@@ -17,7 +17,7 @@ public sealed class AcquireLock : DeploymentStage
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
-        await context.AcquireLockAsync(ct);
+        await context.DeployLock.AcquireAsync(ct);
         var leftover = await context.Journal.ReadAsync(ct);
         if (leftover.Count == 0)
         {
@@ -45,7 +45,7 @@ public sealed class AcquireLock : DeploymentStage
     /// </summary>
     internal static async Task<RollbackReport> RecoverAsync(DeploymentContext context, CancellationToken ct)
     {
-        var report = await context.CreateRollbackRunner().RunAsync();
+        var report = await context.RollbackRunner.RunAsync();
         var orphans = await RemoveOrphanedTestContainersAsync(context, ct);
         return orphans.Count == 0 ? report : report with { Done = [.. report.Done, .. orphans] };
     }
@@ -58,10 +58,10 @@ public sealed class AcquireLock : DeploymentStage
     {
         var removed = new List<string>();
         var tests = await context.CdEngine.ListContainersAsync(
-            new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "test" }, ct);
+            new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Test }, ct);
         foreach (var orphan in tests.Where(c => c.Labels.ContainsKey(Labels.Color) && c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
         {
-            using var timeout = new CancellationTokenSource(context.Options.UndoTimeout);
+            using var timeout = new CancellationTokenSource(context.Options.UndoTimeout, context.Time);
             await context.CdEngine.RemoveContainerAsync(orphan.Id, timeout.Token);
             removed.Add($"removed orphaned test container {orphan.Name}");
         }

@@ -14,7 +14,7 @@ public sealed class BuildImage : DeploymentStage
     {
         var image = ImageRef.Parse($"{context.Options.ImageRegistry}/{context.Service}:{context.Version}");
         await context.CdEngine.BuildImageAsync(
-            new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile", [image], context.LabelsFor("release")),
+            new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile", [image], context.LabelsFor(Roles.Release)),
             new LogProgress(context.Log, "  [build] "),
             ct);
         context.State.Image = image;

@@ -13,7 +13,7 @@ public sealed class Deploy : FrostingTask<DeploymentContext>
     public override void Run(DeploymentContext context)
     {
         var state = context.State;
-        context.Log.Information($"Deployed {context.Service} {context.Version} as {state.NewColor} (was {state.PreviousColor ?? "none"}) in {(DateTimeOffset.UtcNow - state.StartedAt).TotalSeconds:0.0} s:");
+        context.Log.Information($"Deployed {context.Service} {context.Version} as {state.NewColor} (was {state.PreviousColor ?? "none"}) in {(context.Time.GetUtcNow() - state.StartedAt).TotalSeconds:0.0} s:");
         foreach (var (stage, duration) in state.StageDurations)
         {
             context.Log.Information($"  {stage,-22} {duration.TotalSeconds,7:0.00} s");

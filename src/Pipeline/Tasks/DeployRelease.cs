@@ -26,7 +26,7 @@ public sealed class DeployRelease : DeploymentStage
         if ((await engine.ListNetworksAsync(new Dictionary<string, string>(), ct)).All(n => n.Name != options.Network))
         {
             await context.Journal.RecordAsync(UndoStep.RemoveNetwork(options.Network), ct);
-            await engine.EnsureNetworkAsync(options.Network, new Dictionary<string, string> { [Labels.Role] = "network" }, ct);
+            await engine.EnsureNetworkAsync(options.Network, new Dictionary<string, string> { [Labels.Role] = Roles.Network }, ct);
         }
 
         await engine.PullImageAsync(context.State.Image!, context.RegistryCredentials, new LogProgress(context.Log, "  [pull] "), ct);
@@ -37,7 +37,7 @@ public sealed class DeployRelease : DeploymentStage
         {
             var volumeName = $"{name}-{volume.Name}";
             await context.Journal.RecordAsync(UndoStep.RemoveVolume(volumeName), ct);
-            await engine.CreateVolumeAsync(volumeName, context.LabelsFor("release", color), ct);
+            await engine.CreateVolumeAsync(volumeName, context.LabelsFor(Roles.Release, color), ct);
             volumes[volumeName] = volume.Path;
         }
 
@@ -48,7 +48,7 @@ public sealed class DeployRelease : DeploymentStage
                 Name = name,
                 Image = context.State.Image!.ToString(),
                 Network = options.Network,
-                Labels = context.LabelsFor("release", color),
+                Labels = context.LabelsFor(Roles.Release, color),
                 RestartPolicy = "unless-stopped",
                 Volumes = volumes,
                 Environment = new Dictionary<string, string>

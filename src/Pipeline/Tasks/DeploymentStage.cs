@@ -1,16 +1,15 @@
-using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.ExceptionServices;
 using Cake.Core.Diagnostics;
 using Pipeline.Configuration;
 using Pipeline.Frosting;
+using Pipeline.Journal;
 
 namespace Pipeline.Tasks;
 
 /// <summary>
 /// A stage of the deploy. It records how long it took, and when it fails its error handler unwinds the
-/// journal (the first failing stage does the work) and fails the run with a message saying what failed and
-/// what was restored.
+/// journal and fails the run with a message saying what failed and what was restored.
 /// </summary>
 public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
 {
@@ -22,42 +21,56 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
     {
         if (context.State.StartedAt == default)
         {
-            context.State.StartedAt = DateTimeOffset.UtcNow;
+            context.State.StartedAt = context.Time.GetUtcNow();
         }
 
-        var started = Stopwatch.GetTimestamp();
+        await context.ResolveVersionAsync(context.CancellationToken);
+        var started = context.Time.GetTimestamp();
         await RunStageAsync(context, context.CancellationToken);
-        context.State.StageDurations.Add((StageName, Stopwatch.GetElapsedTime(started)));
+        context.State.StageDurations.Add((StageName, context.Time.GetElapsedTime(started)));
     }
 
     /// <summary>The stage's work: record each undo in the journal before the change it undoes.</summary>
     protected abstract Task RunStageAsync(DeploymentContext context, CancellationToken ct);
 
-    /// <inheritdoc />
-    public sealed override void OnError(Exception exception, DeploymentContext context)
+    /// <summary>
+    /// The failure handler: unwinds the journal (awaited; nothing blocks), releases the deploy lock, and fails the run
+    /// with a <see cref="DeploymentFailedException"/> saying what failed and what was restored.
+    /// </summary>
+    public sealed override async Task OnErrorAsync(Exception exception, DeploymentContext context)
     {
+        if (exception is InvalidOptionsException)
+        {
+            // Nothing was touched and no lock taken: the options never resolved.
+            ExceptionDispatchInfo.Throw(exception);
+        }
+
         try
         {
-            Fail(exception, context);
+            await FailAsync(exception, context);
         }
         finally
         {
             // After the rollback (or when there was nothing to roll back): the next run of the service may go.
-            context.ReleaseLockAsync().GetAwaiter().GetResult();
+            await context.DeployLock.ReleaseAsync();
         }
     }
 
-    private void Fail(Exception exception, DeploymentContext context)
+    /// <summary>Sealed: a stage's failure handler is <see cref="OnErrorAsync"/>, the same for every stage.</summary>
+    public sealed override void OnError(Exception exception, DeploymentContext context) => base.OnError(exception, context);
+
+    private async Task FailAsync(Exception exception, DeploymentContext context)
     {
-        if (exception is InvalidOptionsException or DeploymentFailedException)
+        if (exception is DeploymentFailedException)
         {
             ExceptionDispatchInfo.Throw(exception);
         }
 
+        var held = context.DeployLock.Held;
         var what = exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested
-            ? context.Lock?.LostReason is { } lost ? $"{StageName} was stopped: {lost}" : $"{StageName} was cancelled"
+            ? held?.LostReason is { } lost ? $"{StageName} was stopped: {lost}" : $"{StageName} was cancelled"
             : $"{StageName} failed: {exception.Message}";
-        if (context.Lock is null)
+        if (held is null)
         {
             // Stages before AcquireLock change nothing in production, and the journal (if any) belongs to
             // another run of the service: it is not this run's to unwind.
@@ -65,21 +78,30 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
             throw new DeploymentFailedException($"{what}\nNothing in production was changed.", exception, rolledBack: true);
         }
 
+        if (context.State.Committed)
+        {
+            // Past the commit point the journal is cleared: the new release stays live and there is nothing to unwind.
+            context.Log.Error($"{what.TrimEnd('.')}. The deploy is committed: the new release stays live and nothing is rolled back.");
+            throw new DeploymentFailedException($"{what}\nRolled back: nothing to undo.", exception, rolledBack: true);
+        }
+
         context.Log.Error($"{what}. Rolling back.");
-        var rollbackStarted = Stopwatch.GetTimestamp();
+        var rollbackStarted = context.Time.GetTimestamp();
+        RollbackReport report;
         try
         {
-            var report = context.RollbackAsync().GetAwaiter().GetResult();
-            context.State.RollbackDuration ??= Stopwatch.GetElapsedTime(rollbackStarted);
-            throw new DeploymentFailedException($"{what}\nRolled back: {report.Summary}.", exception, report.Complete);
+            report = await context.RollbackRunner.RunAsync();
         }
-        catch (Exception rollbackError) when (rollbackError is not DeploymentFailedException)
+        catch (Exception rollbackError)
         {
             throw new DeploymentFailedException(
                 $"{what}\nThe rollback failed too: {rollbackError.Message}\nThe journal is kept: run --target=Rollback to retry.",
                 new AggregateException(exception, rollbackError),
                 rolledBack: false);
         }
+
+        context.State.RollbackDuration ??= context.Time.GetElapsedTime(rollbackStarted);
+        throw new DeploymentFailedException($"{what}\nRolled back: {report.Summary}.", exception, report.Complete);
     }
 }
 

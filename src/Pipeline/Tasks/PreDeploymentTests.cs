@@ -15,7 +15,7 @@ public sealed class PreDeploymentTests : DeploymentStage
     {
         var testImage = ImageRef.Parse($"{context.Options.ImageRegistry}/{context.Service}-tests:{context.Version}");
         await context.CdEngine.BuildImageAsync(
-            new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile.tests", [testImage], context.LabelsFor("test")),
+            new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile.tests", [testImage], context.LabelsFor(Roles.Test)),
             new LogProgress(context.Log, "  [build tests] "),
             ct);
         context.State.TestImage = testImage;

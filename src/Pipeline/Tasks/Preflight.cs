@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 using Pipeline.Preflight;
@@ -17,10 +16,10 @@ public sealed class Preflight : AsyncFrostingTask<DeploymentContext>
     /// <inheritdoc />
     public override async Task RunAsync(DeploymentContext context)
     {
-        var started = Stopwatch.GetTimestamp();
+        var started = context.Time.GetTimestamp();
         var options = context.Options;
         await new PreflightChecks(options, () => context.CdEngine, () => context.ProductionEngine, () => context.ServiceRegistry)
             .EnsureAsync(context.CancellationToken);
-        context.Log.Information($"Preflight: engines, registries, proxy port, image and template are ready ({Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms).");
+        context.Log.Information($"Preflight: engines, registries, proxy port, image and template are ready ({context.Time.GetElapsedTime(started).TotalMilliseconds:0} ms).");
     }
 }

@@ -26,7 +26,7 @@ public sealed class RegisterRelease : DeploymentStage
             context.Options.HostName,
             context.DeployId,
             state.NewContainer!.Id,
-            DateTimeOffset.UtcNow);
+            context.Time.GetUtcNow());
         var key = context.Catalog.ReleaseKey(release.Service, release.Color);
         await context.Journal.RecordAsync(UndoStep.RestoreKey(key, await context.ServiceRegistry.GetAsync(key, ct)), ct);
         await context.Catalog.PutReleaseAsync(release, ct);

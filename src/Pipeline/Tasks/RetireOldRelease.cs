@@ -15,6 +15,9 @@ namespace Pipeline.Tasks;
 [IsDependentOn(typeof(PostIntegrationTests))]
 public sealed class RetireOldRelease : DeploymentStage
 {
+    /// <summary>How long an old release may take to stop before it is killed.</summary>
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
@@ -27,25 +30,26 @@ public sealed class RetireOldRelease : DeploymentStage
                 state.NewColor!,
                 state.PreviousColor,
                 state.StartedAt,
-                DateTimeOffset.UtcNow,
+                context.Time.GetUtcNow(),
                 state.StageDurations.ToDictionary(s => s.Stage, s => Math.Round(s.Duration.TotalSeconds, 3))),
             ct);
         await context.Journal.ClearAsync(ct);
+        state.Committed = true;
 
         // Committed: from here a failure must not roll back, and the message must say the new release is live.
         try
         {
             var releases = await context.ProductionEngine.ListContainersAsync(
-                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "release" }, ct);
+                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Release }, ct);
             foreach (var old in releases.Where(c => c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
             {
-                await context.ProductionEngine.StopContainerAsync(old.Id, TimeSpan.FromSeconds(10), ct);
+                await context.ProductionEngine.StopContainerAsync(old.Id, StopTimeout, ct);
                 await context.ProductionEngine.RemoveContainerAsync(old.Id, ct);
                 context.Log.Information($"Removed {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
             }
 
             var volumes = await context.ProductionEngine.ListVolumesAsync(
-                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = "release" }, ct);
+                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Release }, ct);
             foreach (var old in volumes.Where(v => v.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
             {
                 await context.ProductionEngine.RemoveVolumeAsync(old.Name, ct);
@@ -64,7 +68,7 @@ public sealed class RetireOldRelease : DeploymentStage
                 e);
         }
 
-        await context.ReleaseLockAsync();
+        await context.DeployLock.ReleaseAsync();
     }
 }
 

@@ -16,7 +16,7 @@ public sealed class Rollback : AsyncFrostingTask<DeploymentContext>
     /// <inheritdoc />
     public override async Task RunAsync(DeploymentContext context)
     {
-        await context.AcquireLockAsync(context.CancellationToken);
+        await context.DeployLock.AcquireAsync(context.CancellationToken);
         try
         {
             var report = await AcquireLock.RecoverAsync(context, context.CancellationToken);
@@ -29,7 +29,7 @@ public sealed class Rollback : AsyncFrostingTask<DeploymentContext>
         }
         finally
         {
-            await context.ReleaseLockAsync();
+            await context.DeployLock.ReleaseAsync();
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using Pipeline.Timing;
 
 namespace Pipeline.Tasks;
 
@@ -7,48 +8,51 @@ internal static class SwitchConfirmation
 {
     public const string ColorHeader = "X-Pipeline-Color";
 
+    /// <summary>How long one request through the proxy may take.</summary>
+    public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>The pause between requests through the proxy.</summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
+
     public static async Task WaitForColorAsync(DeploymentContext context, string color, CancellationToken ct)
     {
         var url = new Uri(context.Proxy.PublicUrl, context.Options.Route);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        deadline.CancelAfter(context.Options.SwitchTimeout);
+        using var http = new HttpClient { Timeout = RequestTimeout };
         var last = "no answer yet";
-        try
+
+        async Task<bool> AnswersFromColorAsync(CancellationToken deadline)
         {
-            while (true)
+            try
             {
-                try
+                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                request.Headers.ConnectionClose = true;
+                if (context.Options.HostName is { } host)
                 {
-                    using var request = new HttpRequestMessage(HttpMethod.Get, url);
-                    request.Headers.ConnectionClose = true;
-                    if (context.Options.HostName is { } host)
-                    {
-                        request.Headers.Host = host;
-                    }
-
-                    using var response = await http.SendAsync(request, deadline.Token);
-                    var served = ColorOf(response.Headers);
-                    if (response.IsSuccessStatusCode && served == color)
-                    {
-                        return;
-                    }
-
-                    last = $"HTTP {(int)response.StatusCode} from colour {served ?? "(none)"}";
-                }
-                catch (HttpRequestException e)
-                {
-                    last = e.Message;
-                }
-                catch (TaskCanceledException) when (!deadline.IsCancellationRequested)
-                {
-                    last = "no answer within 2 s";
+                    request.Headers.Host = host;
                 }
 
-                await Task.Delay(TimeSpan.FromMilliseconds(20), deadline.Token);
+                using var response = await http.SendAsync(request, deadline);
+                var served = ColorOf(response.Headers);
+                if (response.IsSuccessStatusCode && served == color)
+                {
+                    return true;
+                }
+
+                last = $"HTTP {(int)response.StatusCode} from colour {served ?? "(none)"}";
             }
+            catch (HttpRequestException e)
+            {
+                last = e.Message;
+            }
+            catch (TaskCanceledException) when (!deadline.IsCancellationRequested)
+            {
+                last = $"no answer within {RequestTimeout.TotalSeconds:0} s";
+            }
+
+            return false;
         }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+
+        if (!await Poll.UntilAsync(AnswersFromColorAsync, context.Options.SwitchTimeout, PollInterval, context.Time, ct))
         {
             throw new SwitchNotConfirmedException(
                 $"The proxy at {url} did not answer from {color} within {context.Options.SwitchTimeout.TotalSeconds:0.#} s; last: {last}.");

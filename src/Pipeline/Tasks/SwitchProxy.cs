@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 using Pipeline.Journal;
@@ -19,9 +18,10 @@ public sealed class SwitchProxy : DeploymentStage
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
-        var stageStarted = Stopwatch.GetTimestamp();
-        var proxy = context.Proxy;
-        await using var proxyLock = await context.AcquireProxyLockAsync(ct);
+        var stageStarted = context.Time.GetTimestamp();
+        var proxySwitch = context.ProxySwitch;
+        var proxy = proxySwitch.Proxy;
+        await using var proxyLock = await proxySwitch.AcquireLockAsync(ct);
         if (await proxy.FindContainerAsync(ct) is null)
         {
             await context.Journal.RecordAsync(UndoStep.RemoveContainer(context.Options.ProxyContainer), ct);
@@ -31,7 +31,7 @@ public sealed class SwitchProxy : DeploymentStage
         var previousConfig = await proxy.ReadLiveConfigAsync(ct);
         if (previousConfig is not null)
         {
-            var rendersTheSame = previousConfig == await context.RenderProxyFromRegistryAsync(ct);
+            var rendersTheSame = previousConfig == await proxySwitch.RenderFromRegistryAsync(ct);
             await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig, rerender: rendersTheSame), ct);
         }
 
@@ -39,10 +39,10 @@ public sealed class SwitchProxy : DeploymentStage
         await context.Journal.RecordAsync(UndoStep.RestoreKey(colorKey, context.State.PreviousColor), ct);
         await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
 
-        var switchStarted = Stopwatch.GetTimestamp();
-        await context.ApplyProxyConfigAsync(await context.RenderProxyFromRegistryAsync(ct), ct);
+        var switchStarted = context.Time.GetTimestamp();
+        await proxySwitch.ApplyIfDifferentAsync(await proxySwitch.RenderFromRegistryAsync(ct), ct);
         await SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
-        context.State.SwitchLatency = Stopwatch.GetElapsedTime(stageStarted);
-        context.Log.Information($"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({Stopwatch.GetElapsedTime(switchStarted).TotalMilliseconds:0} ms after apply).");
+        context.State.SwitchLatency = context.Time.GetElapsedTime(stageStarted);
+        context.Log.Information($"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({context.Time.GetElapsedTime(switchStarted).TotalMilliseconds:0} ms after apply).");
     }
 }

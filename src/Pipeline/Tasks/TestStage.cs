@@ -7,7 +7,7 @@ namespace Pipeline.Tasks;
 internal static class TestStage
 {
     public static Task RunAsync(DeploymentContext context, TestType type, string? targetUrl, string? network, CancellationToken ct) =>
-        new TestContainerRunner(context.CdEngine).RunAsync(
+        new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
             new TestRun
             {
                 Type = type,
@@ -18,7 +18,7 @@ internal static class TestStage
                 ServiceColor = context.State.NewColor,
                 Network = network,
                 Timeout = context.Options.TestTimeout,
-                Labels = context.LabelsFor("test", context.State.NewColor),
+                Labels = context.LabelsFor(Roles.Test, context.State.NewColor),
             },
             line => context.Log.Information(line),
             ct);

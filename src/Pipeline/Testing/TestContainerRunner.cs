@@ -136,15 +136,15 @@ public sealed partial class TestContainerRunner(IDockerEngine engine, TimeProvid
         };
 
         var labels = new Dictionary<string, string>(run.Labels);
-        labels.TryAdd("pipeline.service", run.ServiceName);
-        labels.TryAdd("pipeline.version", run.ServiceVersion);
+        labels.TryAdd(Labels.Service, run.ServiceName);
+        labels.TryAdd(Labels.Version, run.ServiceVersion);
         if (run.ServiceColor is { Length: > 0 } color)
         {
-            labels.TryAdd("pipeline.color", color);
+            labels.TryAdd(Labels.Color, color);
         }
 
-        labels["pipeline.role"] = "test";
-        labels["pipeline.test-type"] = run.Type.ToContractName();
+        labels[Labels.Role] = Roles.Test;
+        labels[Labels.TestType] = run.Type.ToContractName();
 
         return new ContainerSpec
         {

@@ -37,6 +37,6 @@ public sealed class TestsFailedException : Exception
             : $"{run.Description} did not finish within {run.Timeout}; the container was stopped";
         return tail.Count == 0
             ? $"{what} (no output)."
-            : $"{what}:{System.Environment.NewLine}{string.Join(System.Environment.NewLine, tail.Select(l => "    " + l))}";
+            : $"{what}:\n{Indent.Lines(tail)}";
     }
 }

@@ -1,5 +1,6 @@
 using Pipeline.Docker;
 using Pipeline.Provisioning;
+using Pipeline.Proxy;
 
 namespace Pipeline.IntegrationTests.Provisioning;
 
@@ -34,7 +35,7 @@ public sealed class BaseImagesTests
         _engine.Dispose();
     }
 
-    private static BaseImagesOptions Options => new() { ProxyImage = $"{TestEnvironment.ImageRegistry}/pipeline/proxy:bookworm-2" };
+    private static BaseImagesOptions Options => new() { ProxyImage = (ImageRef.Parse(ProxyOptions.DefaultImage) with { Registry = TestEnvironment.ImageRegistry }).ToString() };
 
     [Test]
     public async Task Should_Find_The_Base_Images_That_Exist_Without_Building_Anything()

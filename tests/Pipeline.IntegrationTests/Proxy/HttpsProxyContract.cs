@@ -35,7 +35,7 @@ public abstract class HttpsProxyContract(string kind)
         var port = TestEnvironment.FreePort();
         options = new ProxyOptions
         {
-            Kind = kind,
+            Kind = ProxyKind.Parse(kind),
             ContainerName = TestEnvironment.UniqueName($"https-{kind}"),
             Network = network,
             ListenPort = port,
@@ -134,7 +134,7 @@ public abstract class HttpsProxyContract(string kind)
         seen.ShouldContain(next.Thumbprint);
 
         // And the file on disk says the same (a reload keeps it), readable only by root and the proxy's group
-        var file = kind == ProxyKinds.Haproxy ? HaproxyProxy.CertificateFile : NginxProxy.CertificateFile;
+        var file = kind == "haproxy" ? HaproxyProxy.CertificateFile : NginxProxy.CertificateFile;
         (await engine.ExecAsync(options.ContainerName, ["/bin/cat", file])).Stdout.ShouldBe(next.CertificatePem + next.KeyPem);
         (await engine.ExecAsync(options.ContainerName, ["/usr/bin/stat", "-c", "%a", file])).Stdout.Trim().ShouldBe("640");
 
@@ -267,10 +267,10 @@ public abstract class HttpsProxyContract(string kind)
 }
 
 [TestFixture]
-public sealed class NginxHttpsProxyContract() : HttpsProxyContract(ProxyKinds.Nginx);
+public sealed class NginxHttpsProxyContract() : HttpsProxyContract("nginx");
 
 [TestFixture]
-public sealed class HaproxyHttpsProxyContract() : HttpsProxyContract(ProxyKinds.Haproxy);
+public sealed class HaproxyHttpsProxyContract() : HttpsProxyContract("haproxy");
 
 internal static class HttpRequestMessageExtensions
 {

@@ -79,7 +79,7 @@ public abstract class ProxyContract(string kind)
 
     private ProxyOptions Options(string? templatePath = null) => new()
     {
-        Kind = kind,
+        Kind = ProxyKind.Parse(kind),
         ContainerName = TestEnvironment.UniqueName($"proxy-{kind}"),
         Network = network,
         ListenPort = FreeLoopbackPort(),
@@ -292,7 +292,7 @@ public abstract class ProxyContract(string kind)
 
         // Then web lost no request and the new routes answer
         load.ShouldBeEmpty();
-        changes.ShouldAllBe(c => c == (kind == ProxyKinds.Nginx ? ProxyChange.Runtime : ProxyChange.Reload));
+        changes.ShouldAllBe(c => c == (kind == "nginx" ? ProxyChange.Runtime : ProxyChange.Reload));
         await ExpectAsync("/api/", body: "blue api", color: "blue", service: "web");
     }
 
@@ -416,7 +416,7 @@ public abstract class ProxyContract(string kind)
     private async Task ReloadBehindTheAdaptersBackAsync()
     {
         var before = await ProxyProcessesAsync();
-        var command = kind == ProxyKinds.Nginx
+        var command = kind == "nginx"
             ? "nginx -c /etc/nginx/pipeline-proxy.conf -g 'daemon off;' -s reload"
             : $"echo reload | socat -t 5 - unix-connect:{HaproxyProxy.MasterSocket}";
         (await engine.ExecAsync(Proxy.Options.ContainerName, ["/bin/sh", "-c", command])).ExitCode.ShouldBe(0);
@@ -432,7 +432,7 @@ public abstract class ProxyContract(string kind)
     private async Task SwitchRuntimeBehindTheAdaptersBackAsync(string config)
     {
         string command;
-        if (kind == ProxyKinds.Nginx)
+        if (kind == "nginx")
         {
             var state = ((ContainerProxy)ProxyFactory.Create(Proxy.Options, engine)).CompanionFor([.. ProxyDocument.Parse(config).Routes!]);
             command = $"printf 'PUT /state HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\nContent-Length: {Encoding.UTF8.GetByteCount(state)}\\r\\n\\r\\n%s' '{state}' | socat -t 5 - unix-connect:{NginxProxy.AdminSocket}";
@@ -663,10 +663,10 @@ public abstract class ProxyContract(string kind)
 }
 
 [TestFixture]
-public sealed class NginxProxyContract() : ProxyContract(ProxyKinds.Nginx);
+public sealed class NginxProxyContract() : ProxyContract("nginx");
 
 [TestFixture]
-public sealed class HaproxyProxyContract() : ProxyContract(ProxyKinds.Haproxy)
+public sealed class HaproxyProxyContract() : ProxyContract("haproxy")
 {
     [Test]
     public async Task Should_Count_An_Old_Worker_Holding_A_Client_Connection_As_A_Request_In_Flight()

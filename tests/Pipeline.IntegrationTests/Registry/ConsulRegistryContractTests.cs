@@ -7,7 +7,7 @@ namespace Pipeline.IntegrationTests.Registry;
 /// is configured like a Consul server with <c>session_ttl_min = 1s</c> so the expiry test stays short.
 /// </summary>
 [TestFixture]
-public sealed class ConsulRegistryContractTests : ServiceRegistryContract
+public sealed class ConsulRegistryContractTests : RemoteServiceRegistryContract
 {
     private static readonly TimeSpan SessionTtlMin = TimeSpan.FromSeconds(1);
     private FakeConsulServer _consul = null!;

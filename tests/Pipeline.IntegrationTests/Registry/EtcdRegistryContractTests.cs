@@ -4,7 +4,7 @@ namespace Pipeline.IntegrationTests.Registry;
 
 /// <summary>The registry contract against the real etcd the test environment provides (127.0.0.1:2379).</summary>
 [TestFixture]
-public sealed class EtcdRegistryContractTests : ServiceRegistryContract
+public sealed class EtcdRegistryContractTests : RemoteServiceRegistryContract
 {
     protected override Uri Endpoint => TestEnvironment.Etcd;
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Pipeline.Configuration;
 
 namespace Pipeline.Tests.Configuration;
@@ -33,6 +34,59 @@ public sealed class OptionResolverTests
 
         // Then the service is named after its folder
         options.Service.ShouldBe("shop-api");
+    }
+
+    [Test]
+    public void Should_Default_The_Service_Folder_To_The_Working_Directory()
+    {
+        // Given options from code that name no folder / When resolved in the service's folder
+        var options = OptionResolver.Resolve(new DeploymentOptions { Version = "1.0.0" }, _ => null, _ => null, _serviceDir);
+
+        // Then the working directory is the service folder, and names the service
+        options.ServiceDirectory.ShouldBe(_serviceDir);
+        options.Service.ShouldBe("shop-api");
+    }
+
+    [Test]
+    public void Should_Leave_An_Unset_Version_For_The_Run_To_Find()
+    {
+        var options = Resolve(code: new DeploymentOptions { ServiceDirectory = _serviceDir });
+
+        options.Version.ShouldBeNull();
+    }
+
+    [Test]
+    public async Task Should_Take_The_Default_Version_From_Git_Describe_Without_The_Leading_V()
+    {
+        // Given the service folder is a git repository whose commit is tagged v2.3.4
+        Git("init", "-q");
+        Git("add", ".");
+        Git("-c", "user.email=test@example.invalid", "-c", "user.name=test", "commit", "-q", "-m", "first");
+        Git("tag", "v2.3.4");
+
+        // When / Then
+        (await OptionResolver.DefaultVersionAsync(_serviceDir, TimeSpan.FromSeconds(30))).ShouldBe("2.3.4");
+    }
+
+    [Test]
+    public async Task Should_Fall_Back_To_The_Local_Version_Outside_A_Git_Repository()
+    {
+        // Given a folder in no repository (the temp folder's tree has none)
+        var outside = Path.GetDirectoryName(_serviceDir)!;
+
+        // When / Then
+        (await OptionResolver.DefaultVersionAsync(outside, TimeSpan.FromSeconds(30))).ShouldBe(OptionResolver.FallbackVersion);
+        OptionResolver.FallbackVersion.ShouldBe("0.0.0-local");
+    }
+
+    private void Git(params string[] arguments)
+    {
+        var start = new ProcessStartInfo("git", arguments) { WorkingDirectory = _serviceDir, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["GIT_CEILING_DIRECTORIES"] = Path.GetTempPath();
+        using var git = Process.Start(start)!;
+        var errors = git.StandardError.ReadToEnd();
+        git.WaitForExit();
+        git.ExitCode.ShouldBe(0, $"git {string.Join(' ', arguments)}: {errors}");
     }
 
     [Test]

@@ -1,11 +1,12 @@
 using Pipeline.Docker;
 using Pipeline.Provisioning;
+using Pipeline.Proxy;
 
 namespace Pipeline.Tests.Provisioning;
 
 public sealed class BaseImagesTests
 {
-    private const string Proxy = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
+    private const string Proxy = ProxyOptions.DefaultImage;
 
     private FakeImageEngine _engine = null!;
     private FakeRunner _runner = null!;

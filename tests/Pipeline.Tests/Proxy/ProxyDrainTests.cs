@@ -52,7 +52,7 @@ public sealed class ProxyDrainTests
             return Task.FromResult(counts[Math.Min(Questions.Count, counts.Length) - 1]);
         }
 
-        public string Kind => "fake";
+        public ProxyKind Kind => ProxyKind.Haproxy;
         public Uri PublicUrl => new("http://127.0.0.1:1/");
         public Uri? PublicHttpsUrl => null;
         public Task<string> EnsureRunningAsync(CancellationToken ct = default) => throw new NotSupportedException();

@@ -1,4 +1,5 @@
 using System.Reflection;
+using Pipeline.Configuration;
 using Pipeline.Docker;
 using Pipeline.Proxy;
 
@@ -7,14 +8,74 @@ namespace Pipeline.Tests.Proxy;
 public sealed class ProxyOptionsTests
 {
     [Test]
-    public void Should_Default_To_Nginx_On_Loopback_8080()
+    public void Should_Default_To_Haproxy_On_Loopback_8080()
     {
         var options = new ProxyOptions().Validate();
 
-        options.Kind.ShouldBe("nginx");
+        options.Kind.ShouldBe(ProxyKind.Haproxy);
         options.ContainerName.ShouldBe("pipeline-proxy");
         options.Image.ShouldBe("127.0.0.1:5000/pipeline/proxy:bookworm-2");
         options.PublicUrl.ShouldBe(new Uri("http://127.0.0.1:8080/"));
+    }
+
+    [Test]
+    public void Should_Have_The_Same_Defaults_As_A_Deploys_Options()
+    {
+        // Given the defaults of both / When the deploy's are turned into proxy options
+        var derived = new DeploymentOptions().ToProxyOptions();
+        var defaults = new ProxyOptions();
+
+        // Then they agree on everything
+        (derived.Kind, derived.ContainerName, derived.Image, derived.Network, derived.ListenAddress, derived.ListenPort, derived.TemplatePath)
+            .ShouldBe((defaults.Kind, defaults.ContainerName, defaults.Image, defaults.Network, defaults.ListenAddress, defaults.ListenPort, defaults.TemplatePath));
+    }
+
+    [Test]
+    public void Should_Take_Every_Proxy_Option_From_A_Deploys_Options()
+    {
+        // Given a deploy's options with every proxy option set
+        var deploy = new DeploymentOptions
+        {
+            ProxyKind = ProxyKind.Nginx,
+            ProxyContainer = "edge",
+            ProxyImage = "127.0.0.1:5000/edge/proxy:1",
+            Network = "edge-net",
+            ProxyAddress = "::1",
+            ProxyPort = 18080,
+            ProxyTemplate = "/deploy/nginx.conf.liquid",
+        };
+
+        // When / Then
+        var proxy = deploy.ToProxyOptions();
+        (proxy.Kind, proxy.ContainerName, proxy.Image, proxy.Network, proxy.ListenAddress, proxy.ListenPort, proxy.TemplatePath)
+            .ShouldBe((ProxyKind.Nginx, "edge", "127.0.0.1:5000/edge/proxy:1", "edge-net", "::1", 18080, "/deploy/nginx.conf.liquid"));
+    }
+
+    [TestCase("nginx")]
+    [TestCase("haproxy")]
+    public void Should_Parse_A_Kind_By_Its_Name(string name)
+    {
+        ProxyKind.Parse(name).Name.ShouldBe(name);
+        ProxyKind.Parse(name).ToString().ShouldBe(name);
+    }
+
+    [TestCase("traefik")]
+    [TestCase("HAProxy")]
+    public void Should_Refuse_An_Unknown_Kind_Naming_It(string name)
+    {
+        var ex = Should.Throw<ArgumentException>(() => ProxyKind.Parse(name));
+
+        ex.Message.ShouldStartWith($"Proxy kind '{name}' is not supported; use one of: nginx, haproxy.");
+        ProxyKind.TryParse(name, out _).ShouldBeFalse();
+    }
+
+    [Test]
+    public void Should_Refuse_Options_Without_A_Kind()
+    {
+        var ex = Should.Throw<ArgumentException>(() => new ProxyOptions { Kind = null! }.Validate());
+
+        ex.Message.ShouldStartWith("Proxy kind is not set; use one of: nginx, haproxy.");
+        ex.ParamName.ShouldBe("Kind");
     }
 
     [Test]
@@ -23,7 +84,6 @@ public sealed class ProxyOptionsTests
         new ProxyOptions { ListenAddress = "::1", ListenPort = 18080 }.PublicUrl.ShouldBe(new Uri("http://[::1]:18080/"));
     }
 
-    [TestCase("Kind", "traefik", "Proxy kind 'traefik' is not supported; use one of: nginx, haproxy.")]
     [TestCase("ListenPort", "0", "Proxy listen port 0 is out of range: use 1-65535.")]
     [TestCase("ListenPort", "65536", "Proxy listen port 65536 is out of range: use 1-65535.")]
     [TestCase("ContainerName", "my proxy", "Proxy container name 'my proxy' is not valid")]
@@ -34,7 +94,6 @@ public sealed class ProxyOptionsTests
     {
         var options = property switch
         {
-            "Kind" => new ProxyOptions { Kind = value },
             "ListenPort" => new ProxyOptions { ListenPort = int.Parse(value) },
             "ContainerName" => new ProxyOptions { ContainerName = value },
             "Network" => new ProxyOptions { Network = value },
@@ -79,10 +138,10 @@ public sealed class ProxyOptionsTests
     {
         using var engine = UntouchedEngine.Create();
 
-        var proxy = ProxyFactory.Create(new ProxyOptions { Kind = kind, ListenPort = 18080 }, engine);
+        var proxy = ProxyFactory.Create(new ProxyOptions { Kind = ProxyKind.Parse(kind), ListenPort = 18080 }, engine);
 
         proxy.ShouldBeOfType(expected);
-        proxy.Kind.ShouldBe(kind);
+        proxy.Kind.Name.ShouldBe(kind);
         proxy.PublicUrl.ShouldBe(new Uri("http://127.0.0.1:18080/"));
         proxy.TemplateSource.ShouldBe($"built-in {kind} template");
     }
@@ -92,7 +151,7 @@ public sealed class ProxyOptionsTests
     {
         using var engine = UntouchedEngine.Create();
 
-        Should.Throw<ArgumentException>(() => new HaproxyProxy(new ProxyOptions { Kind = "nginx" }, engine))
+        Should.Throw<ArgumentException>(() => new HaproxyProxy(new ProxyOptions { Kind = ProxyKind.Nginx }, engine))
             .Message.ShouldStartWith("HaproxyProxy needs options with Kind 'haproxy', not 'nginx'");
     }
 

@@ -40,7 +40,7 @@ public sealed class ProxyRouteValidationTests
     [TestCaseSource(nameof(Injections))]
     public void Should_Reject_Unsafe_Values(ProxyRoute route, string shownValue)
     {
-        foreach (var kind in ProxyKinds.All)
+        foreach (var kind in ProxyKind.All)
         {
             // Given a route with one unsafe value / When rendered
             var ex = Should.Throw<ArgumentException>(() => ProxyTemplate.BuiltIn(kind).Render(kind, [route]));

@@ -10,9 +10,9 @@ public sealed class ProxyTemplateTests
     private static readonly ProxyRoute ApiV2 = new("api-v2", "/api/v2/", null, "blue", "3.0.0", [new UpstreamEndpoint("172.18.0.8", 80)]);
     private static readonly ProxyRoute Admin = new("admin", "/", "Admin.Example.com", "green", "4.0.0", [new UpstreamEndpoint("172.18.0.9", 80)]);
 
-    private static string Render(string kind, params ProxyRoute[] routes) => ProxyTemplate.BuiltIn(kind).Render(kind, routes);
+    private static string Render(string kind, params ProxyRoute[] routes) => ProxyTemplate.BuiltIn(ProxyKind.Parse(kind)).Render(ProxyKind.Parse(kind), routes);
 
-    private static ContainerProxy Proxy(string kind) => ProxyFactory.Create(new ProxyOptions { Kind = kind }, new FakeImageEngine());
+    private static ContainerProxy Proxy(string kind) => ProxyFactory.Create(new ProxyOptions { Kind = ProxyKind.Parse(kind) }, new FakeImageEngine());
 
     /// <summary>Routes are equal when every field and every upstream is.</summary>
     private sealed class RouteComparer : IEqualityComparer<ProxyRoute>
@@ -27,15 +27,15 @@ public sealed class ProxyTemplateTests
         public int GetHashCode(ProxyRoute obj) => obj.Service.GetHashCode(StringComparison.Ordinal);
     }
 
-    [TestCase(ProxyKinds.Nginx)]
-    [TestCase(ProxyKinds.Haproxy)]
+    [TestCase("nginx")]
+    [TestCase("haproxy")]
     public void Should_Answer_503_For_Everything_When_There_Are_No_Routes(string kind)
     {
         // Given no routes / When rendered
         var config = Render(kind);
 
         // Then the only handler is the 503 one
-        if (kind == ProxyKinds.Nginx)
+        if (kind == "nginx")
         {
             config.ShouldContain("ngx.status = 503");
             config.ShouldContain("ngx.say(\"No route for this request.\")");
@@ -54,8 +54,8 @@ public sealed class ProxyTemplateTests
     public void Should_Keep_Routes_Out_Of_The_Nginx_Config_So_A_New_Route_Needs_No_Reload()
     {
         // Given one route, then four with hosts, prefixes and a switched colour
-        var one = Render(ProxyKinds.Nginx, Hello);
-        var four = Render(ProxyKinds.Nginx, Hello with { Color = "green", Version = "1.1.0" }, Api, ApiV2, Admin);
+        var one = Render("nginx", Hello);
+        var four = Render("nginx", Hello with { Color = "green", Version = "1.1.0" }, Api, ApiV2, Admin);
 
         // Then the config text is the same: the routes are in the state file, loaded by Lua, changed through the admin socket
         four.ShouldBe(one);
@@ -74,7 +74,7 @@ public sealed class ProxyTemplateTests
     public void Should_Write_Nginx_Routes_Longest_Prefix_First_With_Every_Registered_Colour()
     {
         // Given host-less and host routes, one with a standby release
-        var proxy = Proxy(ProxyKinds.Nginx);
+        var proxy = Proxy("nginx");
         var api = Api with { Standby = new StandbyRelease("blue", "2.0.0", [new UpstreamEndpoint("fd00::5", 8080)]) };
 
         // When its state file is made
@@ -99,7 +99,7 @@ public sealed class ProxyTemplateTests
     {
         // Given api live on green (two upstreams) with blue registered beside it, and hello on blue alone
         var api = Api with { Standby = new StandbyRelease("blue", "2.0.0", [new UpstreamEndpoint("172.18.0.4", 8080)]) };
-        var config = Render(ProxyKinds.Haproxy, api, Hello);
+        var config = Render("haproxy", api, Hello);
 
         // Then every route has blue and green servers; the live colour's are ready, the others disabled; a colour
         // without a release is a disabled placeholder
@@ -109,8 +109,8 @@ public sealed class ProxyTemplateTests
         config.ShouldContain("expose-fd listeners", customMessage: "reloads hand the listening sockets over");
     }
 
-    [TestCase(ProxyKinds.Nginx, "ngx.header[\"X-Pipeline-{0}\"] = ")]
-    [TestCase(ProxyKinds.Haproxy, "http-response set-header X-Pipeline-{0} ")]
+    [TestCase("nginx", "ngx.header[\"X-Pipeline-{0}\"] = ")]
+    [TestCase("haproxy", "http-response set-header X-Pipeline-{0} ")]
     public void Should_Add_Colour_Service_And_Version_Headers(string kind, string format)
     {
         // Given a green api route / When rendered
@@ -121,7 +121,7 @@ public sealed class ProxyTemplateTests
         config.ShouldContain(string.Format(format, "Color"));
         config.ShouldContain(string.Format(format, "Service"));
         config.ShouldContain(string.Format(format, "Version"));
-        if (kind == ProxyKinds.Haproxy)
+        if (kind == "haproxy")
         {
             config.ShouldContain("http-response set-header X-Pipeline-Service api");
             config.ShouldContain("http-response set-header X-Pipeline-Color %[var(txn.pipeline_color)]");
@@ -134,14 +134,14 @@ public sealed class ProxyTemplateTests
     {
         var api = Api with { Standby = new StandbyRelease("blue", "2.0.0", [new UpstreamEndpoint("172.18.0.4", 8080)]) };
 
-        Proxy(ProxyKinds.Haproxy).CompanionFor(api, Hello).ShouldBe("api_0/blue 2.0.0\napi_0/green 2.1.0+build.7\nhello_1/blue 1.0.0\n");
+        Proxy("haproxy").CompanionFor(api, Hello).ShouldBe("api_0/blue 2.0.0\napi_0/green 2.1.0+build.7\nhello_1/blue 1.0.0\n");
     }
 
     [Test]
     public void Should_Select_HAProxy_Backends_By_Host_And_Path_Longest_Prefix_First()
     {
         // Given host-less and host routes
-        var config = Render(ProxyKinds.Haproxy, Hello, Api, ApiV2, Admin);
+        var config = Render("haproxy", Hello, Api, ApiV2, Admin);
 
         // Then every route has a path_beg ACL, the host route also a host ACL, in longest-prefix order
         config.ShouldMatch(@"acl api-v2_\d+_path path_beg /api/v2/");
@@ -160,18 +160,18 @@ public sealed class ProxyTemplateTests
     {
         var route = Hello with { Upstreams = [new UpstreamEndpoint("fd00::5", 8080)] };
 
-        Render(ProxyKinds.Haproxy, route).ShouldContain("server blue [fd00::5]:8080");
-        Proxy(ProxyKinds.Nginx).CompanionFor(route).ShouldContain("release hello_0 blue 1.0.0 [fd00::5]:8080");
+        Render("haproxy", route).ShouldContain("server blue [fd00::5]:8080");
+        Proxy("nginx").CompanionFor(route).ShouldContain("release hello_0 blue 1.0.0 [fd00::5]:8080");
     }
 
-    [TestCase(ProxyKinds.Nginx)]
-    [TestCase(ProxyKinds.Haproxy)]
+    [TestCase("nginx")]
+    [TestCase("haproxy")]
     public void Should_Keep_The_Shape_When_Only_The_Live_Colour_Addresses_And_Versions_Change(string kind)
     {
         // Given blue live, then green live at a new address with a new version and blue registered beside it
-        var template = ProxyTemplate.BuiltIn(kind);
-        var before = template.Shape(kind, [Hello, Api]);
-        var after = template.Shape(kind, [
+        var template = ProxyTemplate.BuiltIn(ProxyKind.Parse(kind));
+        var before = template.Shape(ProxyKind.Parse(kind), [Hello, Api]);
+        var after = template.Shape(ProxyKind.Parse(kind), [
             Hello with { Color = "green", Version = "1.1.0", Upstreams = [new UpstreamEndpoint("172.18.0.20", 8080)], Standby = new StandbyRelease("blue", "1.0.0", Hello.Upstreams) },
             Api]);
 
@@ -179,20 +179,20 @@ public sealed class ProxyTemplateTests
         after.ShouldBe(before);
         before.PrintsLiveValues.ShouldBeFalse();
         before.PrintsMemberVersions.ShouldBeFalse();
-        before.PrintsMemberAddresses.ShouldBe(kind == ProxyKinds.Haproxy);
+        before.PrintsMemberAddresses.ShouldBe(kind == "haproxy");
     }
 
     [Test]
     public void Should_Change_The_HAProxy_Shape_When_A_Route_Is_Added_But_Not_The_Nginx_One()
     {
-        ProxyTemplate.BuiltIn(ProxyKinds.Haproxy).Shape(ProxyKinds.Haproxy, [Hello, Api])
-            .ShouldNotBe(ProxyTemplate.BuiltIn(ProxyKinds.Haproxy).Shape(ProxyKinds.Haproxy, [Hello]));
-        ProxyTemplate.BuiltIn(ProxyKinds.Nginx).Shape(ProxyKinds.Nginx, [Hello, Api])
-            .ShouldBe(ProxyTemplate.BuiltIn(ProxyKinds.Nginx).Shape(ProxyKinds.Nginx, [Hello]));
+        ProxyTemplate.BuiltIn(ProxyKind.Parse("haproxy")).Shape(ProxyKind.Parse("haproxy"), [Hello, Api])
+            .ShouldNotBe(ProxyTemplate.BuiltIn(ProxyKind.Parse("haproxy")).Shape(ProxyKind.Parse("haproxy"), [Hello]));
+        ProxyTemplate.BuiltIn(ProxyKind.Parse("nginx")).Shape(ProxyKind.Parse("nginx"), [Hello, Api])
+            .ShouldBe(ProxyTemplate.BuiltIn(ProxyKind.Parse("nginx")).Shape(ProxyKind.Parse("nginx"), [Hello]));
     }
 
-    [TestCase(ProxyKinds.Nginx)]
-    [TestCase(ProxyKinds.Haproxy)]
+    [TestCase("nginx")]
+    [TestCase("haproxy")]
     public void Should_Record_The_Routes_In_The_Config_Header_And_Read_Them_Back(string kind)
     {
         // Given routes with a standby release and an IPv6 upstream
@@ -211,8 +211,8 @@ public sealed class ProxyTemplateTests
         document.Routes[1].ShouldBe(Admin, new RouteComparer());
     }
 
-    [TestCase(ProxyKinds.Nginx)]
-    [TestCase(ProxyKinds.Haproxy)]
+    [TestCase("nginx")]
+    [TestCase("haproxy")]
     public void Should_Reload_For_A_Switch_When_A_User_Template_Prints_The_Live_Colour(string kind)
     {
         // Given a user template that writes the colour into the config text
@@ -221,7 +221,7 @@ public sealed class ProxyTemplateTests
         try
         {
             // When rendered / Then its switches cannot be made at runtime (the text itself changes)
-            var proxy = ProxyFactory.Create(new ProxyOptions { Kind = kind, TemplatePath = path }, new FakeImageEngine());
+            var proxy = ProxyFactory.Create(new ProxyOptions { Kind = ProxyKind.Parse(kind), TemplatePath = path }, new FakeImageEngine());
             ProxyDocument.Parse(proxy.Render([Hello])).Runtime.ShouldBeFalse();
         }
         finally
@@ -238,8 +238,8 @@ public sealed class ProxyTemplateTests
         (document.Shape, document.Runtime, document.Routes).ShouldBe((null, false, null));
     }
 
-    [TestCase(ProxyKinds.Nginx)]
-    [TestCase(ProxyKinds.Haproxy)]
+    [TestCase("nginx")]
+    [TestCase("haproxy")]
     public void Should_Render_The_Same_Text_Whatever_The_Route_Order(string kind)
     {
         Render(kind, Hello, Api, ApiV2, Admin).ShouldBe(Render(kind, Admin, ApiV2, Api, Hello));
@@ -257,7 +257,7 @@ public sealed class ProxyTemplateTests
             var template = ProxyTemplate.For(new ProxyOptions { TemplatePath = path });
 
             // Then the user's text is used with the documented model
-            template.Render(ProxyKinds.Nginx, [Api, Hello]).ShouldBe("api=green@172.18.0.6:8080172.18.0.7:8081;hello=blue@172.18.0.5:8080;");
+            template.Render(ProxyKind.Nginx, [Api, Hello]).ShouldBe("api=green@172.18.0.6:8080172.18.0.7:8081;hello=blue@172.18.0.5:8080;");
             template.Source.ShouldBe(path);
         }
         finally
@@ -289,7 +289,7 @@ public sealed class ProxyTemplateTests
     [Test]
     public void Should_Reject_Two_Routes_For_The_Same_Host_And_Prefix()
     {
-        var ex = Should.Throw<ArgumentException>(() => Render(ProxyKinds.Nginx, Hello, Hello with { Service = "other" }));
+        var ex = Should.Throw<ArgumentException>(() => Render("nginx", Hello, Hello with { Service = "other" }));
 
         ex.Message.ShouldContain("Route 1 (other): path prefix '/' for any host is already routed");
     }

@@ -1,13 +1,14 @@
-using System.Net;
-using System.Net.Sockets;
+using NUnit.Framework;
 using Pipeline.Registry;
+using Shouldly;
 
-namespace Pipeline.IntegrationTests.Registry;
+namespace Pipeline.Testing.Support;
 
 /// <summary>
-/// What every <see cref="IServiceRegistry"/> must do. Each implementation runs these same tests through a
-/// concrete fixture that says how to reach it. Every test works under its own unique key prefix and removes it
-/// afterwards, so fixtures may share a registry with other runs.
+/// What every <see cref="IServiceRegistry"/> must do: keys, prefixes, compare-and-swap, leases. Each implementation
+/// (etcd, Consul, the in-memory one) runs these same tests through a concrete fixture that says how to reach it; one
+/// reached over the network also runs <see cref="RemoteServiceRegistryContract"/>. Every test works under its own
+/// unique key prefix and removes it afterwards, so fixtures may share a registry with other runs.
 /// </summary>
 public abstract class ServiceRegistryContract
 {
@@ -18,11 +19,11 @@ public abstract class ServiceRegistryContract
     private string _prefix = null!;
     private readonly List<long> _leases = [];
 
-    /// <summary>The address of the registry under test.</summary>
-    protected abstract Uri Endpoint { get; }
+    /// <summary>What the registry's <see cref="IServiceRegistry.Description"/> names it by (e.g. its address).</summary>
+    protected abstract string Address { get; }
 
-    /// <summary>A registry client talking to <paramref name="endpoints"/> (tried in order), each request limited to <paramref name="timeout"/>.</summary>
-    protected abstract IServiceRegistry CreateRegistry(IReadOnlyList<Uri> endpoints, TimeSpan? timeout = null);
+    /// <summary>A new client of the registry under test (as another process would have).</summary>
+    protected abstract IServiceRegistry CreateClient();
 
     /// <summary>The longest a lease of <paramref name="ttl"/> may take to expire in this implementation.</summary>
     protected abstract TimeSpan ExpiryDeadline(TimeSpan ttl);
@@ -32,7 +33,7 @@ public abstract class ServiceRegistryContract
     [SetUp]
     public void CreateRegistryUnderUniquePrefix()
     {
-        _registry = CreateRegistry([Endpoint]);
+        _registry = CreateClient();
         _prefix = $"pipeline-test/{TestEnvironment.UniqueName("registry")}/";
     }
 
@@ -50,7 +51,8 @@ public abstract class ServiceRegistryContract
         }
     }
 
-    private string Key(string name) => _prefix + name;
+    /// <summary>A key under this test's own prefix.</summary>
+    protected string Key(string name) => _prefix + name;
 
     private async Task<long> GrantAsync(TimeSpan ttl)
     {
@@ -66,7 +68,7 @@ public abstract class ServiceRegistryContract
     {
         // When / Then
         await Should.NotThrowAsync(() => _registry.PingAsync());
-        _registry.Description.ShouldContain(Endpoint.ToString().TrimEnd('/'));
+        _registry.Description.ShouldContain(Address);
     }
 
     // ---- Get / Put ----------------------------------------------------------------------------------------------
@@ -351,7 +353,7 @@ public abstract class ServiceRegistryContract
         // Given: a lease granted through one client
         var lease = await GrantAsync(TimeSpan.FromSeconds(30));
         await _registry.PutAsync(Key("leased"), "v", lease);
-        using var other = CreateRegistry([Endpoint]);
+        using var other = CreateClient();
 
         // When: another client (another process, in production) uses its id
         var renewed = await other.KeepAliveAsync(lease);
@@ -448,68 +450,5 @@ public abstract class ServiceRegistryContract
         // Then
         value.ShouldBeNull($"the key bound to a {ShortTtl.TotalSeconds} s lease was still there after {ExpiryDeadline(ShortTtl).TotalSeconds} s");
         (await _registry.KeepAliveAsync(lease)).ShouldBeFalse();
-    }
-
-    // ---- Unreachable registry -----------------------------------------------------------------------------------
-
-    [Test]
-    public async Task Should_Name_Endpoint_And_Key_When_Registry_Is_Unreachable()
-    {
-        // Given
-        var dead = UnusedLoopbackEndpoint();
-        using var registry = CreateRegistry([dead]);
-
-        // When
-        var error = await Should.ThrowAsync<ServiceRegistryException>(() => registry.GetAsync(Key("live")));
-
-        // Then
-        error.Message.ShouldStartWith($"Could not reach ");
-        error.Message.ShouldContain($"at {dead.ToString().TrimEnd('/')} ");
-        error.Message.ShouldContain($"'{Key("live")}'");
-        error.Message.ShouldContain("connection refused");
-        (await Should.ThrowAsync<ServiceRegistryException>(() => registry.PingAsync())).Message.ShouldContain(dead.ToString().TrimEnd('/'));
-    }
-
-    [Test]
-    public async Task Should_Use_Next_Endpoint_When_First_Is_Unreachable()
-    {
-        // Given
-        using var registry = CreateRegistry([UnusedLoopbackEndpoint(), Endpoint]);
-
-        // When
-        await registry.PutAsync(Key("failover"), "reached");
-
-        // Then
-        (await registry.GetAsync(Key("failover"))).ShouldBe("reached");
-    }
-
-    [Test]
-    public async Task Should_Move_On_And_Name_Endpoint_When_It_Does_Not_Answer_In_Time()
-    {
-        // Given: an endpoint that accepts connections and never answers
-        using var silent = new TcpListener(IPAddress.Loopback, 0);
-        silent.Start(backlog: 16);
-        var mute = new Uri($"http://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}");
-        var timeout = TimeSpan.FromMilliseconds(300);
-        using var onlyMute = CreateRegistry([mute], timeout);
-        using var muteThenLive = CreateRegistry([mute, Endpoint], timeout);
-
-        // When
-        var error = await Should.ThrowAsync<ServiceRegistryException>(() => onlyMute.GetAsync(Key("live")));
-        await muteThenLive.PutAsync(Key("live"), "reached");
-
-        // Then
-        error.Message.ShouldContain($"at {mute.ToString().TrimEnd('/')} to get '{Key("live")}': no answer within 0.3 s.");
-        (await muteThenLive.GetAsync(Key("live"))).ShouldBe("reached");
-    }
-
-    /// <summary>An address on 127.0.0.1 where nothing listens: a port the kernel just handed out and took back.</summary>
-    private static Uri UnusedLoopbackEndpoint()
-    {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return new Uri($"http://127.0.0.1:{port}");
     }
 }
