@@ -17,6 +17,7 @@ public abstract class ContainerProxy : IProxy
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan ActivateTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan GeneratedCertificateValidity = TimeSpan.FromDays(397);
     private static readonly TimeSpan RestoreFileTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan LogsTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan RemoveCandidateTimeout = TimeSpan.FromSeconds(10);
@@ -222,7 +223,7 @@ public abstract class ContainerProxy : IProxy
             await WaitReadyAsync(info.Id, ct).ConfigureAwait(false);
         }
 
-        if (created && Options.Certificate is not null)
+        if (created && Options.HttpsPort is not null)
         {
             // The archive that created it wrote the key readable by everyone in the container; only its readers may.
             await ExecCheckedAsync(info.Id, ["/bin/chown", CertificateOwner, CertificatePath], "protect the private key", ct).ConfigureAwait(false);
@@ -369,8 +370,10 @@ public abstract class ContainerProxy : IProxy
     {
         var document = ProxyDocument.Parse(Render([]));
         var files = Files(document);
-        if (Options.Certificate is { } certificate)
+        if (Options.HttpsPort is not null)
         {
+            // Without a given certificate, one is generated for local use (and kept in the container).
+            var certificate = Options.Certificate ?? ProxyCertificate.CreateSelfSigned([Options.ListenAddress, "localhost"], GeneratedCertificateValidity, Time);
             files[FileName(CertificatePath)] = Encoding.ASCII.GetBytes(Pem(certificate));
         }
 
@@ -395,6 +398,26 @@ public abstract class ContainerProxy : IProxy
 
         await ReplaceCertificateAsync(id, pem, ct).ConfigureAwait(false);
         return ProxyChange.Runtime;
+    }
+
+    /// <inheritdoc />
+    public async Task<string?> CertificateAuthorityAsync(CancellationToken ct = default)
+    {
+        if (Options.HttpsPort is null)
+        {
+            return null;
+        }
+
+        var id = await RunningContainerAsync(ct).ConfigureAwait(false);
+        var pem = await ReadFileAsync(id, CertificatePath, ct).ConfigureAwait(false)
+            ?? throw new ProxyException($"The {Kind} proxy '{Options.ContainerName}' terminates TLS but has no certificate file {CertificatePath}.");
+        const string Begin = "-----BEGIN CERTIFICATE-----";
+        const string End = "-----END CERTIFICATE-----";
+        var last = pem.LastIndexOf(Begin, StringComparison.Ordinal);
+        var end = last < 0 ? -1 : pem.IndexOf(End, last, StringComparison.Ordinal);
+        return last < 0 || end < 0
+            ? throw new ProxyException($"The certificate file {CertificatePath} of the {Kind} proxy '{Options.ContainerName}' holds no PEM certificate.")
+            : pem[last..(end + End.Length)] + "\n";
     }
 
     /// <summary>Writes <paramref name="pem"/> next to the certificate file and moves it into place (one atomic rename).</summary>

@@ -92,6 +92,12 @@ public interface IProxy : IAsyncDisposable, IDisposable
     /// certificate, connections already open keep theirs, nothing is reloaded and no request is dropped.
     /// </summary>
     Task<ProxyChange> InstallCertificateAsync(CancellationToken ct = default);
+
+    /// <summary>
+    /// The certificate a client must trust to accept the proxy's (PEM: the last of the chain it serves, the generated CA
+    /// when it made its own), or null when it does not terminate TLS.
+    /// </summary>
+    Task<string?> CertificateAuthorityAsync(CancellationToken ct = default);
 }
 
 /// <summary>The proxy's validator rejected a config; carries its output.</summary>

@@ -60,7 +60,10 @@ public sealed partial record ProxyOptions
     /// <value>The default value is null: plain HTTP only.</value>
     public int? HttpsPort { get; init; }
 
-    /// <summary>The certificate and key the proxy terminates TLS with; required with <see cref="HttpsPort"/>.</summary>
+    /// <summary>
+    /// The certificate and key the proxy terminates TLS with. Without one, a proxy with <see cref="HttpsPort"/> gets a
+    /// self-signed certificate (and the CA that signed it) generated when its container is created, for local use.
+    /// </summary>
     /// <value>The default value is null.</value>
     public ProxyCertificate? Certificate { get; init; }
 
@@ -124,6 +127,11 @@ public sealed partial record ProxyOptions
             throw new ArgumentException($"Proxy listen port {ListenPort} is out of range: use 1-65535.", nameof(ListenPort));
         }
 
+        if (Certificate is not null && HttpsPort is null)
+        {
+            throw new ArgumentException("Proxy certificate given without an HTTPS port: set HttpsPort, or leave the certificate out.", nameof(Certificate));
+        }
+
         if (HttpsPort is { } https)
         {
             if (https is < 1 or > 65535)
@@ -136,10 +144,6 @@ public sealed partial record ProxyOptions
                 throw new ArgumentException($"Proxy HTTPS port {https} is also the HTTP port: give them different ports.", nameof(HttpsPort));
             }
 
-            if (Certificate is null)
-            {
-                throw new ArgumentException($"Proxy HTTPS port {https} needs a certificate: load one with ProxyCertificate.Load or generate one with ProxyCertificate.CreateSelfSigned.", nameof(Certificate));
-            }
         }
 
         if (TemplatePath is not null && string.IsNullOrWhiteSpace(TemplatePath))

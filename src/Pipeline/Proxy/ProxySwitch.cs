@@ -5,9 +5,11 @@ namespace Pipeline.Proxy;
 
 /// <summary>
 /// How a deploy changes the shared proxy, consul-template style: the config is rendered from every service's live
-/// release in the registry and applied only when it differs from the live one, under the proxy's lock
-/// (<c>{prefix}/locks/proxy/{container}</c>), so concurrent deploys of different services never overwrite each
-/// other's routes. A rollback restores the proxy the same way.
+/// release in the registry (with the service's other registered release beside it, disabled, so that making either
+/// live is a runtime change) and applied under the proxy's lock (<c>{prefix}/locks/proxy/{container}</c>), so concurrent
+/// deploys of different services never overwrite each other's routes. The proxy changes only what differs from what
+/// it runs: a colour switch at runtime, a new set of routes by a seamless reload. A rollback restores the proxy the
+/// same way.
 /// </summary>
 /// <param name="proxy">The proxy.</param>
 /// <param name="containerName">The proxy's container name: its lock is named after it.</param>
@@ -42,31 +44,36 @@ public sealed class ProxySwitch(
         time,
         ct: ct);
 
-    /// <summary>The proxy config for every service's live release in the registry, rendered with the proxy's template.</summary>
+    /// <summary>
+    /// The proxy config for every service's live release in the registry, each with its other registered release as
+    /// the standby, rendered with the proxy's template.
+    /// </summary>
     public async Task<string> RenderFromRegistryAsync(CancellationToken ct = default) =>
-        Proxy.Render((await catalog.GetLiveReleasesAsync(ct))
-            .Select(r => new ProxyRoute(r.Service, r.Route, r.HostName, r.Color, r.Version, [new UpstreamEndpoint(r.Address, r.Port)]))
+        Proxy.Render((await catalog.GetServedReleasesAsync(ct))
+            .Select(s => new ProxyRoute(s.Live.Service, s.Live.Route, s.Live.HostName, s.Live.Color, s.Live.Version, [new UpstreamEndpoint(s.Live.Address, s.Live.Port)])
+            {
+                Standby = s.Standby is { } standby && standby.Color != s.Live.Color
+                    ? new StandbyRelease(standby.Color, standby.Version, [new UpstreamEndpoint(standby.Address, standby.Port)])
+                    : null,
+            })
             .ToList());
 
     /// <summary>
-    /// Applies <paramref name="config"/> when it differs from the live one (the proxy validates it first and keeps
-    /// the live one when it is rejected). Call it holding the proxy lock.
+    /// Makes the proxy run <paramref name="config"/>: what differs from what it runs is changed (at runtime when only
+    /// where traffic goes differs; the proxy validates anything else first and keeps the live config when it is
+    /// rejected), and nothing when nothing differs. Call it holding the proxy lock.
     /// </summary>
-    public async Task ApplyIfDifferentAsync(string config, CancellationToken ct = default)
-    {
-        if (await Proxy.ReadLiveConfigAsync(ct) != config)
-        {
-            await Proxy.ApplyAsync(config, ct);
-        }
-    }
+    public Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default) => Proxy.ApplyAsync(config, ct);
 
     /// <summary>
     /// Puts the proxy back under its lock: <paramref name="exactConfig"/> when given, else the config rendered from the
-    /// registry as it is now (so routes other services switched in the meantime stay); applied only when it differs.
+    /// registry as it is now (so routes other services switched in the meantime stay). The running proxy is compared with
+    /// it, not only its file: a run killed between a runtime change and the file write is put right too.
     /// </summary>
     public async Task RestoreAsync(string? exactConfig, CancellationToken ct = default)
     {
         await using var proxyLock = await AcquireLockAsync(ct);
-        await ApplyIfDifferentAsync(exactConfig ?? await RenderFromRegistryAsync(ct), ct);
+        await Proxy.ReadLiveConfigAsync(ct);
+        await ApplyAsync(exactConfig ?? await RenderFromRegistryAsync(ct), ct);
     }
 }

@@ -17,6 +17,9 @@ public sealed record ReleaseRecord(
     string ContainerId,
     DateTimeOffset RegisteredAt);
 
+/// <summary>A service's live release and its other registered release, if any.</summary>
+public sealed record ServedReleases(ReleaseRecord Live, ReleaseRecord? Standby);
+
 /// <summary>One finished deploy of a service.</summary>
 public sealed record HistoryEntry(
     string DeployId,
@@ -68,20 +71,33 @@ public sealed class ServiceCatalog(IServiceRegistry registry, string prefix)
         Registry.PutAsync(ReleaseKey(release.Service, release.Color), JsonSerializer.Serialize(release, Json), null, ct);
 
     /// <summary>The live release of every service in the registry, ordered by service name.</summary>
-    public async Task<IReadOnlyList<ReleaseRecord>> GetLiveReleasesAsync(CancellationToken ct = default)
+    public async Task<IReadOnlyList<ReleaseRecord>> GetLiveReleasesAsync(CancellationToken ct = default) =>
+        [.. (await GetServedReleasesAsync(ct).ConfigureAwait(false)).Select(s => s.Live)];
+
+    /// <summary>
+    /// Every service's live release, with its other registered release (the colour that is not live: the one being
+    /// deployed before the switch, or the one being retired after it), ordered by service name.
+    /// </summary>
+    public async Task<IReadOnlyList<ServedReleases>> GetServedReleasesAsync(CancellationToken ct = default)
     {
-        var keys = await Registry.GetPrefixAsync($"{KeyPrefix}/services/", ct);
-        var live = new List<ReleaseRecord>();
+        var keys = await Registry.GetPrefixAsync($"{KeyPrefix}/services/", ct).ConfigureAwait(false);
+        var served = new List<ServedReleases>();
         foreach (var (key, color) in keys.Where(k => k.Key.EndsWith("/color", StringComparison.Ordinal)))
         {
             var service = key[$"{KeyPrefix}/services/".Length..^"/color".Length];
             if (keys.TryGetValue(ReleaseKey(service, color), out var json))
             {
-                live.Add(Deserialize<ReleaseRecord>(json));
+                var others = $"{KeyPrefix}/services/{service}/releases/";
+                var standby = keys
+                    .Where(k => k.Key.StartsWith(others, StringComparison.Ordinal) && k.Key != ReleaseKey(service, color))
+                    .OrderBy(k => k.Key, StringComparer.Ordinal)
+                    .Select(k => Deserialize<ReleaseRecord>(k.Value))
+                    .FirstOrDefault();
+                served.Add(new ServedReleases(Deserialize<ReleaseRecord>(json), standby));
             }
         }
 
-        return live.OrderBy(r => r.Service, StringComparer.Ordinal).ToList();
+        return [.. served.OrderBy(r => r.Live.Service, StringComparer.Ordinal)];
     }
 
     /// <summary>Appends a history entry.</summary>

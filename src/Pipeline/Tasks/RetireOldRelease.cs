@@ -1,17 +1,19 @@
 using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
+using Pipeline.Proxy;
 using Pipeline.Registry;
 
 namespace Pipeline.Tasks;
 
 /// <summary>
-/// The commit point. Appends a history entry and clears the journal (from here on the new release stays),
-/// then stops and removes every other release container of the service (the old colour and any left by
-/// crashed runs, found by label), then those releases' volumes (by label), deregisters the old colour and
-/// releases the deploy lock.
+/// The commit point. Appends a history entry and clears the journal (from here on the new release stays), then
+/// waits until the proxy has no request in flight to the old colour (or <c>--drain-timeout</c> has passed; the log
+/// says which), then stops and removes every other release container of the service (the old colour and any left by
+/// crashed runs, found by label), then those releases' volumes (by label), deregisters the old colour and releases
+/// the deploy lock.
 /// </summary>
 [TaskName("RetireOldRelease")]
-[TaskDescription("Commits the deploy (history, journal cleared), removes and deregisters the old colour's containers, releases the lock.")]
+[TaskDescription("Commits the deploy (history, journal cleared), drains the old colour in the proxy, removes and deregisters its containers, releases the lock.")]
 [IsDependentOn(typeof(PostIntegrationTests))]
 public sealed class RetireOldRelease : DeploymentStage
 {
@@ -39,6 +41,14 @@ public sealed class RetireOldRelease : DeploymentStage
         // Committed: from here a failure must not roll back, and the message must say the new release is live.
         try
         {
+            if (state.PreviousColor is { } draining && draining != state.NewColor)
+            {
+                var drain = await ProxyDrain.WaitAsync(context.Proxy, context.Service, draining, context.Options.DrainTimeout, context.Time, ct);
+                context.Log.Information(drain.Drained
+                    ? $"{context.Proxy.Kind} has no request in flight to {draining} any more (drained in {drain.Waited.TotalMilliseconds:0} ms)."
+                    : $"{context.Proxy.Kind} still had {drain.InFlight} request(s) in flight to {draining} after --drain-timeout={context.Options.DrainTimeout.TotalSeconds:0.#} s; removing it anyway.");
+            }
+
             var releases = await context.ProductionEngine.ListContainersAsync(
                 new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Release }, ct);
             foreach (var old in releases.Where(c => c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))

@@ -1,17 +1,19 @@
 using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 using Pipeline.Journal;
+using Pipeline.Proxy;
 
 namespace Pipeline.Tasks;
 
 /// <summary>
 /// Makes the new colour live: under the proxy's lock (one service at a time changes the shared proxy), sets the
-/// service's colour in the registry, renders the proxy config from every service's live release, checks it with
-/// the proxy's validator, applies it through the production engine, then polls through the proxy until the
-/// answers come from the new colour.
+/// service's colour in the registry, renders the proxy config from every service's live release (the old colour
+/// beside the new one, disabled), and has the proxy run it: a colour switch is a runtime change (HAProxy's Runtime API,
+/// nginx's Lua route table) followed by the file write, a new route a validated, seamless reload. It polls through the
+/// proxy until the answers come from the new colour, while the file is written.
 /// </summary>
 [TaskName("SwitchProxy")]
-[TaskDescription("Sets the live colour, renders the proxy config from the registry, validates, applies and confirms it through the proxy.")]
+[TaskDescription("Sets the live colour, renders the proxy config from the registry, switches the proxy (at runtime when only the colour changes) and confirms it through the proxy.")]
 [IsDependentOn(typeof(PreIntegrationTests))]
 public sealed class SwitchProxy : DeploymentStage
 {
@@ -28,6 +30,11 @@ public sealed class SwitchProxy : DeploymentStage
         }
 
         await proxy.EnsureRunningAsync(ct);
+        if (await proxy.InstallCertificateAsync(ct) == ProxyChange.Runtime)
+        {
+            context.Log.Information($"{proxy.Kind} at {proxy.PublicHttpsUrl} now answers TLS with the configured certificate (replaced without a reload).");
+        }
+
         var previousConfig = await proxy.ReadLiveConfigAsync(ct);
         if (previousConfig is not null)
         {
@@ -39,10 +46,24 @@ public sealed class SwitchProxy : DeploymentStage
         await context.Journal.RecordAsync(UndoStep.RestoreKey(colorKey, context.State.PreviousColor), ct);
         await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
 
+        // The proxy answers from the new colour as soon as the runtime change is made; the file on disk is written right
+        // after it. Confirm through the proxy meanwhile, and stop confirming if applying fails.
         var switchStarted = context.Time.GetTimestamp();
-        await proxySwitch.ApplyIfDifferentAsync(await proxySwitch.RenderFromRegistryAsync(ct), ct);
-        await SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
+        var applying = proxySwitch.ApplyAsync(await proxySwitch.RenderFromRegistryAsync(ct), ct);
+        using var confirmation = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var confirming = SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, confirmation.Token);
+        if (await Task.WhenAny(applying, confirming) == applying && !applying.IsCompletedSuccessfully)
+        {
+            await confirmation.CancelAsync();
+            await Task.WhenAll(applying, confirming.ContinueWith(_ => { }, TaskScheduler.Default));
+        }
+
+        await confirming;
         context.State.SwitchLatency = context.Time.GetElapsedTime(stageStarted);
-        context.Log.Information($"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({context.Time.GetElapsedTime(switchStarted).TotalMilliseconds:0} ms after apply).");
+        var confirmed = context.Time.GetElapsedTime(switchStarted);
+        var change = await applying;
+        context.Log.Information(
+            $"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({confirmed.TotalMilliseconds:0} ms after the change; " +
+            $"{(change == ProxyChange.Runtime ? "switched at runtime, no reload" : change == ProxyChange.Reload ? "new routes, reloaded" : "it already did")}).");
     }
 }

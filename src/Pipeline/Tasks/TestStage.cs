@@ -6,7 +6,7 @@ namespace Pipeline.Tasks;
 /// <summary>Runs this run's test image with one TEST_TYPE, following the test-container contract.</summary>
 internal static class TestStage
 {
-    public static Task RunAsync(DeploymentContext context, TestType type, string? targetUrl, string? network, CancellationToken ct) =>
+    public static Task RunAsync(DeploymentContext context, TestType type, string? targetUrl, string? network, CancellationToken ct, IReadOnlyDictionary<string, string>? environment = null) =>
         new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
             new TestRun
             {
@@ -19,6 +19,7 @@ internal static class TestStage
                 Network = network,
                 Timeout = context.Options.TestTimeout,
                 Labels = context.LabelsFor(Roles.Test, context.State.NewColor),
+                Environment = environment ?? new Dictionary<string, string>(),
             },
             line => context.Log.Information(line),
             ct);

@@ -62,6 +62,7 @@ public sealed class ProxyDrainTests
         public Task ValidateAsync(string config, CancellationToken ct = default) => throw new NotSupportedException();
         public Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default) => throw new NotSupportedException();
         public Task<ProxyChange> InstallCertificateAsync(CancellationToken ct = default) => throw new NotSupportedException();
+        public Task<string?> CertificateAuthorityAsync(CancellationToken ct = default) => throw new NotSupportedException();
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
         public void Dispose()
         {
