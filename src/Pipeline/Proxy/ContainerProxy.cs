@@ -264,7 +264,10 @@ public abstract class ContainerProxy : IProxy
     }
 
     /// <inheritdoc />
-    public async Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default)
+    public Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default) => ApplyAsync(config, null, ct);
+
+    /// <inheritdoc />
+    public async Task<ProxyChange> ApplyAsync(string config, Action<ProxyChange>? changed, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(config);
         var id = await RunningContainerAsync(ct).ConfigureAwait(false);
@@ -277,14 +280,19 @@ public abstract class ContainerProxy : IProxy
                 // Same shape: only where traffic goes differs. Change it in the running proxy first (the switch), then make
                 // the files say the same, so a later reload keeps it. The runtime is compared with what runs, not with the
                 // file: after a crash between the two steps the file may be behind, and this puts both right.
-                var changed = await ApplyRuntimeAsync(id, ProxyTemplateModel.From(Kind.Name, routes), ct).ConfigureAwait(false);
+                var switched = await ApplyRuntimeAsync(id, ProxyTemplateModel.From(Kind.Name, routes), ct).ConfigureAwait(false);
+                if (switched)
+                {
+                    changed?.Invoke(ProxyChange.Runtime);
+                }
+
                 if (current.Text != config)
                 {
                     await InstallAsync(id, desired, ct).ConfigureAwait(false);
-                    changed = true;
+                    switched = true;
                 }
 
-                return changed ? ProxyChange.Runtime : ProxyChange.None;
+                return switched ? ProxyChange.Runtime : ProxyChange.None;
             }
             catch (ProxyRuntimeMismatchException)
             {
@@ -323,6 +331,7 @@ public abstract class ContainerProxy : IProxy
             throw new ProxyException($"The {Kind} proxy '{Options.ContainerName}' did not activate the new config; the previous config file was restored. {e.Message}", e);
         }
 
+        changed?.Invoke(ProxyChange.Reload);
         return ProxyChange.Reload;
     }
 

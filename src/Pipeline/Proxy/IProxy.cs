@@ -27,7 +27,7 @@ public sealed record ProxyRoute(
 /// <summary>A release of a route's service that is registered but not live.</summary>
 public sealed record StandbyRelease(string Color, string Version, IReadOnlyList<UpstreamEndpoint> Upstreams);
 
-/// <summary>What <see cref="IProxy.ApplyAsync"/> had to do.</summary>
+/// <summary>What <see cref="IProxy.ApplyAsync(string, CancellationToken)"/> had to do.</summary>
 public enum ProxyChange
 {
     /// <summary>The proxy already ran this config; nothing was changed.</summary>
@@ -80,6 +80,13 @@ public interface IProxy : IAsyncDisposable, IDisposable
     /// (read it again after another process may have changed the proxy, e.g. under the proxy lock).
     /// </summary>
     Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default);
+
+    /// <summary>
+    /// <see cref="ApplyAsync(string, CancellationToken)"/>, calling <paramref name="changed"/> as soon as the proxy answers the
+    /// new way: after the runtime change (before the file is written), or once the reloaded config serves; not called when
+    /// nothing changed or the change failed.
+    /// </summary>
+    Task<ProxyChange> ApplyAsync(string config, Action<ProxyChange>? changed, CancellationToken ct = default);
 
     /// <summary>
     /// Requests the proxy is handling now for one colour of a service (sent to it or waiting for it), in every process of the

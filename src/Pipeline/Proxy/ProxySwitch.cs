@@ -45,14 +45,16 @@ public sealed class ProxySwitch(
         ct: ct);
 
     /// <summary>
-    /// The proxy config for every service's live release in the registry, each with its other registered release as
-    /// the standby, rendered with the proxy's template.
+    /// The proxy config for every service's live release in the registry, rendered with the proxy's template. A release
+    /// of the other colour registered before the live one (the colour a switch just left, until it is retired) stays
+    /// beside it as the standby; one registered after it (a deploy not switched yet) does not, so the config before a
+    /// switch, and after its rollback, is what it was before the deploy.
     /// </summary>
     public async Task<string> RenderFromRegistryAsync(CancellationToken ct = default) =>
         Proxy.Render((await catalog.GetServedReleasesAsync(ct))
             .Select(s => new ProxyRoute(s.Live.Service, s.Live.Route, s.Live.HostName, s.Live.Color, s.Live.Version, [new UpstreamEndpoint(s.Live.Address, s.Live.Port)])
             {
-                Standby = s.Standby is { } standby && standby.Color != s.Live.Color
+                Standby = s.Standby is { } standby && standby.Color != s.Live.Color && standby.RegisteredAt < s.Live.RegisteredAt
                     ? new StandbyRelease(standby.Color, standby.Version, [new UpstreamEndpoint(standby.Address, standby.Port)])
                     : null,
             })
@@ -64,6 +66,13 @@ public sealed class ProxySwitch(
     /// rejected), and nothing when nothing differs. Call it holding the proxy lock.
     /// </summary>
     public Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default) => Proxy.ApplyAsync(config, ct);
+
+    /// <summary>
+    /// <see cref="ApplyAsync(string, CancellationToken)"/>, calling <paramref name="changed"/> as soon as the proxy answers the
+    /// new way (after the runtime change, before the file is written; or once the reloaded config serves).
+    /// </summary>
+    public Task<ProxyChange> ApplyAsync(string config, Action<ProxyChange> changed, CancellationToken ct = default) =>
+        Proxy.ApplyAsync(config, changed, ct);
 
     /// <summary>
     /// Puts the proxy back under its lock: <paramref name="exactConfig"/> when given, else the config rendered from the

@@ -43,10 +43,7 @@ public sealed class RetireOldRelease : DeploymentStage
         {
             if (state.PreviousColor is { } draining && draining != state.NewColor)
             {
-                var drain = await ProxyDrain.WaitAsync(context.Proxy, context.Service, draining, context.Options.DrainTimeout, context.Time, ct);
-                context.Log.Information(drain.Drained
-                    ? $"{context.Proxy.Kind} has no request in flight to {draining} any more (drained in {drain.Waited.TotalMilliseconds:0} ms)."
-                    : $"{context.Proxy.Kind} still had {drain.InFlight} request(s) in flight to {draining} after --drain-timeout={context.Options.DrainTimeout.TotalSeconds:0.#} s; removing it anyway.");
+                await DrainAsync(context, draining, ct);
             }
 
             var releases = await context.ProductionEngine.ListContainersAsync(
@@ -79,6 +76,26 @@ public sealed class RetireOldRelease : DeploymentStage
         }
 
         await context.DeployLock.ReleaseAsync();
+    }
+
+    /// <summary>Waits until the proxy has no request in flight to the old colour, or the drain timeout; logs which.</summary>
+    private static async Task DrainAsync(DeploymentContext context, string color, CancellationToken ct)
+    {
+        var proxy = context.Proxy;
+        DrainResult drain;
+        try
+        {
+            drain = await ProxyDrain.WaitAsync(proxy, context.Service, color, context.Options.DrainTimeout, context.Time, ct);
+        }
+        catch (Exception e) when (e is ProxyException or Docker.DockerEngineException)
+        {
+            context.Log.Warning($"Could not ask {proxy.Kind} which requests are in flight to {color} ({e.Message}); removing it without draining.");
+            return;
+        }
+
+        context.Log.Information(drain.Drained
+            ? $"{proxy.Kind} has no request in flight to {color} ({context.Service}) any more: drained in {drain.Waited.TotalMilliseconds:0} ms."
+            : $"{proxy.Kind} still had {drain.InFlight} request(s) in flight to {color} ({context.Service}) when --drain-timeout={context.Options.DrainTimeout.TotalSeconds:0.#} s passed; removing it anyway.");
     }
 }
 

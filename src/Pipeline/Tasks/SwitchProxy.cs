@@ -46,18 +46,18 @@ public sealed class SwitchProxy : DeploymentStage
         await context.Journal.RecordAsync(UndoStep.RestoreKey(colorKey, context.State.PreviousColor), ct);
         await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
 
-        // The proxy answers from the new colour as soon as the runtime change is made; the file on disk is written right
-        // after it. Confirm through the proxy meanwhile, and stop confirming if applying fails.
+        // The proxy answers from the new colour as soon as the runtime change is made (or the reloaded config serves);
+        // confirm through the proxy from then on, while the file on disk is written.
         var switchStarted = context.Time.GetTimestamp();
-        var applying = proxySwitch.ApplyAsync(await proxySwitch.RenderFromRegistryAsync(ct), ct);
-        using var confirmation = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var confirming = SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, confirmation.Token);
-        if (await Task.WhenAny(applying, confirming) == applying && !applying.IsCompletedSuccessfully)
+        var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var applying = proxySwitch.ApplyAsync(await proxySwitch.RenderFromRegistryAsync(ct), _ => changed.TrySetResult(), ct);
+        await Task.WhenAny(applying, changed.Task);
+        if (applying.IsFaulted || applying.IsCanceled)
         {
-            await confirmation.CancelAsync();
-            await Task.WhenAll(applying, confirming.ContinueWith(_ => { }, TaskScheduler.Default));
+            await applying;
         }
 
+        var confirming = SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
         await confirming;
         context.State.SwitchLatency = context.Time.GetElapsedTime(stageStarted);
         var confirmed = context.Time.GetElapsedTime(switchStarted);

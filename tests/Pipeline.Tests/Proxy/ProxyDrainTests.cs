@@ -61,6 +61,7 @@ public sealed class ProxyDrainTests
         public Task<string?> ReadLiveConfigAsync(CancellationToken ct = default) => throw new NotSupportedException();
         public Task ValidateAsync(string config, CancellationToken ct = default) => throw new NotSupportedException();
         public Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default) => throw new NotSupportedException();
+        public Task<ProxyChange> ApplyAsync(string config, Action<ProxyChange>? changed, CancellationToken ct = default) => throw new NotSupportedException();
         public Task<ProxyChange> InstallCertificateAsync(CancellationToken ct = default) => throw new NotSupportedException();
         public Task<string?> CertificateAuthorityAsync(CancellationToken ct = default) => throw new NotSupportedException();
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
