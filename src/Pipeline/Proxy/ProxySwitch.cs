@@ -85,4 +85,15 @@ public sealed class ProxySwitch(
         await Proxy.ReadLiveConfigAsync(ct);
         await ApplyAsync(exactConfig ?? await RenderFromRegistryAsync(ct), ct);
     }
+
+    /// <summary>
+    /// Makes the proxy say what the registry says now, under the proxy's lock (e.g. once a retired colour is deregistered:
+    /// its member becomes a placeholder, at runtime), so that the live config keeps rendering the same as the registry.
+    /// </summary>
+    public async Task<ProxyChange> SyncWithRegistryAsync(CancellationToken ct = default)
+    {
+        await using var proxyLock = await AcquireLockAsync(ct);
+        await Proxy.ReadLiveConfigAsync(ct);
+        return await ApplyAsync(await RenderFromRegistryAsync(ct), ct);
+    }
 }

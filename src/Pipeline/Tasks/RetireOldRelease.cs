@@ -9,8 +9,8 @@ namespace Pipeline.Tasks;
 /// The commit point. Appends a history entry and clears the journal (from here on the new release stays), then
 /// waits until the proxy has no request in flight to the old colour (or <c>--drain-timeout</c> has passed; the log
 /// says which), then stops and removes every other release container of the service (the old colour and any left by
-/// crashed runs, found by label), then those releases' volumes (by label), deregisters the old colour and releases
-/// the deploy lock.
+/// crashed runs, found by label), then those releases' volumes (by label), deregisters the old colour (and makes the
+/// proxy's config say so, at runtime) and releases the deploy lock.
 /// </summary>
 [TaskName("RetireOldRelease")]
 [TaskDescription("Commits the deploy (history, journal cleared), drains the old colour in the proxy, removes and deregisters its containers, releases the lock.")]
@@ -66,6 +66,9 @@ public sealed class RetireOldRelease : DeploymentStage
             if (state.PreviousColor is { } previous && previous != state.NewColor)
             {
                 await context.ServiceRegistry.DeleteAsync(context.Catalog.ReleaseKey(context.Service, previous), ct);
+
+                // The proxy still lists the retired colour beside the live one: make it say what the registry says now.
+                await context.ProxySwitch.SyncWithRegistryAsync(ct);
             }
         }
         catch (Exception e)
