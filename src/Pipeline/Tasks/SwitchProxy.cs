@@ -50,7 +50,18 @@ public sealed class SwitchProxy : DeploymentStage
         // confirm through the proxy from then on, while the file on disk is written.
         var switchStarted = context.Time.GetTimestamp();
         var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var applying = proxySwitch.ApplyAsync(await proxySwitch.RenderFromRegistryAsync(ct), _ => changed.TrySetResult(), ct);
+        var applying = proxySwitch.ApplyAsync(
+            await proxySwitch.RenderFromRegistryAsync(ct),
+            change =>
+            {
+                if (change == ProxyChange.Runtime)
+                {
+                    CrashPoints.Reached(CrashPoints.ProxyRuntimeSwitched);
+                }
+
+                changed.TrySetResult();
+            },
+            ct);
         await Task.WhenAny(applying, changed.Task);
         if (applying.IsFaulted || applying.IsCanceled)
         {

@@ -76,7 +76,7 @@ internal sealed class PipelineProcess : IDisposable
     /// Starts <c>dotnet Build.dll --target=<paramref name="target"/></c> with <paramref name="arguments"/>. The version
     /// goes in <c>PIPELINE_RELEASE_VERSION</c>.
     /// </summary>
-    public static PipelineProcess Start(string target, string version, IEnumerable<string> arguments, Stopwatch? clock = null)
+    public static PipelineProcess Start(string target, string version, IEnumerable<string> arguments, Stopwatch? clock = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -94,6 +94,11 @@ internal sealed class PipelineProcess : IDisposable
 
         start.Environment["PIPELINE_RELEASE_VERSION"] = version;
         start.Environment["NO_COLOR"] = "1";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
         return new PipelineProcess(process, clock ?? Stopwatch.StartNew());
     }
