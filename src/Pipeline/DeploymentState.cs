@@ -33,6 +33,9 @@ public sealed class DeploymentState
     /// <summary>True once RetireOldRelease committed the deploy (history written, journal cleared): from then on a failure rolls nothing back.</summary>
     public bool Committed { get; set; }
 
+    /// <summary>The proxy's runtime session being opened while the pre-integration tests run (SwitchProxy waits for it); null before.</summary>
+    public Task? ProxyPrepared { get; set; }
+
     /// <summary>From the start of SwitchProxy (pre-integration tests passed) to the proxy answering from the new colour; null until confirmed.</summary>
     public TimeSpan? SwitchLatency { get; set; }
 

@@ -332,8 +332,16 @@ public sealed partial class DockerEngine
                 return null;
             }
 
-            await using var stream = archive.Stream ?? Stream.Null;
-            await using var reader = new TarReader(stream);
+            // Read the whole archive first (the files read this way are small): a tar reader working on the engine's
+            // response stream directly stops short on files of a few KiB.
+            using var buffered = new MemoryStream();
+            await using (var stream = archive.Stream ?? Stream.Null)
+            {
+                await stream.CopyToAsync(buffered, ct).ConfigureAwait(false);
+            }
+
+            buffered.Position = 0;
+            await using var reader = new TarReader(buffered);
             while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is { } entry)
             {
                 if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile)

@@ -21,8 +21,11 @@ public abstract class ContainerProxy : IProxy
     private static readonly TimeSpan RestoreFileTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan LogsTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan RemoveCandidateTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan ShellCommandTimeout = TimeSpan.FromMinutes(2);
     private readonly ProxyTemplate template;
+    private readonly SemaphoreSlim shellLock = new(1, 1);
     private (string ContainerId, ProxyDocument Document)? live;
+    private (string ContainerId, ShellSession Shell)? shell;
 
     private protected ContainerProxy(ProxyOptions options, IDockerEngine engine, TimeProvider? timeProvider)
     {
@@ -135,14 +138,16 @@ public abstract class ContainerProxy : IProxy
     public async ValueTask DisposeAsync()
     {
         await CloseSessionAsync().ConfigureAwait(false);
+        CloseShell();
         GC.SuppressFinalize(this);
     }
 
     /// <inheritdoc />
     public void Dispose()
     {
-        // Closing the session only closes its stdin and connection: nothing waits on the network.
+        // Closing the sessions only closes their stdin and connections: nothing waits on the network.
         CloseSession();
+        CloseShell();
         GC.SuppressFinalize(this);
     }
 
@@ -154,13 +159,21 @@ public abstract class ContainerProxy : IProxy
     }
 
     /// <inheritdoc />
-    public async Task<string> EnsureRunningAsync(CancellationToken ct = default)
+    public Task<string> EnsureRunningAsync(CancellationToken ct = default) => EnsureRunningAsync(null, ct);
+
+    /// <inheritdoc />
+    public async Task<string> EnsureRunningAsync(Func<CancellationToken, Task>? beforeCreate, CancellationToken ct = default)
     {
         var info = await Engine.InspectContainerAsync(Options.ContainerName, ct).ConfigureAwait(false);
         var created = false;
         if (info is null)
         {
             created = true;
+            if (beforeCreate is not null)
+            {
+                await beforeCreate(ct).ConfigureAwait(false);
+            }
+
             await Engine.EnsureNetworkAsync(Options.Network, NetworkLabels(), ct).ConfigureAwait(false);
             if (!await Engine.ImageExistsAsync(Options.Image, ct).ConfigureAwait(false))
             {
@@ -180,7 +193,7 @@ public abstract class ContainerProxy : IProxy
                     throw;
                 }
 
-                return await EnsureRunningAsync(ct).ConfigureAwait(false);
+                return await EnsureRunningAsync(null, ct).ConfigureAwait(false);
             }
 
             await WriteInitialConfigAsync(id, ct).ConfigureAwait(false);
@@ -326,7 +339,7 @@ public abstract class ContainerProxy : IProxy
         {
             // Put the old files back so the files on disk match what the proxy still runs.
             using var undo = new CancellationTokenSource(RestoreFileTimeout, Time);
-            await Engine.PutFilesAsync(id, Directory(LiveConfigPath), Files(previous), undo.Token).ConfigureAwait(false);
+            await ExecScriptCheckedAsync(id, string.Concat(Files(previous).Select(f => ShellSession.WriteFile($"{Directory(LiveConfigPath)}/{f.Key}", f.Value))), "restore the previous config", undo.Token).ConfigureAwait(false);
             live = (id, previous);
             throw new ProxyException($"The {Kind} proxy '{Options.ContainerName}' did not activate the new config; the previous config file was restored. {e.Message}", e);
         }
@@ -361,10 +374,11 @@ public abstract class ContainerProxy : IProxy
     /// <summary>Writes the config and its companion (no validation: the shape is the one the proxy runs) and remembers it.</summary>
     private async Task InstallAsync(string id, ProxyDocument document, CancellationToken ct)
     {
-        var candidate = await UploadCandidateAsync(id, document, forValidation: false, ct).ConfigureAwait(false);
+        var candidate = Candidate.For(LiveConfigPath, CompanionPath, forValidation: false);
         try
         {
-            await MoveIntoPlaceAsync(id, candidate, ct).ConfigureAwait(false);
+            // One command: both files written next to the live ones, then each moved into place (a rename, atomic).
+            await ExecScriptCheckedAsync(id, WriteCandidates(document, candidate) + MoveIntoPlace(candidate), "install the new config", ct).ConfigureAwait(false);
         }
         catch
         {
@@ -388,6 +402,16 @@ public abstract class ContainerProxy : IProxy
 
         await Engine.PutFilesAsync(id, Directory(LiveConfigPath), files, ct).ConfigureAwait(false);
         live = (id, document);
+    }
+
+    /// <inheritdoc />
+    public async Task PrepareAsync(CancellationToken ct = default)
+    {
+        var info = await Engine.InspectContainerAsync(Options.ContainerName, ct).ConfigureAwait(false);
+        if (info is { IsRunning: true })
+        {
+            await Task.WhenAll(AnswersOnSessionAsync(info.Id, ct), ShellAsync(info.Id, "true", ct)).ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc />
@@ -432,11 +456,11 @@ public abstract class ContainerProxy : IProxy
     /// <summary>Writes <paramref name="pem"/> next to the certificate file and moves it into place (one atomic rename).</summary>
     private protected async Task WriteCertificateFileAsync(string id, string pem, CancellationToken ct)
     {
-        var candidate = $"{FileName(CertificatePath)}.candidate-{Guid.NewGuid().ToString("N")[..8]}";
-        await Engine.PutFilesAsync(id, Directory(CertificatePath), new Dictionary<string, byte[]> { [candidate] = Encoding.ASCII.GetBytes(pem) }, ct).ConfigureAwait(false);
-        await ExecCheckedAsync(
+        var candidate = $"{CertificatePath}.candidate-{Guid.NewGuid().ToString("N")[..8]}";
+        var quoted = ShellSession.Quote(candidate);
+        await ExecScriptCheckedAsync(
             id,
-            ["/bin/sh", "-c", "chown \"$3\" \"$1\" && chmod 640 \"$1\" && mv -f \"$1\" \"$2\"", "sh", $"{Directory(CertificatePath)}/{candidate}", CertificatePath, CertificateOwner],
+            $"(umask 077 && {ShellSession.WriteFile(candidate, Encoding.ASCII.GetBytes(pem)).TrimEnd('\n')}\n) && chown {ShellSession.Quote(CertificateOwner)} {quoted} && chmod 640 {quoted} && mv -f {quoted} {ShellSession.Quote(CertificatePath)}",
             "install the new certificate",
             ct).ConfigureAwait(false);
     }
@@ -451,29 +475,30 @@ public abstract class ContainerProxy : IProxy
         [FileName(CompanionPath)] = Encoding.UTF8.GetBytes(Companion(ProxyTemplateModel.From(Kind.Name, document.Routes ?? []))),
     };
 
-    /// <summary>Uploads the config and its companion as candidates (and a copy for the validator) in one archive.</summary>
+    /// <summary>Writes the config and its companion as candidates (and a copy for the validator) beside the live ones.</summary>
     private async Task<Candidate> UploadCandidateAsync(string id, ProxyDocument document, bool forValidation, CancellationToken ct)
     {
-        var suffix = $".candidate-{Guid.NewGuid().ToString("N")[..8]}";
-        var directory = Directory(LiveConfigPath);
-        var files = Files(document).ToDictionary(f => f.Key + suffix, f => f.Value);
-        string? check = null;
-        if (forValidation)
-        {
-            check = $"{LiveConfigPath}{suffix}.check";
-            files[FileName(check)] = Encoding.UTF8.GetBytes(ForValidation(document.Text, CompanionPath + suffix));
-        }
-
-        await Engine.PutFilesAsync(id, directory, files, ct).ConfigureAwait(false);
-        return new Candidate(LiveConfigPath + suffix, CompanionPath + suffix, check);
+        var candidate = Candidate.For(LiveConfigPath, CompanionPath, forValidation);
+        await ExecScriptCheckedAsync(id, WriteCandidates(document, candidate), "write the new config beside the live one", ct).ConfigureAwait(false);
+        return candidate;
     }
 
+    private string WriteCandidates(ProxyDocument document, Candidate candidate)
+    {
+        var files = Files(document);
+        var script = ShellSession.WriteFile(candidate.Config, files[FileName(LiveConfigPath)])
+            + ShellSession.WriteFile(candidate.Companion, files[FileName(CompanionPath)]);
+        return candidate.CheckPath is null
+            ? script
+            : script + ShellSession.WriteFile(candidate.CheckPath, Encoding.UTF8.GetBytes(ForValidation(document.Text, candidate.Companion)));
+    }
+
+    private string MoveIntoPlace(Candidate candidate) =>
+        $"mv -f {ShellSession.Quote(candidate.Companion)} {ShellSession.Quote(CompanionPath)} && mv -f {ShellSession.Quote(candidate.Config)} {ShellSession.Quote(LiveConfigPath)}" +
+        (candidate.CheckPath is null ? "" : $" && rm -f {ShellSession.Quote(candidate.CheckPath)}");
+
     private Task MoveIntoPlaceAsync(string id, Candidate candidate, CancellationToken ct) =>
-        ExecCheckedAsync(
-            id,
-            ["/bin/sh", "-c", "mv -f \"$1\" \"$2\" && mv -f \"$3\" \"$4\" && shift 4 && rm -f \"$@\"", "sh", candidate.Companion, CompanionPath, candidate.Config, LiveConfigPath, .. (candidate.CheckPath is null ? Array.Empty<string>() : [candidate.CheckPath])],
-            "install the new config",
-            ct);
+        ExecScriptCheckedAsync(id, MoveIntoPlace(candidate), "install the new config", ct);
 
     private static string Directory(string path) => path[..path.LastIndexOf('/')];
 
@@ -482,12 +507,18 @@ public abstract class ContainerProxy : IProxy
     private sealed record Candidate(string Config, string Companion, string? CheckPath)
     {
         public IReadOnlyList<string> Paths => CheckPath is null ? [Config, Companion] : [Config, Companion, CheckPath];
+
+        public static Candidate For(string config, string companion, bool forValidation)
+        {
+            var suffix = $".candidate-{Guid.NewGuid().ToString("N")[..8]}";
+            return new Candidate(config + suffix, companion + suffix, forValidation ? $"{config}{suffix}.check" : null);
+        }
     }
 
-    /// <summary>Runs a command in the proxy container and throws <see cref="ProxyException"/> with its output when it fails.</summary>
+    /// <summary>Runs a command in the proxy container (through its shell session) and throws <see cref="ProxyException"/> with its output when it fails.</summary>
     private protected async Task<ExecResult> ExecCheckedAsync(string id, IReadOnlyList<string> command, string purpose, CancellationToken ct)
     {
-        var result = await Engine.ExecAsync(id, command, ct).ConfigureAwait(false);
+        var result = await ShellAsync(id, string.Join(' ', command.Select(ShellSession.Quote)), ct).ConfigureAwait(false);
         if (result.ExitCode != 0)
         {
             throw new ProxyException(
@@ -498,6 +529,66 @@ public abstract class ContainerProxy : IProxy
         return result;
     }
 
+    /// <summary>Runs a script in the proxy container's shell session and throws <see cref="ProxyException"/> with its output when it fails.</summary>
+    private async Task ExecScriptCheckedAsync(string id, string script, string purpose, CancellationToken ct)
+    {
+        var result = await ShellAsync(id, script, ct).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            throw new ProxyException($"Could not {purpose} in the {Kind} proxy '{Options.ContainerName}': the command exited with {result.ExitCode}:\n{Indent.Text(Output(result))}");
+        }
+    }
+
+    /// <summary>
+    /// Runs a script in the proxy container through one <c>/bin/sh</c> kept open (opened on first use, and again once when
+    /// the one left open has ended); stderr comes with stdout. The script must not <c>exit</c> the shell (use a subshell).
+    /// </summary>
+    private protected async Task<ExecResult> ShellAsync(string id, string script, CancellationToken ct)
+    {
+        await shellLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            while (true)
+            {
+                var fresh = shell is null || shell.Value.ContainerId != id;
+                using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                limit.CancelAfter(ShellCommandTimeout);
+                try
+                {
+                    if (fresh)
+                    {
+                        CloseShell();
+                        shell = (id, await ShellSession.OpenAsync(Engine, id, limit.Token).ConfigureAwait(false));
+                    }
+
+                    var (code, stdout) = await shell!.Value.Shell.RunAsync($"{{ {script}\n}} 2>&1", limit.Token).ConfigureAwait(false);
+                    return new ExecResult(code, stdout, "");
+                }
+                catch (Exception e) when (e is IOException or DockerEngineException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+                {
+                    CloseShell();
+                    if (fresh)
+                    {
+                        throw new ProxyException($"Could not run a command in the {Kind} proxy container '{Options.ContainerName}' on {Engine.Endpoint}: {e.Message}", e);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            shellLock.Release();
+        }
+    }
+
+    private void CloseShell()
+    {
+        if (shell is { } open)
+        {
+            shell = null;
+            open.Shell.Dispose();
+        }
+    }
+
     private protected static string Output(ExecResult result) =>
         string.Join('\n', new[] { result.Stdout.TrimEnd(), result.Stderr.TrimEnd() }.Where(s => s.Length > 0));
 
@@ -505,6 +596,7 @@ public abstract class ContainerProxy : IProxy
     {
         if (!info.IsRunning)
         {
+            // Through the engine's archive API (one request) while it does not run.
             var bytes = await Engine.GetFileAsync(info.Id, path, ct).ConfigureAwait(false);
             return bytes is null ? null : Encoding.UTF8.GetString(bytes);
         }
@@ -512,11 +604,11 @@ public abstract class ContainerProxy : IProxy
         return await ReadFileAsync(info.Id, path, ct).ConfigureAwait(false);
     }
 
+    /// <summary>A running container's file, through its shell session; null when it does not exist.</summary>
     private async Task<string?> ReadFileAsync(string runningId, string path, CancellationToken ct)
     {
-        // Read through an exec while it runs (the engine's archive stream of a running container's file ends early
-        // here): the config is text, and exit code 3 says the file is missing.
-        var result = await Engine.ExecAsync(runningId, ["/bin/sh", "-c", "[ -e \"$1\" ] || exit 3; exec /bin/cat \"$1\"", "sh", path], ct).ConfigureAwait(false);
+        var quoted = ShellSession.Quote(path);
+        var result = await ShellAsync(runningId, $"( [ -e {quoted} ] || exit 3; exec cat {quoted} )", ct).ConfigureAwait(false);
         return result.ExitCode switch
         {
             0 => result.Stdout,
@@ -562,7 +654,7 @@ public abstract class ContainerProxy : IProxy
 
     private async Task CheckAsync(string id, string candidate, CancellationToken ct)
     {
-        var result = await Engine.ExecAsync(id, ValidateCommand(candidate), ct).ConfigureAwait(false);
+        var result = await ShellAsync(id, string.Join(' ', ValidateCommand(candidate).Select(ShellSession.Quote)), ct).ConfigureAwait(false);
         if (result.ExitCode != 0)
         {
             var output = Output(result);
@@ -633,9 +725,9 @@ public abstract class ContainerProxy : IProxy
         try
         {
             using var cts = new CancellationTokenSource(RemoveCandidateTimeout, Time);
-            await Engine.ExecAsync(id, ["/bin/rm", "-f", .. paths], cts.Token).ConfigureAwait(false);
+            await ShellAsync(id, "rm -f " + string.Join(' ', paths.Select(ShellSession.Quote)), cts.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or DockerEngineException)
+        catch (Exception e) when (e is OperationCanceledException or DockerEngineException or ProxyException)
         {
             // A stray candidate file is harmless; the live config is what matters.
         }

@@ -59,6 +59,15 @@ public interface IProxy : IAsyncDisposable, IDisposable
     /// <summary>Starts the proxy container when it is not running (labelled, on the pipeline network); returns its container id.</summary>
     Task<string> EnsureRunningAsync(CancellationToken ct = default);
 
+    /// <summary>
+    /// <see cref="EnsureRunningAsync(CancellationToken)"/>, calling <paramref name="beforeCreate"/> first when the container
+    /// does not exist yet (to record its undo before it is created).
+    /// </summary>
+    Task<string> EnsureRunningAsync(Func<CancellationToken, Task>? beforeCreate, CancellationToken ct = default);
+
+    /// <summary>Opens the session to the proxy's runtime interface ahead of a change, when the proxy runs; does nothing otherwise.</summary>
+    Task PrepareAsync(CancellationToken ct = default);
+
     /// <summary>The proxy container, or null when it does not exist.</summary>
     Task<string?> FindContainerAsync(CancellationToken ct = default);
 

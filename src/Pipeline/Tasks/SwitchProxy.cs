@@ -24,12 +24,15 @@ public sealed class SwitchProxy : DeploymentStage
         var proxySwitch = context.ProxySwitch;
         var proxy = proxySwitch.Proxy;
         await using var proxyLock = await proxySwitch.AcquireLockAsync(ct);
-        if (await proxy.FindContainerAsync(ct) is null)
+        if (context.State.ProxyPrepared is { } preparing)
         {
-            await context.Journal.RecordAsync(UndoStep.RemoveContainer(context.Options.ProxyContainer), ct);
+            // Opened while the pre-integration tests ran; if that failed, the steps below open it.
+            await preparing.ContinueWith(_ => { }, TaskScheduler.Default);
         }
 
-        await proxy.EnsureRunningAsync(ct);
+        await proxy.EnsureRunningAsync(
+            token => context.Journal.RecordAsync(UndoStep.RemoveContainer(context.Options.ProxyContainer), token),
+            ct);
         if (await proxy.InstallCertificateAsync(ct) == ProxyChange.Runtime)
         {
             context.Log.Information($"{proxy.Kind} at {proxy.PublicHttpsUrl} now answers TLS with the configured certificate (replaced without a reload).");

@@ -56,6 +56,8 @@ public sealed class ProxyDrainTests
         public Uri PublicUrl => new("http://127.0.0.1:1/");
         public Uri? PublicHttpsUrl => null;
         public Task<string> EnsureRunningAsync(CancellationToken ct = default) => throw new NotSupportedException();
+        public Task<string> EnsureRunningAsync(Func<CancellationToken, Task>? beforeCreate, CancellationToken ct = default) => throw new NotSupportedException();
+        public Task PrepareAsync(CancellationToken ct = default) => throw new NotSupportedException();
         public Task<string?> FindContainerAsync(CancellationToken ct = default) => throw new NotSupportedException();
         public string Render(IReadOnlyList<ProxyRoute> routes) => throw new NotSupportedException();
         public Task<string?> ReadLiveConfigAsync(CancellationToken ct = default) => throw new NotSupportedException();
