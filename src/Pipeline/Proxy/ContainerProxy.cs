@@ -22,10 +22,12 @@ public abstract class ContainerProxy : IProxy
     private static readonly TimeSpan LogsTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan RemoveCandidateTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan ShellCommandTimeout = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan RunningRecheck = TimeSpan.FromSeconds(5);
     private readonly ProxyTemplate template;
     private readonly SemaphoreSlim shellLock = new(1, 1);
     private (string ContainerId, ProxyDocument Document)? live;
     private (string ContainerId, ShellSession Shell)? shell;
+    private (string ContainerId, long CheckedAt)? running;
 
     private protected ContainerProxy(ProxyOptions options, IDockerEngine engine, TimeProvider? timeProvider)
     {
@@ -243,6 +245,7 @@ public abstract class ContainerProxy : IProxy
             await ExecCheckedAsync(info.Id, ["/bin/chmod", "640", CertificatePath], "protect the private key", ct).ConfigureAwait(false);
         }
 
+        running = (info.Id, Time.GetTimestamp());
         return info.Id;
     }
 
@@ -666,6 +669,12 @@ public abstract class ContainerProxy : IProxy
 
     private async Task<string> RunningContainerAsync(CancellationToken ct)
     {
+        // Seen running a moment ago (by EnsureRunningAsync or here): one change after another needs no new look.
+        if (running is { } seen && Time.GetElapsedTime(seen.CheckedAt) < RunningRecheck)
+        {
+            return seen.ContainerId;
+        }
+
         var info = await Engine.InspectContainerAsync(Options.ContainerName, ct).ConfigureAwait(false);
         if (info is null || !info.IsRunning)
         {
@@ -673,6 +682,7 @@ public abstract class ContainerProxy : IProxy
                 $"The {Kind} proxy container '{Options.ContainerName}' is {(info is null ? "missing" : info.State)} on {Engine.Endpoint}; call EnsureRunningAsync first.");
         }
 
+        running = (info.Id, Time.GetTimestamp());
         return info.Id;
     }
 

@@ -50,8 +50,11 @@ public sealed class ProxySwitch(
     /// beside it as the standby; one registered after it (a deploy not switched yet) does not, so the config before a
     /// switch, and after its rollback, is what it was before the deploy.
     /// </summary>
-    public async Task<string> RenderFromRegistryAsync(CancellationToken ct = default) =>
-        Proxy.Render((await catalog.GetServedReleasesAsync(ct))
+    public async Task<string> RenderFromRegistryAsync(CancellationToken ct = default) => Render(await catalog.GetServedReleasesAsync(ct));
+
+    /// <summary>The proxy config for these releases (as <see cref="RenderFromRegistryAsync"/> renders the registry's).</summary>
+    public string Render(IReadOnlyList<ServedReleases> served) =>
+        Proxy.Render(served
             .Select(s => new ProxyRoute(s.Live.Service, s.Live.Route, s.Live.HostName, s.Live.Color, s.Live.Version, [new UpstreamEndpoint(s.Live.Address, s.Live.Port)])
             {
                 Standby = s.Standby is { } standby && standby.Color != s.Live.Color && standby.RegisteredAt < s.Live.RegisteredAt
@@ -59,6 +62,18 @@ public sealed class ProxySwitch(
                     : null,
             })
             .ToList());
+
+    /// <summary>
+    /// <paramref name="served"/> as it is once <paramref name="release"/> is made live: it replaces its service's live
+    /// release, which becomes the standby (a service not served yet is added).
+    /// </summary>
+    public static IReadOnlyList<ServedReleases> WithLive(IReadOnlyList<ServedReleases> served, ReleaseRecord release)
+    {
+        var others = served.Where(s => s.Live.Service != release.Service);
+        var current = served.FirstOrDefault(s => s.Live.Service == release.Service);
+        var standby = current is null ? null : current.Live.Color == release.Color ? current.Standby : current.Live;
+        return [.. others.Append(new ServedReleases(release, standby)).OrderBy(s => s.Live.Service, StringComparer.Ordinal)];
+    }
 
     /// <summary>
     /// Makes the proxy run <paramref name="config"/>: what differs from what it runs is changed (at runtime when only

@@ -2,6 +2,7 @@ using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 using Pipeline.Journal;
 using Pipeline.Proxy;
+using Pipeline.Registry;
 
 namespace Pipeline.Tasks;
 
@@ -38,10 +39,12 @@ public sealed class SwitchProxy : DeploymentStage
             context.Log.Information($"{proxy.Kind} at {proxy.PublicHttpsUrl} now answers TLS with the configured certificate (replaced without a reload).");
         }
 
+        // The registry read once: the config before the switch (to compare with the live one) and after it.
+        var served = await context.Catalog.GetServedReleasesAsync(ct);
         var previousConfig = await proxy.ReadLiveConfigAsync(ct);
         if (previousConfig is not null)
         {
-            var rendersTheSame = previousConfig == await proxySwitch.RenderFromRegistryAsync(ct);
+            var rendersTheSame = previousConfig == proxySwitch.Render(served);
             await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig, rerender: rendersTheSame), ct);
         }
 
@@ -54,7 +57,7 @@ public sealed class SwitchProxy : DeploymentStage
         var switchStarted = context.Time.GetTimestamp();
         var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var applying = proxySwitch.ApplyAsync(
-            await proxySwitch.RenderFromRegistryAsync(ct),
+            proxySwitch.Render(ProxySwitch.WithLive(served, context.State.NewRelease!)),
             change =>
             {
                 if (change == ProxyChange.Runtime)
