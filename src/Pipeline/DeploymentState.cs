@@ -42,6 +42,25 @@ public sealed class DeploymentState
     /// <summary>From a failing stage's error handler starting to the journal unwound; null when no rollback ran.</summary>
     public TimeSpan? RollbackDuration { get; set; }
 
-    /// <summary>How long each stage took, in the order they ran.</summary>
+    /// <summary>How long each stage's work took, in the order the stages ran (work that ran beside an earlier stage included).</summary>
     public List<(string Stage, TimeSpan Duration)> StageDurations { get; } = [];
+
+    /// <summary>
+    /// When each stage's work started (from the start of the run) and how long it took: stages whose work overlaps (the
+    /// service image builds while the pre-deployment tests run) show it here.
+    /// </summary>
+    public List<StageSpan> StageSpans { get; } = [];
+
+    /// <summary>The service image build started beside the pre-deployment tests (BuildImage waits for it); null before.</summary>
+    public Task<StageSpan>? ServiceImageBuild { get; set; }
+}
+
+/// <summary>When a stage's work ran, from the start of the run.</summary>
+/// <param name="Stage">The stage.</param>
+/// <param name="Start">When its work started.</param>
+/// <param name="Duration">How long it took.</param>
+public sealed record StageSpan(string Stage, TimeSpan Start, TimeSpan Duration)
+{
+    /// <summary>When its work ended.</summary>
+    public TimeSpan End => Start + Duration;
 }

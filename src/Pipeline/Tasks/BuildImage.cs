@@ -3,20 +3,33 @@ using Pipeline.Frosting;
 
 namespace Pipeline.Tasks;
 
-/// <summary>Builds the service image from its Dockerfile, tagged with the version, on the CD engine.</summary>
+/// <summary>
+/// Builds the service image from its Dockerfile, tagged with the version, on the CD engine. The build starts beside the
+/// pre-deployment tests (it does not depend on them); this stage waits for it, and reports when it really ran.
+/// </summary>
 [TaskName("BuildImage")]
-[TaskDescription("Builds the service image from its Dockerfile, tagged {registry}/{service}:{version}.")]
+[TaskDescription("Builds the service image from its Dockerfile, tagged {registry}/{service}:{version} (started beside the pre-deployment tests).")]
 [IsDependentOn(typeof(PreDeploymentTests))]
 public sealed class BuildImage : DeploymentStage
 {
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
+        var span = await (context.State.ServiceImageBuild ?? BuildAsync(context, ct));
+        context.State.StageSpans.Add(span);
+    }
+
+    /// <summary>Builds the service image and says when the build ran.</summary>
+    internal static async Task<StageSpan> BuildAsync(DeploymentContext context, CancellationToken ct)
+    {
+        var started = context.Time.GetTimestamp();
+        var start = context.Time.GetUtcNow() - context.State.StartedAt;
         var image = ImageRef.Parse($"{context.Options.ImageRegistry}/{context.Service}:{context.Version}");
         await context.CdEngine.BuildImageAsync(
             new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile", [image], context.LabelsFor(Roles.Release)),
             new LogProgress(context.Log, "  [build] "),
             ct);
         context.State.Image = image;
+        return new StageSpan("BuildImage", start, context.Time.GetElapsedTime(started));
     }
 }

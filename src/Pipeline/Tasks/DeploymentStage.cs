@@ -26,8 +26,17 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
 
         await context.ResolveVersionAsync(context.CancellationToken);
         var started = context.Time.GetTimestamp();
+        var start = context.Time.GetUtcNow() - context.State.StartedAt;
         await RunStageAsync(context, context.CancellationToken);
-        context.State.StageDurations.Add((StageName, context.Time.GetElapsedTime(started)));
+        var span = context.State.StageSpans.LastOrDefault() is { } own && own.Stage == StageName
+            ? own // the stage reported when its work really ran (it overlapped an earlier stage)
+            : new StageSpan(StageName, start, context.Time.GetElapsedTime(started));
+        if (!ReferenceEquals(span, context.State.StageSpans.LastOrDefault()))
+        {
+            context.State.StageSpans.Add(span);
+        }
+
+        context.State.StageDurations.Add((StageName, span.Duration));
     }
 
     /// <summary>The stage's work: record each undo in the journal before the change it undoes.</summary>
