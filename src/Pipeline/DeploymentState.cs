@@ -51,6 +51,9 @@ public sealed class DeploymentState
     /// </summary>
     public List<StageSpan> StageSpans { get; } = [];
 
+    /// <summary>The pushes going on beside the release (production is the CD engine); RegisterRelease waits for them. Null otherwise.</summary>
+    public Task<StageSpan>? Pushes { get; set; }
+
     /// <summary>The service image build started beside the pre-deployment tests (BuildImage waits for it); null before.</summary>
     public Task<StageSpan>? ServiceImageBuild { get; set; }
 }

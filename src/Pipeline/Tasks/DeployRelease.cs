@@ -29,7 +29,12 @@ public sealed class DeployRelease : DeploymentStage
             await engine.EnsureNetworkAsync(options.Network, new Dictionary<string, string> { [Labels.Role] = Roles.Network }, ct);
         }
 
-        await engine.PullImageAsync(context.State.Image!, context.RegistryCredentials, new LogProgress(context.Log, "  [pull] "), ct);
+        if (!PushImage.SameEngine(context) || !await engine.ImageExistsAsync(context.State.Image!.ToString(), ct))
+        {
+            // Another engine runs what the registry has: the image must be pushed before it is pulled.
+            await PushImage.AwaitAsync(context);
+            await engine.PullImageAsync(context.State.Image!, context.RegistryCredentials, new LogProgress(context.Log, "  [pull] "), ct);
+        }
 
         var name = $"{context.Service}-{color}-{context.DeployId[^6..]}";
         var volumes = new Dictionary<string, string>();
