@@ -21,6 +21,9 @@ internal sealed class BenchEnvironment : IDisposable
         BaselinePort = TestEnvironment.FreePort();
     }
 
+    /// <summary>The host port the pipeline's proxy publishes HTTPS on, or null for none.</summary>
+    public int? HttpsPort { get; set; }
+
     public PipelineHarness Harness { get; }
     public string Id => Harness.Id;
     public string ProxyKind => Harness.ProxyKind.Name;
@@ -46,7 +49,7 @@ internal sealed class BenchEnvironment : IDisposable
     }
 
     public DeploymentOptions OptionsFor(string serviceDirectory, string service, string version, string route = "/") =>
-        Harness.OptionsFor(serviceDirectory, version, route, service) with { ProxyTemplate = ProxyTemplate };
+        Harness.OptionsFor(serviceDirectory, version, route, service) with { ProxyTemplate = ProxyTemplate, HttpsPort = HttpsPort };
 
     /// <summary>Environment for bench/baseline.sh deploying <paramref name="service"/> into the baseline's own network and proxy.</summary>
     public Dictionary<string, string> BaselineEnvironment(string serviceDirectory, string service, string version) => new()

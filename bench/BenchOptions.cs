@@ -37,6 +37,15 @@ internal sealed record BenchOptions
     public bool Baseline { get; init; } = true;
 
     /// <summary>
+    /// Clients that go through the proxy's HTTPS port (a generated certificate; they trust only its CA), half keep-alive and
+    /// half <c>Connection: close</c>; 0 deploys without HTTPS. The default value is 4.
+    /// </summary>
+    public int HttpsConnections { get; init; } = 4;
+
+    /// <summary>Deploy a new service (a new route) while the load runs, and count what the load on the first one lost meanwhile. The default value is true.</summary>
+    public bool RouteAdded { get; init; } = true;
+
+    /// <summary>
     /// Log every request in the proxy (termination state, timers, server, status) with the load client's request id,
     /// and the engine's events, into artifacts/bench/; each failed request is looked up in the log. The default value is false.
     /// </summary>
@@ -78,6 +87,8 @@ internal sealed record BenchOptions
             Rollbacks = Int("rollbacks", o.Rollbacks, 0, 1000),
             Connections = Int("connections", o.Connections, 0, 1000),
             CloseConnections = Int("close-connections", o.CloseConnections, 0, 1000),
+            HttpsConnections = Int("https-connections", o.HttpsConnections, 0, 1000),
+            RouteAdded = Bool("route-added", o.RouteAdded),
             Interval = TimeSpan.FromMilliseconds(Int("interval-ms", (int)o.Interval.TotalMilliseconds, 0, 10_000)),
             Proxies = proxies,
             ConcurrentServices = Int("services", o.ConcurrentServices, 0, 50),

@@ -105,10 +105,21 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
                 env.ProxyTemplate = ProxyLogCapture.WriteTemplate(kind, root, artifacts, env.Id);
             }
 
+            env.HttpsPort = options.HttpsConnections > 0 ? TestEnvironment.FreePort() : null;
             var warmUp = await Task.Run(() => Deploy(env.OptionsFor(good, service, "1.0.0")), ct);
             if (warmUp.ExitCode != 0)
             {
                 throw new BenchException($"[{kind}] the warm-up deploy of {service} 1.0.0 failed (exit {warmUp.ExitCode}); nothing to measure.");
+            }
+
+            HttpsLoad? https = null;
+            if (env.HttpsPort is { } httpsPort)
+            {
+                // The proxy generated its certificate when it was created: the HTTPS clients trust its CA, nothing else.
+                await using var tls = ProxyFactory.Create(env.OptionsFor(good, service, "1.0.0").ToProxyOptions(), env.Harness.Engine);
+                var ca = await tls.CertificateAuthorityAsync(ct) ?? throw new BenchException($"[{kind}] the proxy terminates TLS on {httpsPort} but gave no CA.");
+                https = new HttpsLoad(httpsPort, ca, options.HttpsConnections - options.HttpsConnections / 2, options.HttpsConnections / 2);
+                log($"[{kind}] HTTPS on 127.0.0.1:{httpsPort}: {https.KeepAliveClients} keep-alive + {https.CloseClients} Connection: close clients trusting the proxy's generated CA.");
             }
 
             if (options.Baseline)
@@ -129,7 +140,8 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
             await using var capture = options.CaptureProxyLog
                 ? ProxyLogCapture.Start(env.Harness.Engine, env.Harness.ProxyContainer, artifacts, kind, env.Id)
                 : null;
-            var load = LoadGenerator.Start(env.Harness.ProxyPort, "/", options.Connections, options.CloseConnections, options.Interval);
+            var load = LoadGenerator.Start(env.Harness.ProxyPort, "/", options.Connections, options.CloseConnections, options.Interval, https: https);
+            long? routeAddedFailed = null;
             LoadResult result;
             try
             {
@@ -197,6 +209,23 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
                             $"{(run.State?.RollbackDuration is { } d ? $", rollback {d.TotalMilliseconds:0} ms" : "")}");
                     }
                 }
+
+                if (options.RouteAdded)
+                {
+                    // A new service with its own route while the first one is under load: what did the load lose meanwhile?
+                    var added = $"{service}-new";
+                    var failedBefore = load.FailedSoFar;
+                    var from = load.ElapsedSeconds;
+                    var run = await Task.Run(() => Deploy(env.OptionsFor(env.CreateService(added), added, "1.0.0", $"/{added}/")), ct);
+                    await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                    routeAddedFailed = load.FailedSoFar - failedBefore;
+                    if (run.ExitCode != 0)
+                    {
+                        problems.Add($"the deploy of {added} (a new route) failed with exit {run.ExitCode}");
+                    }
+
+                    log($"[{kind}] new service {added} on /{added}/ (load clock {from:0.0}-{load.ElapsedSeconds:0.0} s): {(run.ExitCode == 0 ? "ok" : $"FAILED (exit {run.ExitCode})")}, {routeAddedFailed} request(s) of the load failed meanwhile.");
+                }
             }
             finally
             {
@@ -204,7 +233,7 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
             }
 
             log($"[{kind}] load: {result.Requests} requests in {result.Seconds:0} s ({result.Requests / Math.Max(result.Seconds, 1):0}/s), {result.Failed} failed" +
-                $" (keep-alive {result.KeepAliveFailed}/{result.KeepAliveRequests}, close {result.CloseFailed}/{result.CloseRequests}).");
+                $" (keep-alive {result.KeepAliveFailed}/{result.KeepAliveRequests}, close {result.CloseFailed}/{result.CloseRequests}, of them HTTPS {result.HttpsFailed}/{result.HttpsRequests}).");
             foreach (var failure in result.FirstFailures.Take(capture is null ? 10 : 50))
             {
                 log($"[{kind}]   failed at {failure.AtMs / 1000:0.000} s ({failure.At:HH:mm:ss.fff} UTC, {failure.RequestId}, local port {failure.LocalPort}, {failure.Client}): {failure.Reason}");
@@ -236,6 +265,9 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
                 KeepAliveFailed = result.KeepAliveFailed,
                 CloseRequests = result.CloseRequests,
                 CloseFailed = result.CloseFailed,
+                HttpsRequests = result.HttpsRequests,
+                HttpsFailed = result.HttpsFailed,
+                RouteAddedFailed = routeAddedFailed,
                 LoadSeconds = Math.Round(result.Seconds, 1),
                 SwitchP50Ms = Statistics.Percentile(switchMs, 50),
                 SwitchP99Ms = Statistics.Percentile(switchMs, 99),

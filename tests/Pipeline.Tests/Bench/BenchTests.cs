@@ -76,14 +76,14 @@ public sealed class BenchReportTests
     public void Should_Name_Each_Missed_Aim_With_Its_Figure()
     {
         // Given HAProxy figures that miss the switch aim only
-        var report = Report(new ProxyFigures { Proxy = "haproxy", Requests = 100, Failed = 0, SwitchP99Ms = 1200, RollbackMaxMs = 900, OverheadRatio = 0.7, Config1000Ms = 800 });
+        var report = Report(new ProxyFigures { Proxy = "haproxy", Requests = 100, Failed = 0, SwitchP99Ms = 1200, RollbackMaxMs = 900, OverheadRatio = 0.7, Config1000Ms = 800, RouteAddedFailed = 0 });
 
         // When the aims are checked
         var notes = BenchAims.Notes(report).ToList();
 
         // Then exactly the switch aim is missed, with the measured figure
         notes.Where(n => n.StartsWith("aim MISSED", StringComparison.Ordinal)).ShouldBe(["aim MISSED: haproxy: switch p99 <= 100 ms (got 1200 ms)"]);
-        notes.Count.ShouldBe(5);
+        notes.Count.ShouldBe(6);
     }
 
     [Test]
@@ -127,16 +127,19 @@ public sealed class BenchOptionsTests
         options.ConcurrentServices.ShouldBe(10);
         options.Proxies.ShouldBe(["haproxy", "nginx"]);
         options.CaptureProxyLog.ShouldBeFalse();
+        options.HttpsConnections.ShouldBe(4);
+        options.RouteAdded.ShouldBeTrue();
     }
 
     [Test]
     public void Should_Read_A_Short_Run_From_The_Options()
     {
-        var given = new Dictionary<string, string> { ["deploys"] = "3", ["rollbacks"] = "1", ["connections"] = "8", ["proxy"] = "nginx", ["baseline"] = "false", ["capture-proxy-log"] = "true" };
+        var given = new Dictionary<string, string> { ["deploys"] = "3", ["rollbacks"] = "1", ["connections"] = "8", ["proxy"] = "nginx", ["baseline"] = "false", ["capture-proxy-log"] = "true", ["https-connections"] = "0", ["route-added"] = "false" };
 
         var options = BenchOptions.Parse(given.GetValueOrDefault);
 
         (options.Deploys, options.Rollbacks, options.Connections, options.Baseline, options.CaptureProxyLog).ShouldBe((3, 1, 8, false, true));
+        (options.HttpsConnections, options.RouteAdded).ShouldBe((0, false));
         options.Proxies.ShouldBe(["nginx"]);
     }
 
