@@ -93,7 +93,7 @@ internal sealed class BenchEnvironment : IDisposable
 
         var removed = containers.Count + await Harness.CleanupAsync(ct);
         await engine.RemoveNetworkAsync(BaselineNetwork, ct);
-        var images = _services.SelectMany(s => new[] { $"{Harness.Defaults.ImageRegistry}/{s}", $"{Harness.Defaults.ImageRegistry}/{s}-tests" }).ToList();
+        var images = _services.SelectMany(s => new[] { $"{Harness.Defaults.ImageRegistry}/{s}", $"{Harness.Defaults.ImageRegistry}/{s}/tests" }).ToList();
         var removedImages = RemoveLocalImages(images);
         log($"Cleaned up bench {Id}: {removed} containers, networks {Harness.Network}(-base), keys {Harness.KeyPrefix}/, {removedImages} local image tags.");
     }

@@ -16,7 +16,7 @@ registry=${IMAGE_REGISTRY:-127.0.0.1:5000}
 proxy_image=$PROXY_IMAGE
 label=${BENCH_LABEL:-pipeline.bench=baseline}
 image="$registry/$SERVICE:$VERSION"
-tests="$registry/$SERVICE-tests:$VERSION"
+tests="$registry/$SERVICE/tests:$VERSION"
 export DOCKER_BUILDKIT=0
 step() { echo "baseline: $*" >&2; }
 

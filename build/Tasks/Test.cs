@@ -6,9 +6,9 @@ using Pipeline.Frosting;
 
 namespace Build.Tasks;
 
-/// <summary>Runs every test (fast and integration) and ends with the line "N passed, N failed".</summary>
+/// <summary>Runs every test (fast and integration) and ends with the line "N passed, N failed, N skipped".</summary>
 [TaskName("Test")]
-[TaskDescription("Runs every test against the local engines and prints 'N passed, N failed'.")]
+[TaskDescription("Runs every test against the local engines and prints 'N passed, N failed, N skipped'.")]
 [IsDependentOn(typeof(ProvisionLocalServices))]
 public sealed class Test : FrostingTask<DeploymentContext>
 {
@@ -29,28 +29,39 @@ public sealed class Test : FrostingTask<DeploymentContext>
             [
                 "test", "Pipeline.Tests.slnf", "--logger", "trx", "--logger", "console;verbosity=normal", "--results-directory", results,
                 .. filter is null ? Array.Empty<string>() : ["--filter", filter],
-            ]);
+            ], EtcdUserForTests(context.Options));
         }
         catch (CakeException e)
         {
             failure = e;
         }
 
-        var (passed, failed) = Count(results);
-        context.Log.Information($"{passed} passed, {failed} failed");
+        var (passed, failed, skipped) = Count(results);
+        context.Log.Information($"{passed} passed, {failed} failed, {skipped} skipped");
         if (failure is not null || failed > 0 || passed == 0)
         {
             throw new CakeException(1, failure?.Message ?? $"{failed} tests failed.");
         }
     }
 
-    private static (int Passed, int Failed) Count(string results)
+    /// <summary>The build's etcd user for the tests, when its password is in a file that exists (the tests read it the same way).</summary>
+    private static Dictionary<string, string> EtcdUserForTests(Pipeline.Configuration.DeploymentOptions options) =>
+        options is { EtcdUsername: { } user, EtcdPassword: null, EtcdPasswordFile: { } file } && File.Exists(file)
+            ? new Dictionary<string, string> { ["PIPELINE_ETCD_USERNAME"] = user, ["PIPELINE_ETCD_PASSWORD_FILE"] = file }
+            : [];
+
+    /// <summary>
+    /// Passed and failed from each TRX file's counters; skipped (ignored, explicit, inconclusive) from the results whose
+    /// outcome is NotExecuted or Inconclusive, since the adapter leaves the notExecuted counter at 0.
+    /// </summary>
+    private static (int Passed, int Failed, int Skipped) Count(string results)
     {
         XNamespace ns = "http://microsoft.com/schemas/VisualStudio/TeamTest/2010";
-        var counters = Directory.Exists(results)
-            ? Directory.GetFiles(results, "*.trx").Select(f => XDocument.Load(f).Descendants(ns + "Counters").Single()).ToList()
-            : [];
+        var files = Directory.Exists(results) ? Directory.GetFiles(results, "*.trx").Select(XDocument.Load).ToList() : [];
+        var counters = files.Select(f => f.Descendants(ns + "Counters").Single()).ToList();
         int Sum(string name) => counters.Sum(c => (int?)c.Attribute(name) ?? 0);
-        return (Sum("passed"), Sum("failed") + Sum("error") + Sum("timeout") + Sum("aborted"));
+        var skipped = files.SelectMany(f => f.Descendants(ns + "UnitTestResult"))
+            .Count(r => (string?)r.Attribute("outcome") is "NotExecuted" or "Inconclusive");
+        return (Sum("passed"), Sum("failed") + Sum("error") + Sum("timeout") + Sum("aborted"), skipped);
     }
 }

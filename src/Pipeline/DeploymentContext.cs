@@ -7,6 +7,8 @@ using Pipeline.Journal;
 using Pipeline.Locking;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
+using Pipeline.Reporting;
 using Pipeline.Snapshots;
 
 namespace Pipeline;
@@ -19,7 +21,7 @@ namespace Pipeline;
 /// Register options from code with <c>ConfigureServices(s =&gt; s.AddSingleton(new DeploymentOptions { … }))</c>, and a
 /// clock with <c>s.AddSingleton&lt;TimeProvider&gt;(…)</c>.
 /// </summary>
-public class DeploymentContext : FrostingContext, IAsyncDisposable
+public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTaskSetup, IFrostingTaskTeardown, IFrostingTeardown
 {
     private readonly DeploymentOptions _fromCode;
     private readonly RunCancellation _cancellation;
@@ -28,6 +30,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     private DeploymentOptions? _options;
     private IDockerEngine? _cdEngine;
     private IDockerEngine? _productionEngine;
+    private IServiceRegistry? _registryClient;
     private IServiceRegistry? _serviceRegistry;
     private ServiceCatalog? _catalog;
     private DeploymentJournal? _journal;
@@ -35,7 +38,10 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     private ProxySwitch? _proxySwitch;
     private DeploymentLockSession? _deployLock;
     private RollbackRunner? _rollbackRunner;
+    private IReleaseRuntime? _runtime;
     private string? _version;
+    private RegistryCredentials? _credentials;
+    private bool _credentialsResolved;
 
     /// <summary>How long <c>git describe</c> may take to tell the default version.</summary>
     private static readonly TimeSpan GitDescribeTimeout = TimeSpan.FromSeconds(10);
@@ -51,13 +57,14 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
         Time = time ?? TimeProvider.System;
         DeployId = $"{Time.GetUtcNow().UtcDateTime:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
         _cancellation = new RunCancellation(line => Log.Warning(line));
+        Lifecycle = new RunLifecycle(this, GitHub.GitHubActions.Detect(System.Environment.GetEnvironmentVariable, Console.Out));
     }
 
     /// <summary>The validated options. The first access resolves and validates them; bad values throw <see cref="InvalidOptionsException"/> before any engine is touched.</summary>
     public DeploymentOptions Options => _options ??= OptionResolver.Resolve(
         _fromCode,
         name => !Arguments.HasArgument(name) ? null
-            : OptionResolver.IsRepeatable(name) ? string.Join(',', Arguments.GetArguments(name)) : Arguments.GetArgument(name),
+            : OptionResolver.IsRepeatable(name) ? string.Join(',', Arguments.GetArguments(name)) : Arguments.GetArgument(name) ?? "",
         System.Environment.GetEnvironmentVariable,
         Environment.WorkingDirectory.FullPath);
 
@@ -79,6 +86,12 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     public async Task<string> ResolveVersionAsync(CancellationToken ct = default) =>
         Options.Version ?? (_version ??= await OptionResolver.DefaultVersionAsync(Options.ServiceDirectory, GitDescribeTimeout, Time, ct));
 
+    /// <summary>
+    /// The port the release listens on: <c>--service-port</c>, else the one port the service image exposes (BuildImage
+    /// reads it), else <see cref="DeploymentOptions.DefaultServicePort"/>.
+    /// </summary>
+    public int ServicePort => Options.ServicePort ?? State.ServicePort ?? DeploymentOptions.DefaultServicePort;
+
     /// <summary>What the stages found and made.</summary>
     public DeploymentState State { get; } = new();
 
@@ -92,25 +105,46 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     public IDockerEngine ProductionEngine => _productionEngine ??=
         Options.ProductionEngine == Options.CdEngine ? CdEngine : Own(CreateEngine(Options.ProductionEngine));
 
-    /// <summary>The service registry (etcd or Consul).</summary>
-    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= Own(CreateServiceRegistry());
+    /// <summary>
+    /// Where releases run on the production engine: containers on one engine, or swarm services
+    /// (<see cref="DeploymentOptions.Orchestrator"/>). Resolved once by <see cref="ResolveRuntimeAsync"/> (Preflight,
+    /// AcquireLock, Rollback, Status and Snapshot call it): <c>auto</c> asks the production engine whether it is a swarm manager.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It was not resolved yet.</exception>
+    public IReleaseRuntime Runtime => _runtime
+        ?? throw new InvalidOperationException("The release runtime is not resolved yet: call ResolveRuntimeAsync first (Preflight, AcquireLock, Rollback, Status and Snapshot do).");
+
+    /// <summary>Chooses and creates the release runtime (the first call does the work; <c>auto</c> reads the production engine's <c>/info</c>).</summary>
+    /// <exception cref="ReleaseRuntimeException">The production engine cannot run releases the way the options ask (e.g. it is a swarm worker); the message names the fix.</exception>
+    public async Task<IReleaseRuntime> ResolveRuntimeAsync(CancellationToken ct = default) =>
+        _runtime ??= await CreateReleaseRuntimeAsync(ct);
+
+    /// <summary>How many replicas this run's release gets: <see cref="DeploymentOptions.Replicas"/>, else 1 on one engine and 2 on a swarm.</summary>
+    public int Replicas => Options.Replicas ?? (Runtime.Kind == OrchestratorKind.Swarm ? 2 : 1);
+
+    /// <summary>
+    /// The service registry (etcd or Consul) as this run writes to it: every put and delete is conditioned on holding the
+    /// service's deploy lock (<see cref="FencedServiceRegistry"/>), so a run that lost its lock changes nothing more.
+    /// </summary>
+    public IServiceRegistry ServiceRegistry => _serviceRegistry ??= new FencedServiceRegistry(RegistryClient, () => DeployLock.Held, Service);
 
     /// <summary>Pipeline's keys in the service registry.</summary>
     public ServiceCatalog Catalog => _catalog ??= new(ServiceRegistry, Options.KeyPrefix);
 
     /// <summary>The write-ahead journal of this service's deploy.</summary>
-    public DeploymentJournal Journal => _journal ??= new(ServiceRegistry, Options.KeyPrefix, Service);
+    public DeploymentJournal Journal => _journal ??= new(ServiceRegistry, Options.KeyPrefix, Service, DeployId, line => Log.Warning(line));
 
-    /// <summary>The proxy in front of every service.</summary>
-    public IProxy Proxy => _proxy ??= ProxyFactory.Create(Options.ToProxyOptions(), ProductionEngine, Time);
+    /// <summary>The proxy in front of every service; a proxy container it starts is labelled with this run's deploy id.</summary>
+    public IProxy Proxy => _proxy ??= ProxyFactory.Create(
+        Options.ToProxyOptions() with { Labels = new Dictionary<string, string> { [Labels.DeployId] = DeployId } }, ProductionEngine, Time);
 
     /// <summary>Renders, applies and restores the shared proxy's config under the proxy lock.</summary>
     public ProxySwitch ProxySwitch => _proxySwitch ??= new(
-        Proxy, Options.ProxyContainer, Catalog, DeployId, Options.LockTtl, Options.LockTimeout, Time);
+        Proxy, Options.ProxyContainer, Catalog, DeployId, Options.LockTtl, Options.LockTimeout, Time, line => Log.Warning(line));
 
     /// <summary>This run's use of the service's deploy lock (taken by AcquireLock, released at the end or after a rollback).</summary>
     public DeploymentLockSession DeployLock => _deployLock ??= new(
-        ServiceRegistry,
+        RegistryClient,
         Options.KeyPrefix,
         Service,
         DeployId,
@@ -123,11 +157,61 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Unwinds this service's journal: a failing stage's handler, recovery from a dead run and <c>--target=Rollback</c> use it.</summary>
     public RollbackRunner RollbackRunner => _rollbackRunner ??= new(
-        Journal, ProductionEngine, ServiceRegistry, ProxySwitch.RestoreAsync, Options.UndoTimeout, line => Log.Information(line), Time);
+        Journal,
+        new RollbackScope(Service, Catalog, ProductionEngine, ProxySwitch) { Releases = Runtime },
+        Options.UndoTimeout,
+        line => Log.Information(line),
+        Time,
+        () => DeployLock.Held?.LostReason,
+        UndoActions.With(MigrationUndoActions.Create(
+            (arguments, ct) => Tasks.MigrationStage.RevertFromJournalAsync(this, arguments, ct),
+            (runner, ct) => Tasks.MigrationStage.StopSessionsAsync(this, runner, ct))));
 
-    /// <summary>Image registry credentials, or null.</summary>
-    public RegistryCredentials? RegistryCredentials =>
-        Options.RegistryUsername is { } user ? new RegistryCredentials(user, Options.RegistryPassword!) : null;
+    /// <summary>The run's run key, notifications, history of rollbacks and GitHub Actions reporting.</summary>
+    internal RunLifecycle Lifecycle { get; }
+
+    /// <summary>Every secret the options hold (what GitHub Actions is told to mask): passwords, tokens, notification URL credentials.</summary>
+    internal IEnumerable<string> Secrets()
+    {
+        var options = Options;
+        var secrets = new List<string?> { options.RegistryPassword, options.ConsulToken, options.EtcdPassword, RegistryCredentials?.Password };
+        if (options.EtcdPasswordFile is { } file && File.Exists(file))
+        {
+            try
+            {
+                secrets.Add(File.ReadAllText(file).TrimEnd('\r', '\n'));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Unreadable here: the registry client says so when it needs it.
+            }
+        }
+
+        secrets.AddRange(options.Notify.SelectMany(u => Notifications.WebhookTarget.Parse(u.OriginalString).Secrets));
+        secrets.AddRange(Tasks.TestStage.Secrets(options.ReleaseEnvironment));
+        return secrets.OfType<string>().Where(s => s.Length > 0).Distinct();
+    }
+
+    /// <summary>
+    /// Image registry credentials: <c>--registry-username</c> with <c>PIPELINE_REGISTRY_PASSWORD</c>, else what
+    /// <c>docker login</c> saved for the image registry (<see cref="DockerConfigCredentials"/>), else null.
+    /// </summary>
+    /// <exception cref="DockerConfigException">The docker config exists but cannot be read.</exception>
+    public RegistryCredentials? RegistryCredentials
+    {
+        get
+        {
+            if (!_credentialsResolved)
+            {
+                _credentials = Options.RegistryUsername is { } user
+                    ? new RegistryCredentials(user, Options.RegistryPassword!)
+                    : DockerConfigCredentials.Find(Options.ImageRegistry, System.Environment.GetEnvironmentVariable);
+                _credentialsResolved = true;
+            }
+
+            return _credentials;
+        }
+    }
 
     /// <summary>Labels for a resource this run creates.</summary>
     public Dictionary<string, string> LabelsFor(string role, string? color = null)
@@ -167,7 +251,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
 
     /// <summary>Captures the service's production state (see <see cref="ProductionSnapshot"/>).</summary>
     public Task<ProductionSnapshot> CaptureSnapshotAsync(CancellationToken ct = default) =>
-        ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Options.Network, ProductionEngine, ServiceRegistry, Proxy, ct);
+        ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Runtime, ServiceRegistry, Proxy, ct);
 
     /// <summary>Releases the deploy lock if this run still holds it, unhooks the signals and disposes the adapters.</summary>
     public async ValueTask DisposeAsync()
@@ -190,6 +274,8 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
             await _deployLock.ReleaseAsync();
         }
 
+        await Lifecycle.EndAsync();
+
         if (_proxy is not null)
         {
             await _proxy.DisposeAsync();
@@ -207,10 +293,51 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable
     /// <summary>Creates the client of an engine (called once per engine, on first use; the context disposes it).</summary>
     protected virtual IDockerEngine CreateEngine(DockerEndpoint endpoint) => new DockerEngine(endpoint, Time);
 
+    /// <summary>
+    /// The registry client itself, not fenced: the deploy lock is taken and renewed through it, and a run's own bookkeeping
+    /// that lives outside the lock (its run key, the notification outbox) is written through it.
+    /// </summary>
+    internal IServiceRegistry RegistryClient => _registryClient ??= Own(CreateServiceRegistry());
+
+    /// <summary>
+    /// Creates the release runtime on the production engine (called once, by <see cref="ResolveRuntimeAsync"/>): for
+    /// <c>auto</c> and <c>swarm</c> it asks the engine's <c>/info</c> whether it is an active swarm manager.
+    /// </summary>
+    /// <exception cref="ReleaseRuntimeException">Swarm was asked for (or found) but the engine is no active manager.</exception>
+    protected virtual async Task<IReleaseRuntime> CreateReleaseRuntimeAsync(CancellationToken ct)
+    {
+        var kind = Options.Orchestrator;
+        if (kind != OrchestratorKind.Containers)
+        {
+            var swarm = ProductionEngine as ISwarmEngine
+                ?? throw new ReleaseRuntimeException($"The production engine client for {Options.ProductionEngine} cannot talk to a swarm; use --orchestrator=containers.");
+            var info = await swarm.GetSwarmInfoAsync(ct);
+            kind = kind == OrchestratorKind.Auto && info.LocalState == SwarmLocalState.Inactive
+                ? OrchestratorKind.Containers
+                : SwarmRuntime.NotAManager(info, Options.ProductionEngine) is { } why ? throw new ReleaseRuntimeException(why) : OrchestratorKind.Swarm;
+            if (kind == OrchestratorKind.Swarm)
+            {
+                return new SwarmRuntime(ProductionEngine, swarm, Options.Network, Options.ProbeImage, Options.EndpointMode, Time);
+            }
+        }
+
+        return new ContainerRuntime(ProductionEngine, Options.Network, Options.ProbeImage, builtHere: Options.ProductionEngine == Options.CdEngine, Time);
+    }
+
     /// <summary>Creates the service registry's client from the options (called once, on first use; the context disposes it).</summary>
-    protected virtual IServiceRegistry CreateServiceRegistry() => Options.RegistryKind == RegistryKind.Consul
-        ? new ConsulRegistry(Options.RegistryEndpoints, Options.ConsulToken, timeProvider: Time)
-        : new EtcdRegistry(Options.RegistryEndpoints, timeProvider: Time);
+    protected virtual IServiceRegistry CreateServiceRegistry() => ServiceRegistries.Create(Options, Time);
+
+    void IFrostingTaskSetup.Setup(ICakeContext context, ITaskSetupContext info) => Lifecycle.TaskStarting(info.Task.Name);
+
+    void IFrostingTaskTeardown.Teardown(ICakeContext context, ITaskTeardownContext info)
+    {
+        if (!info.Skipped)
+        {
+            Lifecycle.TaskEnded(info.Task.Name, info.Successful, info.ThrownException);
+        }
+    }
+
+    void IFrostingTeardown.Teardown(ICakeContext context, ITeardownContext info) => Lifecycle.RunEnded(info.Successful);
 
     private T Own<T>(T disposable)
         where T : IDisposable

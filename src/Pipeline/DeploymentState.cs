@@ -1,5 +1,7 @@
 using Pipeline.Docker;
+using Pipeline.Migrations;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 
 namespace Pipeline;
 
@@ -18,14 +20,17 @@ public sealed class DeploymentState
     /// <summary>The service image's digest in the image registry, once pushed.</summary>
     public string? ImageDigest { get; set; }
 
+    /// <summary>The port the release listens on, once the service image told it (see <see cref="DeploymentContext.ServicePort"/>).</summary>
+    public int? ServicePort { get; set; }
+
     /// <summary>The colour that was live before this run, or null on a first deploy.</summary>
     public string? PreviousColor { get; set; }
 
     /// <summary>The colour this run deploys.</summary>
     public string? NewColor { get; set; }
 
-    /// <summary>The new release's container.</summary>
-    public ContainerInfo? NewContainer { get; set; }
+    /// <summary>The new release as the runtime started it: its id, name, and where each replica answers.</summary>
+    public ReleaseAddresses? NewAddresses { get; set; }
 
     /// <summary>The new release as registered.</summary>
     public ReleaseRecord? NewRelease { get; set; }
@@ -41,6 +46,18 @@ public sealed class DeploymentState
 
     /// <summary>From a failing stage's error handler starting to the journal unwound; null when no rollback ran.</summary>
     public TimeSpan? RollbackDuration { get; set; }
+
+    /// <summary>How the run failed (set by the failing stage's handler), or null.</summary>
+    public Reporting.RunFailure? Failure { get; set; }
+
+    /// <summary>The service's migrations, read and checked by Preflight (empty without a <c>migrations/</c> folder).</summary>
+    public MigrationSet? Migrations { get; set; }
+
+    /// <summary>The expand migrations this run applied (Migrate), in order.</summary>
+    public List<Migration> AppliedMigrations { get; } = [];
+
+    /// <summary>The contract migrations this run applied (after the commit point), in order.</summary>
+    public List<Migration> ContractedMigrations { get; } = [];
 
     /// <summary>How long each stage's work took, in the order the stages ran (work that ran beside an earlier stage included).</summary>
     public List<(string Stage, TimeSpan Duration)> StageDurations { get; } = [];

@@ -19,6 +19,8 @@ public static class Labels
     public const string ProxyHttpsPort = "pipeline.proxy.https-port";
     /// <summary>On a test container: its <c>TEST_TYPE</c>.</summary>
     public const string TestType = "pipeline.test-type";
+    /// <summary>On a release container of the containers runtime: its replica number (1…replicas).</summary>
+    public const string Replica = "pipeline.replica";
 }
 
 /// <summary>The values of the <see cref="Labels.Role"/> label.</summary>
@@ -32,4 +34,10 @@ public static class Roles
     public const string Test = "test";
     /// <summary>The pipeline network a deploy created.</summary>
     public const string Network = "network";
+    /// <summary>A probe container on the release network that checks a new release's health from the production side.</summary>
+    public const string Probe = "probe";
+    /// <summary>A migration runner container (psql on the database's network).</summary>
+    public const string Migration = "migration";
+    /// <summary>A database server the build provisioned, and its data volume: no deploy, rollback or retire touches them.</summary>
+    public const string Database = "database";
 }

@@ -7,6 +7,7 @@ using Pipeline.Docker;
 using Pipeline.Frosting;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 using Pipeline.Snapshots;
 using Pipeline.Tasks;
 
@@ -23,14 +24,21 @@ public sealed class PipelineHarness : IDisposable
     public const string Label = "pipeline.harness";
 
     private readonly string _root;
+    private readonly HashSet<string> _services = [];
     private bool _cleanedUp;
 
     /// <summary>Creates the names and clients; nothing is created on an engine until the pipeline runs.</summary>
     /// <param name="proxyKind">haproxy or nginx (a name, so test cases can pass it).</param>
     /// <param name="purpose">The first part of every name: <c>test</c> for the integration tests, <c>bench</c> for the bench.</param>
-    /// <param name="defaults">Where the engines are (both Docker engines, etcd, image registry, proxy image); <see cref="TestEnvironment.Defaults"/> when null.</param>
-    public PipelineHarness(string proxyKind, string purpose = "test", DeploymentOptions? defaults = null)
+    /// <param name="defaults">
+    /// Where the engines are (both Docker engines, etcd, image registry, proxy and probe images); <see cref="TestEnvironment.Defaults"/>
+    /// when null. With <see cref="DeploymentOptions.Orchestrator"/> = swarm the releases are services on the swarm behind the
+    /// production engine, on an overlay network of the harness's own.
+    /// </param>
+    /// <param name="proxyAddress">Where the proxy publishes its port: 127.0.0.1, or the swarm manager's address.</param>
+    public PipelineHarness(string proxyKind, string purpose = "test", DeploymentOptions? defaults = null, string proxyAddress = "127.0.0.1")
     {
+        ProxyAddress = proxyAddress;
         Id = Guid.NewGuid().ToString("N")[..6];
         ProxyKind = ProxyKind.Parse(proxyKind);
         Defaults = defaults ?? TestEnvironment.Defaults;
@@ -39,8 +47,12 @@ public sealed class PipelineHarness : IDisposable
         Network = $"pipeline-{purpose}-{Id}";
         ProxyContainer = $"pipeline-proxy-{purpose}-{Id}";
         _root = Path.Combine(Path.GetTempPath(), $"pipeline-{purpose}-{Id}");
-        Engine = new DockerEngine(Defaults.ProductionEngine);
-        Registry = new EtcdRegistry(Defaults.RegistryEndpoints);
+        var engine = new DockerEngine(Defaults.ProductionEngine);
+        Engine = engine;
+        Registry = ServiceRegistries.Create(Defaults);
+        Runtime = Defaults.Orchestrator == OrchestratorKind.Swarm
+            ? new SwarmRuntime(engine, engine, Network, Defaults.ProbeImage, Defaults.EndpointMode)
+            : new ContainerRuntime(engine, Network, Defaults.ProbeImage, builtHere: Defaults.ProductionEngine == Defaults.CdEngine);
         Proxy = ProxyFactory.Create(
             OptionsFor(_root, "0.0.0").ToProxyOptions() with { Labels = new Dictionary<string, string> { [Label] = Id } },
             Engine);
@@ -56,27 +68,35 @@ public sealed class PipelineHarness : IDisposable
     public string ProxyContainer { get; }
     public IDockerEngine Engine { get; }
     public IServiceRegistry Registry { get; }
+
+    /// <summary>The release runtime the pipeline runs in this harness (containers on the production engine, or swarm services), on <see cref="Network"/>.</summary>
+    public IReleaseRuntime Runtime { get; }
     public IProxy Proxy { get; }
     public ServiceCatalog Catalog => new(Registry, KeyPrefix);
-    public Uri ProxyUrl => new($"http://127.0.0.1:{ProxyPort}/");
+    /// <summary>Where the proxy publishes its port (127.0.0.1, or the swarm manager's address).</summary>
+    public string ProxyAddress { get; }
+    public Uri ProxyUrl => new($"http://{ProxyAddress}:{ProxyPort}/");
 
     /// <summary>
     /// A copy of examples/hello in a folder named <paramref name="folder"/> (the service's name unless the options
     /// say otherwise); <paramref name="failAt"/> (a TEST_TYPE) makes those tests fail.
     /// </summary>
-    public string CreateService(string folder, string? failAt = null) =>
-        ExampleService.CopyTo(TestEnvironment.RepositoryRoot, Path.Combine(_root, folder), failAt);
+    public string CreateService(string folder, string? failAt = null)
+    {
+        _services.Add(folder);
+        return ExampleService.CopyTo(TestEnvironment.RepositoryRoot, Path.Combine(_root, folder), failAt);
+    }
 
     /// <summary>Options that deploy <paramref name="serviceDir"/> into this harness's environment.</summary>
     public DeploymentOptions OptionsFor(string serviceDir, string version, string route = "/", string? service = null) => Defaults with
     {
+        Service = Track(service),
         ServiceDirectory = serviceDir,
-        Service = service,
         Version = version,
         Route = route,
         HostName = null,
         ProxyKind = ProxyKind,
-        ProxyAddress = "127.0.0.1",
+        ProxyAddress = ProxyAddress,
         ProxyPort = ProxyPort,
         ProxyContainer = ProxyContainer,
         ProxyTemplate = null,
@@ -85,6 +105,16 @@ public sealed class PipelineHarness : IDisposable
         HealthTimeout = TimeSpan.FromSeconds(30),
         SwitchTimeout = TimeSpan.FromSeconds(15),
     };
+
+    private string? Track(string? service)
+    {
+        if (service is not null)
+        {
+            _services.Add(service);
+        }
+
+        return service;
+    }
 
     /// <summary>Runs the pipeline in-process; returns the exit code.</summary>
     public static int Run(DeploymentOptions options, string target = "Deploy") => RunInProcess(options, target).ExitCode;
@@ -110,7 +140,7 @@ public sealed class PipelineHarness : IDisposable
     }
 
     public Task<ProductionSnapshot> SnapshotAsync(string service, CancellationToken ct = default) =>
-        ProductionSnapshot.CaptureAsync(service, KeyPrefix, Network, Engine, Registry, Proxy, ct);
+        ProductionSnapshot.CaptureAsync(service, KeyPrefix, Runtime, Registry, Proxy, ct);
 
     public async Task<IReadOnlyList<ContainerInfo>> ReleasesAsync(string service) =>
         await Engine.ListContainersAsync(new Dictionary<string, string> { [Labels.Service] = service, [Labels.Role] = "release" });
@@ -127,7 +157,7 @@ public sealed class PipelineHarness : IDisposable
     }
 
     /// <summary>
-    /// Removes the containers labelled <see cref="Label"/>=<see cref="Id"/>, the releases on this harness's network,
+    /// Removes the containers labelled <see cref="Label"/>=<see cref="Id"/>, the releases, probes and tests on this harness's network,
     /// its proxy, network, registry keys and service folders; returns how many containers it removed. Runs once.
     /// </summary>
     public async Task<int> CleanupAsync(CancellationToken ct = default)
@@ -138,16 +168,27 @@ public sealed class PipelineHarness : IDisposable
         }
 
         _cleanedUp = true;
+        foreach (var service in _services)
+        {
+            foreach (var release in await Runtime.ListAsync(service, ct))
+            {
+                await Runtime.RemoveAsync(release.Id, TimeSpan.Zero, ct);
+            }
+        }
+
         var containers = new Dictionary<string, ContainerInfo>();
         foreach (var c in await Engine.ListContainersAsync(new Dictionary<string, string> { [Label] = Id }, ct))
         {
             containers[c.Id] = c;
         }
 
-        foreach (var c in (await Engine.ListContainersAsync(new Dictionary<string, string> { [Labels.Role] = "release" }, ct))
-                     .Where(c => c.NetworkAddresses.ContainsKey(Network)))
+        foreach (var role in new[] { Roles.Release, Roles.Probe, Roles.Test })
         {
-            containers[c.Id] = c;
+            foreach (var c in (await Engine.ListContainersAsync(new Dictionary<string, string> { [Labels.Role] = role }, ct))
+                         .Where(c => c.NetworkAddresses.ContainsKey(Network)))
+            {
+                containers[c.Id] = c;
+            }
         }
 
         if (await Engine.InspectContainerAsync(ProxyContainer, ct) is { } proxy)

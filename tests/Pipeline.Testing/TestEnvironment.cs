@@ -9,7 +9,10 @@ namespace Pipeline.Testing.Support;
 /// <summary>
 /// Where the real engines listen during integration tests. `./build.sh --target=Test` provisions them first
 /// (dockerd, docker-registry on 127.0.0.1:5000, etcd on 127.0.0.1:2379); the same environment variables the
-/// build program reads point the tests elsewhere.
+/// build program reads point the tests elsewhere. When etcd has authentication on, the tests use the user
+/// PIPELINE_ETCD_USERNAME with PIPELINE_ETCD_PASSWORD or PIPELINE_ETCD_PASSWORD_FILE, or else the user the
+/// provisioning made (<see cref="ProvisionedEtcdUser"/>, password in <see cref="ProvisionedEtcdPasswordFile"/>)
+/// when that file exists.
 /// </summary>
 public static class TestEnvironment
 {
@@ -23,12 +26,42 @@ public static class TestEnvironment
 
     public static Uri Etcd => new(Environment.GetEnvironmentVariable("PIPELINE_ETCD") ?? "http://127.0.0.1:2379");
 
-    /// <summary>Deployment options pointing at these engines (both Docker engines, etcd, the image registry, the proxy image).</summary>
+    /// <summary>The etcd user the provisioning creates (see Pipeline.Provisioning's LocalServicesOptions).</summary>
+    public const string ProvisionedEtcdUser = "pipeline";
+
+    /// <summary>Where the provisioning keeps that user's password with the default state folder.</summary>
+    public const string ProvisionedEtcdPasswordFile = "/var/lib/pipeline-local/secrets/etcd-pipeline.password";
+
+    /// <summary>The etcd user the tests use, or null for none (etcd without authentication).</summary>
+    public static string? EtcdUsername =>
+        Environment.GetEnvironmentVariable("PIPELINE_ETCD_USERNAME") is { Length: > 0 } user ? user
+        : File.Exists(ProvisionedEtcdPasswordFile) ? ProvisionedEtcdUser
+        : null;
+
+    /// <summary>The etcd user's password when given in the environment, else null.</summary>
+    public static string? EtcdPassword => Environment.GetEnvironmentVariable("PIPELINE_ETCD_PASSWORD") is { Length: > 0 } password ? password : null;
+
+    /// <summary>The file holding the etcd user's password, when the password is not in the environment.</summary>
+    public static string? EtcdPasswordFile =>
+        EtcdUsername is null || EtcdPassword is not null ? null
+        : Environment.GetEnvironmentVariable("PIPELINE_ETCD_PASSWORD_FILE") is { Length: > 0 } file ? file
+        : ProvisionedEtcdPasswordFile;
+
+    /// <summary>The etcd variables a pipeline process the tests start needs (empty without authentication).</summary>
+    public static IReadOnlyDictionary<string, string> EtcdEnvironment =>
+        EtcdUsername is not { } user ? new Dictionary<string, string>()
+        : EtcdPassword is { } password ? new Dictionary<string, string> { ["PIPELINE_ETCD_USERNAME"] = user, ["PIPELINE_ETCD_PASSWORD"] = password }
+        : new Dictionary<string, string> { ["PIPELINE_ETCD_USERNAME"] = user, ["PIPELINE_ETCD_PASSWORD_FILE"] = EtcdPasswordFile! };
+
+    /// <summary>Deployment options pointing at these engines (both Docker engines, etcd and its user, the image registry, the proxy image).</summary>
     public static DeploymentOptions Defaults => new()
     {
         CdEngine = Docker,
         ProductionEngine = Docker,
         RegistryEndpoints = [Etcd],
+        EtcdUsername = EtcdUsername,
+        EtcdPassword = EtcdPassword,
+        EtcdPasswordFile = EtcdPasswordFile,
         ImageRegistry = ImageRegistry,
         ProxyImage = ProxyImage,
     };

@@ -7,7 +7,8 @@ namespace Pipeline.Provisioning;
 /// <summary>
 /// Makes sure the base images the build needs exist, building them on this machine when missing (no public
 /// registry needed): <c>busybox:latest</c> from the static busybox binary, and the proxy image (nginx, HAProxy, socat)
-/// from Debian packages with mmdebstrap, imported and pushed to the image registry. Images that exist are left alone.
+/// and the database image (PostgreSQL, python3 with psycopg2) from Debian packages with mmdebstrap, imported and pushed
+/// to the image registry. Images that exist are left alone.
 /// </summary>
 public sealed partial class BaseImages
 {
@@ -33,14 +34,16 @@ public sealed partial class BaseImages
         _registryHas = registryHas;
     }
 
-    /// <summary>Makes sure both base images exist; returns what was done to each.</summary>
+    /// <summary>Makes sure the base images exist (busybox, the proxy image, the database image); returns what was done to each.</summary>
     /// <exception cref="ProvisioningException">An image is missing and cannot be made; the message says why and what to install.</exception>
     public async Task<BaseImagesReport> EnsureAsync(BaseImagesOptions options, CancellationToken ct = default)
     {
         options.Validate();
         var busybox = await EnsureBusyboxAsync(options, ct).ConfigureAwait(false);
         var proxy = await EnsureProxyAsync(options, ct).ConfigureAwait(false);
-        return new BaseImagesReport(busybox, proxy);
+        var database = await EnsureDatabaseAsync(options, ct).ConfigureAwait(false);
+        var probe = await EnsureProbeAsync(options, ct).ConfigureAwait(false);
+        return new BaseImagesReport(busybox, proxy, database) { Probe = probe };
     }
 
     /// <summary>Makes sure the busybox image exists on the engine.</summary>
@@ -88,11 +91,58 @@ public sealed partial class BaseImages
         }
     }
 
-    /// <summary>Makes sure the proxy image exists on the engine and (when pushed) in its registry.</summary>
-    public async Task<BaseImageAction> EnsureProxyAsync(BaseImagesOptions options, CancellationToken ct = default)
+    /// <summary>
+    /// Makes sure the probe image (<see cref="BaseImagesOptions.ProbeImage"/>) is in its registry: the busybox image
+    /// tagged and pushed. Nothing to do when no probe image is asked for or its registry has it.
+    /// </summary>
+    public async Task<BaseImageAction> EnsureProbeAsync(BaseImagesOptions options, CancellationToken ct = default)
     {
-        var image = ImageRef.Parse(options.ProxyImage);
-        var push = options.PushProxyImage && image.Registry is not null;
+        if (options.ProbeImage is null)
+        {
+            return BaseImageAction.Existed;
+        }
+
+        var image = ImageRef.Parse(options.ProbeImage);
+        if (image.Registry is null || await _registryHas(image, ct).ConfigureAwait(false) == true)
+        {
+            _log($"Image {image} is in its registry; left as it is.");
+            return BaseImageAction.Existed;
+        }
+
+        if (!await _engine.ImageExistsAsync(image.ToString(), ct).ConfigureAwait(false))
+        {
+            await EnsureBusyboxAsync(options, ct).ConfigureAwait(false);
+            await _engine.TagImageAsync(options.BusyboxImage, image, ct).ConfigureAwait(false);
+        }
+
+        _log($"Pushing {image} (busybox, for health probes on the production side)…");
+        var digest = await _engine.PushImageAsync(image, null, null, ct).ConfigureAwait(false);
+        _log($"Pushed {image} ({digest}).");
+        return BaseImageAction.Pushed;
+    }
+
+    /// <summary>Makes sure the proxy image exists on the engine and (when pushed) in its registry.</summary>
+    public Task<BaseImageAction> EnsureProxyAsync(BaseImagesOptions options, CancellationToken ct = default) =>
+        EnsureDebianImageAsync(
+            options,
+            new DebianImage(options.ProxyImage, options.ProxySource, nameof(options.ProxySource), options.ProxyPackages, options.ProxyImageChanges, options.PushProxyImage),
+            ct);
+
+    /// <summary>
+    /// Makes sure the database image (PostgreSQL, psql and python3 with psycopg2) exists on the engine and (when pushed)
+    /// in its registry: the database server, the migration runner and examples/notes run on it.
+    /// </summary>
+    public Task<BaseImageAction> EnsureDatabaseAsync(BaseImagesOptions options, CancellationToken ct = default) =>
+        EnsureDebianImageAsync(
+            options,
+            new DebianImage(options.DatabaseImage, options.DatabaseSource, nameof(options.DatabaseSource), options.DatabasePackages, options.DatabaseImageChanges, options.PushDatabaseImage),
+            ct);
+
+    private async Task<BaseImageAction> EnsureDebianImageAsync(BaseImagesOptions options, DebianImage spec, CancellationToken ct)
+    {
+        options.Validate();
+        var image = ImageRef.Parse(spec.Image);
+        var push = spec.Push && image.Registry is not null;
         var onEngine = await _engine.ImageExistsAsync(image.ToString(), ct).ConfigureAwait(false);
         var inRegistry = image.Registry is null ? null : await _registryHas(image, ct).ConfigureAwait(false);
 
@@ -110,7 +160,7 @@ public sealed partial class BaseImages
             return BaseImageAction.Pushed;
         }
 
-        if (inRegistry == true || options.ProxySource == BaseImageSource.Pull)
+        if (inRegistry == true || spec.Source == BaseImageSource.Pull)
         {
             _log($"Pulling {image}…");
             await _engine.PullImageAsync(image, ct: ct).ConfigureAwait(false);
@@ -118,7 +168,7 @@ public sealed partial class BaseImages
             return BaseImageAction.Pulled;
         }
 
-        await BuildProxyAsync(options, image, ct).ConfigureAwait(false);
+        await BuildDebianImageAsync(options, spec, image, ct).ConfigureAwait(false);
         if (push)
         {
             _log($"Pushing {image} so other engines can pull it…");
@@ -129,27 +179,27 @@ public sealed partial class BaseImages
         return BaseImageAction.Built;
     }
 
-    private async Task BuildProxyAsync(BaseImagesOptions options, ImageRef image, CancellationToken ct)
+    private async Task BuildDebianImageAsync(BaseImagesOptions options, DebianImage spec, ImageRef image, CancellationToken ct)
     {
         if (_runner.FindExecutable("mmdebstrap") is null)
         {
-            throw new ProvisioningException($"Cannot build {image}: mmdebstrap is not installed (Debian: apt-get install -y mmdebstrap), or set ProxySource to Pull where {image} can be pulled.");
+            throw new ProvisioningException($"Cannot build {image}: mmdebstrap is not installed (Debian: apt-get install -y mmdebstrap), or set {spec.SourceOption} to Pull where {image} can be pulled.");
         }
 
-        var work = Path.Combine(options.WorkDirectory, $"pipeline-proxy-{Guid.NewGuid().ToString("N")[..8]}");
+        var work = Path.Combine(options.WorkDirectory, $"pipeline-image-{Guid.NewGuid().ToString("N")[..8]}");
         Directory.CreateDirectory(work);
         try
         {
             var tarball = Path.Combine(work, "rootfs.tar");
-            var arguments = await MmdebstrapArgumentsAsync(options, tarball, ct).ConfigureAwait(false);
-            _log($"Building the root filesystem of {image} (Debian {options.ProxySuite} with {string.Join(", ", options.ProxyPackages)}; about a minute): {ProcessCommandRunner.Format("mmdebstrap", arguments)}");
+            var arguments = await MmdebstrapArgumentsAsync(options, spec.Packages, tarball, ct).ConfigureAwait(false);
+            _log($"Building the root filesystem of {image} (Debian {options.ProxySuite} with {string.Join(", ", spec.Packages)}; about a minute): {ProcessCommandRunner.Format("mmdebstrap", arguments)}");
             var result = await _runner.RunAsync("mmdebstrap", arguments, null, line => _log("  mmdebstrap: " + line), ct).ConfigureAwait(false);
             result.EnsureSuccess($"Building the root filesystem of {image}");
 
             _log($"Importing {tarball} ({new FileInfo(tarball).Length / (1024 * 1024)} MiB) as {image}…");
             await using (var stream = File.OpenRead(tarball))
             {
-                await _engine.ImportImageAsync(stream, image, options.ProxyImageChanges, ct).ConfigureAwait(false);
+                await _engine.ImportImageAsync(stream, image, spec.Changes, ct).ConfigureAwait(false);
             }
 
             _log($"Imported {image}.");
@@ -160,9 +210,12 @@ public sealed partial class BaseImages
         }
     }
 
-    internal async Task<IReadOnlyList<string>> MmdebstrapArgumentsAsync(BaseImagesOptions options, string tarball, CancellationToken ct)
+    /// <summary>An image made of Debian packages with mmdebstrap and <c>docker import</c>.</summary>
+    private sealed record DebianImage(string Image, BaseImageSource Source, string SourceOption, IReadOnlyList<string> Packages, IReadOnlyList<string> Changes, bool Push);
+
+    internal async Task<IReadOnlyList<string>> MmdebstrapArgumentsAsync(BaseImagesOptions options, IReadOnlyList<string> packages, string tarball, CancellationToken ct)
     {
-        var arguments = new List<string> { "--variant=apt", $"--include={string.Join(',', options.ProxyPackages)}" };
+        var arguments = new List<string> { "--variant=apt", $"--include={string.Join(',', packages)}" };
         arguments.AddRange((await HostAcquireOptionsAsync(ct).ConfigureAwait(false)).Select(o => $"--aptopt={o}"));
         arguments.Add(options.ProxySuite);
         arguments.Add(tarball);
@@ -289,7 +342,12 @@ public sealed partial class BaseImages
 /// <summary>What <see cref="BaseImages.EnsureAsync"/> did to each image.</summary>
 /// <param name="Busybox">The busybox image.</param>
 /// <param name="Proxy">The proxy image.</param>
-public sealed record BaseImagesReport(BaseImageAction Busybox, BaseImageAction Proxy);
+/// <param name="Database">The database image.</param>
+public sealed record BaseImagesReport(BaseImageAction Busybox, BaseImageAction Proxy, BaseImageAction Database)
+{
+    /// <summary>What was done for the probe image (<see cref="BaseImageAction.Existed"/> when none was asked for).</summary>
+    public BaseImageAction Probe { get; init; }
+}
 
 /// <summary>What was done to make sure of a base image.</summary>
 public enum BaseImageAction

@@ -20,6 +20,13 @@ public sealed record BaseImagesOptions
     /// <value>The default value is <c>busybox:latest</c>.</value>
     public string BusyboxImage { get; init; } = "busybox:latest";
 
+    /// <summary>
+    /// The probe image a deploy's health checks run in on the production side (<c>--probe-image</c>): the busybox image
+    /// under another name, pushed to its registry so a production engine can pull it; null makes none.
+    /// </summary>
+    /// <value>The default value is null: no probe image.</value>
+    public string? ProbeImage { get; init; }
+
     /// <summary>Where the busybox image comes from when missing.</summary>
     /// <value>The default value is <see cref="BaseImageSource.Build"/>.</value>
     public BaseImageSource BusyboxSource { get; init; } = BaseImageSource.Build;
@@ -36,7 +43,7 @@ public sealed record BaseImagesOptions
     /// <value>The default value is <see cref="BaseImageSource.Build"/>.</value>
     public BaseImageSource ProxySource { get; init; } = BaseImageSource.Build;
 
-    /// <summary>The Debian suite the proxy image is made of.</summary>
+    /// <summary>The Debian suite the proxy and database images are made of.</summary>
     /// <value>The default value is <c>bookworm</c>.</value>
     public string ProxySuite { get; init; } = "bookworm";
 
@@ -52,6 +59,31 @@ public sealed record BaseImagesOptions
         "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "EXPOSE 80 443",
     ];
+
+    /// <summary>The database image: PostgreSQL server and psql (the database, the migration runner) and python3 with psycopg2 (examples/notes).</summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm</c>.</value>
+    public string DatabaseImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm";
+
+    /// <summary>Where the database image comes from when neither the engine nor its registry has it.</summary>
+    /// <value>The default value is <see cref="BaseImageSource.Build"/>.</value>
+    public BaseImageSource DatabaseSource { get; init; } = BaseImageSource.Build;
+
+    /// <summary>The Debian packages in the database image (on top of the <c>apt</c> variant).</summary>
+    /// <value>The default value is postgresql and python3-psycopg2.</value>
+    public IReadOnlyList<string> DatabasePackages { get; init; } = ["postgresql", "python3-psycopg2"];
+
+    /// <summary>Dockerfile instructions applied when importing the database root filesystem.</summary>
+    /// <value>The default value sets PATH, exposes 5432 and sets CMD to bash (the database server and the runner pass their own command).</value>
+    public IReadOnlyList<string> DatabaseImageChanges { get; init; } =
+    [
+        "CMD [\"bash\"]",
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "EXPOSE 5432",
+    ];
+
+    /// <summary>Whether the database image is pushed to its registry after it is built (or when only the engine has it).</summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool PushDatabaseImage { get; init; } = true;
 
     /// <summary>
     /// apt sources for mmdebstrap (files or one-line entries), or null for this machine's own sources that
@@ -71,7 +103,7 @@ public sealed record BaseImagesOptions
     /// <summary>Checks the values once; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public BaseImagesOptions Validate()
     {
-        foreach (var (name, value) in new[] { (nameof(BusyboxImage), BusyboxImage), (nameof(ProxyImage), ProxyImage) })
+        foreach (var (name, value) in new[] { (nameof(BusyboxImage), BusyboxImage), (nameof(ProxyImage), ProxyImage), (nameof(DatabaseImage), DatabaseImage), (nameof(ProbeImage), ProbeImage ?? BusyboxImage) })
         {
             if (!ImageRef.TryParse(value, out _, out var reason))
             {
@@ -79,9 +111,12 @@ public sealed record BaseImagesOptions
             }
         }
 
-        if (ProxyPackages.Count == 0 || ProxyPackages.Any(p => string.IsNullOrWhiteSpace(p) || p.Contains(',') || p.Contains(' ')))
+        foreach (var (name, packages) in new[] { (nameof(ProxyPackages), ProxyPackages), (nameof(DatabasePackages), DatabasePackages) })
         {
-            throw new ArgumentException("ProxyPackages must name Debian packages (no commas or spaces).");
+            if (packages.Count == 0 || packages.Any(p => string.IsNullOrWhiteSpace(p) || p.Contains(',') || p.Contains(' ')))
+            {
+                throw new ArgumentException($"{name} must name Debian packages (no commas or spaces).");
+            }
         }
 
         if (string.IsNullOrWhiteSpace(ProxySuite))

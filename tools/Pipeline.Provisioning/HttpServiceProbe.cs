@@ -86,6 +86,13 @@ public sealed partial class HttpServiceProbe : IServiceProbe
                 ? ProbeResult.Up($"etcd {match.Groups[1].Value}")
                 : ProbeResult.Down($"GET {url} answered {(int)response.StatusCode} without an etcdserver version, so it is no etcd"), ct);
 
+    /// <inheritdoc />
+    public Task<ProbeResult> CheckPrometheusAsync(Uri prometheus, TimeSpan timeout, CancellationToken ct = default) =>
+        GetAsync(new Uri(prometheus, "api/v1/status/buildinfo"), timeout, (url, response, body) =>
+            response.IsSuccessStatusCode && PrometheusVersion().Match(body) is { Success: true } match
+                ? ProbeResult.Up($"Prometheus {match.Groups[1].Value}")
+                : ProbeResult.Down($"GET {url} answered {(int)response.StatusCode} without a Prometheus version, so it is no Prometheus (or it is still starting)"), ct);
+
     private static async Task<ProbeResult> GetAsync(Uri url, TimeSpan timeout, Func<Uri, HttpResponseMessage, string, ProbeResult> judge, CancellationToken ct)
     {
         using var client = new HttpClient(new SocketsHttpHandler { ConnectTimeout = timeout, UseProxy = false }) { Timeout = timeout };
@@ -153,4 +160,7 @@ public sealed partial class HttpServiceProbe : IServiceProbe
 
     [GeneratedRegex("\"etcdserver\"\\s*:\\s*\"([^\"]+)\"")]
     private static partial Regex EtcdVersion();
+
+    [GeneratedRegex("\"status\"\\s*:\\s*\"success\".*\"version\"\\s*:\\s*\"([^\"]+)\"", RegexOptions.Singleline)]
+    private static partial Regex PrometheusVersion();
 }

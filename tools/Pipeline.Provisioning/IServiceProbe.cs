@@ -16,6 +16,9 @@ public interface IServiceProbe
 
     /// <summary>Sends <c>GET /version</c> to etcd; it answers when the status is 200 and the body names the etcd server version.</summary>
     Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default);
+
+    /// <summary>Sends <c>GET /api/v1/status/buildinfo</c> to Prometheus; it answers when the status is 200 and the body names Prometheus' version.</summary>
+    Task<ProbeResult> CheckPrometheusAsync(Uri prometheus, TimeSpan timeout, CancellationToken ct = default);
 }
 
 /// <summary>What a probe found.</summary>

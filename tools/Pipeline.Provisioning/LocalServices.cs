@@ -3,16 +3,20 @@ using System.Net;
 namespace Pipeline.Provisioning;
 
 /// <summary>
-/// Makes sure the services a build needs answer: the Docker engine, the image registry and etcd. When one on this
+/// Makes sure the services a build needs answer: the Docker engine, the image registry, etcd and (when asked for)
+/// Prometheus. When one on this
 /// machine's loopback (or the default Docker socket) does not answer, it installs the Debian packages that are
 /// missing (root + apt-get only) and starts it detached, with its data and log under
 /// <see cref="LocalServicesOptions.StateDirectory"/>. Services that answer are left alone; other addresses are only
-/// checked. Knows nothing of Cake.
+/// checked. An etcd this run brings up gets authentication (see <see cref="LocalServicesOptions.EtcdAuthentication"/>);
+/// one that already ran without it is left so (and said so) unless <see cref="LocalServicesOptions.SecureExistingEtcd"/>.
+/// Knows nothing of Cake.
 /// </summary>
 public sealed class LocalServices
 {
     private readonly ICommandRunner _runner;
     private readonly IServiceProbe _probe;
+    private readonly IEtcdSecurity _etcdSecurity;
     private readonly HostFacts _host;
     private readonly Action<string> _log;
     private readonly TimeProvider _time;
@@ -20,13 +24,15 @@ public sealed class LocalServices
     /// <summary>Creates the provisioner from its ports.</summary>
     /// <param name="runner">Runs apt-get and starts the daemons.</param>
     /// <param name="probe">Checks whether a service answers.</param>
+    /// <param name="etcdSecurity">Turns etcd's authentication on.</param>
     /// <param name="host">What the machine allows (root, Debian, apt-get).</param>
     /// <param name="log">Receives one line per thing done or found.</param>
     /// <param name="time">The clock for start timeouts; the system clock by default.</param>
-    public LocalServices(ICommandRunner runner, IServiceProbe probe, HostFacts host, Action<string> log, TimeProvider? time = null)
+    public LocalServices(ICommandRunner runner, IServiceProbe probe, IEtcdSecurity etcdSecurity, HostFacts host, Action<string> log, TimeProvider? time = null)
     {
         _runner = runner;
         _probe = probe;
+        _etcdSecurity = etcdSecurity;
         _host = host;
         _log = log;
         _time = time ?? TimeProvider.System;
@@ -36,7 +42,7 @@ public sealed class LocalServices
     public static LocalServices ForThisMachine(Action<string> log)
     {
         var runner = new ProcessCommandRunner();
-        return new LocalServices(runner, new HttpServiceProbe(), HostFacts.Detect(runner), log);
+        return new LocalServices(runner, new HttpServiceProbe(), new EtcdGatewaySecurity(), HostFacts.Detect(runner), log);
     }
 
     /// <summary>
@@ -113,12 +119,98 @@ public sealed class LocalServices
 
         var waited = await Task.WhenAll(running.Select(r => WaitUntilAnsweringAsync(r.Service, r.Pid, r.Log, options, ct))).ConfigureAwait(false);
         statuses.AddRange(waited);
+        var etcd = services.Single(s => s.Program == "etcd");
+        var etcdPasswordFile = etcd.IsLocal
+            ? await SecureEtcdAsync(options, broughtUp: down.Any(d => d.Service == etcd), ct).ConfigureAwait(false)
+            : null;
 
         var elapsed = _time.GetElapsedTime(started);
         _log(toStart.Count == 0 && installed.Count == 0
             ? $"Local services checked in {elapsed.TotalMilliseconds:0} ms."
             : $"Local services ready in {elapsed.TotalSeconds:0.0} s (data and logs under {options.StateDirectory}).");
-        return new LocalServicesReport(statuses, installed, elapsed);
+        return new LocalServicesReport(statuses, installed, elapsed, etcdPasswordFile);
+    }
+
+    /// <summary>
+    /// Turns authentication on in an etcd this run brought up (or any local one when told to); returns the pipeline
+    /// user's password file when etcd has authentication on and the file is there.
+    /// </summary>
+    private async Task<string?> SecureEtcdAsync(LocalServicesOptions options, bool broughtUp, CancellationToken ct)
+    {
+        if (!options.EtcdAuthentication)
+        {
+            return null;
+        }
+
+        var etcd = options.Etcd;
+        var user = LocalServicesOptions.EtcdUser;
+        if (await _etcdSecurity.IsAuthenticationOnAsync(etcd, options.ProbeTimeout, ct).ConfigureAwait(false))
+        {
+            if (File.Exists(options.EtcdPasswordFile))
+            {
+                _log($"etcd at {etcd} has authentication on; the pipeline's user '{user}' has its password in {options.EtcdPasswordFile}.");
+                return options.EtcdPasswordFile;
+            }
+
+            _log($"etcd at {etcd} has authentication on, and {options.EtcdPasswordFile} does not exist: give the pipeline an etcd user with PIPELINE_ETCD_USERNAME and PIPELINE_ETCD_PASSWORD (or PIPELINE_ETCD_PASSWORD_FILE).");
+            return null;
+        }
+
+        if (!broughtUp && !options.SecureExistingEtcd)
+        {
+            _log($"etcd at {etcd} runs without authentication (it ran before this build): whoever reaches it can write the deploy journal. "
+                + "It is left so, because turning authentication on makes every client without credentials fail; turn it on with --secure-etcd=true.");
+            return null;
+        }
+
+        var accounts = ReadOrCreateAccounts(options);
+        await _etcdSecurity.EnableAuthenticationAsync(etcd, accounts, options.ProbeTimeout * 5, ct).ConfigureAwait(false);
+        _log($"Turned authentication on in etcd at {etcd}: users root and '{user}' (role '{user}': read and write every key); their passwords are in {options.SecretsDirectory} (owner only).");
+        return options.EtcdPasswordFile;
+    }
+
+    /// <summary>The passwords in the secrets folder; each one generated (32 random bytes) the first time and kept.</summary>
+    private static EtcdAccounts ReadOrCreateAccounts(LocalServicesOptions options)
+    {
+        try
+        {
+            var ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(options.SecretsDirectory);
+            }
+            else
+            {
+                Directory.CreateDirectory(options.SecretsDirectory, ownerOnly);
+                File.SetUnixFileMode(options.SecretsDirectory, ownerOnly);
+            }
+
+            return new EtcdAccounts(ReadOrCreate(options.EtcdRootPasswordFile), LocalServicesOptions.EtcdUser, ReadOrCreate(options.EtcdPasswordFile));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ProvisioningException($"Could not keep etcd's passwords in {options.SecretsDirectory}: {e.Message} Choose a writable folder with --state-dir.", e);
+        }
+
+        static string ReadOrCreate(string file)
+        {
+            if (File.Exists(file))
+            {
+                return File.ReadAllText(file).TrimEnd('\r', '\n');
+            }
+
+            var password = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+            var write = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                write.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            using var stream = new FileStream(file, write);
+            using var writer = new StreamWriter(stream);
+            writer.Write(password + "\n");
+            return password;
+        }
     }
 
     private async Task InstallAsync(IReadOnlyList<string> packages, CancellationToken ct)
@@ -127,8 +219,17 @@ public sealed class LocalServices
         _log("Running apt-get update (once) to install missing packages…");
         (await _runner.RunAsync("apt-get", ["update"], env, null, ct).ConfigureAwait(false)).EnsureSuccess("Updating the package lists");
         _log($"Installing {string.Join(", ", packages)} with apt-get…");
-        string[] args = ["install", "-y", .. packages];
-        (await _runner.RunAsync("apt-get", args, env, null, ct).ConfigureAwait(false)).EnsureSuccess($"Installing {string.Join(", ", packages)}");
+        var plain = packages.Where(p => !PrometheusService.PackagesWithoutRecommends.Contains(p)).ToList();
+        var bare = packages.Where(PrometheusService.PackagesWithoutRecommends.Contains).ToList();
+        foreach (var (group, flags) in new[] { (plain, Array.Empty<string>()), (bare, ["--no-install-recommends"]) })
+        {
+            if (group.Count > 0)
+            {
+                string[] args = ["install", "-y", .. flags, .. group];
+                (await _runner.RunAsync("apt-get", args, env, null, ct).ConfigureAwait(false)).EnsureSuccess($"Installing {string.Join(", ", group)}");
+            }
+        }
+
         _log($"Installed {string.Join(", ", packages)}.");
     }
 
@@ -240,7 +341,7 @@ public sealed class LocalServices
         var registryDir = Path.Combine(options.StateDirectory, "docker-registry");
         var etcdDir = Path.Combine(options.StateDirectory, "etcd");
 
-        return
+        LocalService[] services =
         [
             new LocalService(
                 Name: "Docker engine",
@@ -293,11 +394,15 @@ public sealed class LocalServices
                         "--listen-peer-urls", etcdPeer,
                         "--initial-advertise-peer-urls", etcdPeer,
                         "--initial-cluster", $"pipeline-local={etcdPeer}",
+                        .. options.EtcdAuthTokenTtl is { } ttl
+                            ? new[] { "--auth-token-ttl", ((int)Math.Ceiling(ttl.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture) }
+                            : [],
                     ];
                 },
                 DataDescription: _ => $"data: {etcdDir}; ",
                 ManualStart: _ => $"install etcd (Debian: apt-get install -y etcd-server etcd-client), then: setsid etcd --data-dir DIR --listen-client-urls {etcdClient} --advertise-client-urls {etcdClient} --listen-peer-urls {etcdPeer} --initial-advertise-peer-urls {etcdPeer} --initial-cluster default={etcdPeer} >etcd.log 2>&1 < /dev/null &"),
         ];
+        return options.Prometheus is null ? services : [.. services, PrometheusService.Describe(options, options.Prometheus)];
     }
 
     /// <summary>Writes the registry's configuration (filesystem storage, deletes allowed, listening on the configured address); returns its path.</summary>
@@ -347,7 +452,8 @@ internal sealed record LocalService(
 /// <param name="Services">Each service, whether it already ran or was started.</param>
 /// <param name="InstalledPackages">Debian packages installed by this call.</param>
 /// <param name="Elapsed">How long the call took.</param>
-public sealed record LocalServicesReport(IReadOnlyList<ServiceStatus> Services, IReadOnlyList<string> InstalledPackages, TimeSpan Elapsed);
+/// <param name="EtcdPasswordFile">The password file of the pipeline's etcd user (<see cref="LocalServicesOptions.EtcdUser"/>) when etcd has authentication on and the file is there; null otherwise.</param>
+public sealed record LocalServicesReport(IReadOnlyList<ServiceStatus> Services, IReadOnlyList<string> InstalledPackages, TimeSpan Elapsed, string? EtcdPasswordFile = null);
 
 /// <summary>One service after provisioning.</summary>
 /// <param name="Name">What it is (e.g. <c>etcd</c>).</param>

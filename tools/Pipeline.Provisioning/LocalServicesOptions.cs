@@ -20,9 +20,54 @@ public sealed record LocalServicesOptions
     /// <value>The default value is <c>http://127.0.0.1:2379</c>.</value>
     public Uri Etcd { get; init; } = new("http://127.0.0.1:2379");
 
+    /// <summary>
+    /// Whether an etcd this provisioning starts (or whose package it installs) gets authentication: a <c>root</c> user and
+    /// the pipeline's user <see cref="EtcdUser"/>, with passwords generated once into <see cref="EtcdRootPasswordFile"/> and
+    /// <see cref="EtcdPasswordFile"/> (readable by the owner only).
+    /// </summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool EtcdAuthentication { get; init; } = true;
+
+    /// <summary>
+    /// Whether a local etcd that already runs without authentication gets it too. Off by default: every client of that
+    /// etcd without credentials fails from then on.
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    public bool SecureExistingEtcd { get; init; }
+
+    /// <summary>How long an etcd auth token lives without use (etcd's <c>--auth-token-ttl</c>), for an etcd this provisioning starts; null for etcd's own default (5 minutes).</summary>
+    /// <value>The default value is null.</value>
+    public TimeSpan? EtcdAuthTokenTtl { get; init; }
+
+    /// <summary>The pipeline's etcd user (and role) that provisioning creates.</summary>
+    public const string EtcdUser = "pipeline";
+
+    /// <summary>The state folder used unless another is given.</summary>
+    public const string DefaultStateDirectory = "/var/lib/pipeline-local";
+
+    /// <summary>The file holding the password of <see cref="EtcdUser"/>: <c>{StateDirectory}/secrets/etcd-pipeline.password</c>.</summary>
+    public string EtcdPasswordFile => EtcdPasswordFileIn(StateDirectory);
+
+    /// <summary>Where the password of <see cref="EtcdUser"/> is kept for a state folder.</summary>
+    public static string EtcdPasswordFileIn(string stateDirectory) => Path.Combine(stateDirectory, "secrets", "etcd-pipeline.password");
+
+    /// <summary>The file holding the password of etcd's <c>root</c>: <c>{StateDirectory}/secrets/etcd-root.password</c>.</summary>
+    public string EtcdRootPasswordFile => Path.Combine(SecretsDirectory, "etcd-root.password");
+
+    /// <summary>The folder of generated secrets (mode 0700).</summary>
+    public string SecretsDirectory => Path.Combine(StateDirectory, "secrets");
+
+    /// <summary>Prometheus' URL, or null when the build does not need it. Provisioned like etcd when on loopback.</summary>
+    /// <value>The default value is null: Prometheus is neither checked nor started.</value>
+    public Uri? Prometheus { get; init; }
+
+    /// <summary>How long a Prometheus started here keeps its data: longer than any history the forecast reads.</summary>
+    /// <value>The default value is 30 days.</value>
+    public TimeSpan PrometheusRetention { get; init; } = TimeSpan.FromDays(30);
+
     /// <summary>Where started services keep their data, configuration, pid files and logs.</summary>
     /// <value>The default value is <c>/var/lib/pipeline-local</c>.</value>
-    public string StateDirectory { get; init; } = "/var/lib/pipeline-local";
+    public string StateDirectory { get; init; } = DefaultStateDirectory;
 
     /// <summary>Whether missing Debian packages may be installed with apt-get (needs root on Debian).</summary>
     /// <value>The default value is <see langword="true"/>.</value>
@@ -75,6 +120,16 @@ public sealed record LocalServicesOptions
         if (!Etcd.IsAbsoluteUri || (Etcd.Scheme != Uri.UriSchemeHttp && Etcd.Scheme != Uri.UriSchemeHttps))
         {
             throw new ArgumentException($"etcd address '{Etcd}' is not an http(s) URL (e.g. http://127.0.0.1:2379).");
+        }
+
+        if (Prometheus is not null && (!Prometheus.IsAbsoluteUri || (Prometheus.Scheme != Uri.UriSchemeHttp && Prometheus.Scheme != Uri.UriSchemeHttps)))
+        {
+            throw new ArgumentException($"Prometheus address '{Prometheus}' is not an http(s) URL (e.g. http://127.0.0.1:9090).");
+        }
+
+        if (PrometheusRetention < TimeSpan.FromDays(1))
+        {
+            throw new ArgumentException($"Prometheus retention {PrometheusRetention.TotalDays:0.##} days is shorter than a day; keep longer than the forecast's history.");
         }
 
         if (Docker.Host.Scheme is not ("unix" or "tcp" or "http" or "https"))

@@ -49,12 +49,59 @@ internal sealed class FrostingCommand(HostRun run) : AsyncCommand<HostSettings>
             }
 
             await host.RunTargetsAsync(targets).ConfigureAwait(false);
+            if (settings.DryRun)
+            {
+                await DescribeDryRunAsync(provider, targets).ConfigureAwait(false);
+            }
+
             return 0;
         }
         catch (Exception exception)
         {
             log ??= provider.GetService<ICakeLog>();
             return ErrorReport.Write(log, exception);
+        }
+    }
+
+    /// <summary>
+    /// After Cake's list of the tasks a dry run would run: each of them that implements <see cref="IFrostingDryRunTask"/>
+    /// says what it would do, in the order they would run.
+    /// </summary>
+    private static async Task DescribeDryRunAsync(IServiceProvider provider, IReadOnlyList<string> targets)
+    {
+        var engine = provider.GetRequiredService<ICakeEngine>();
+        var context = provider.GetRequiredService<IFrostingContext>();
+        var byName = provider.GetServices<IFrostingTask>()
+            .GroupBy(t => TaskTypes.GetTaskName(t.GetType()), StringComparer.OrdinalIgnoreCase)
+            .ToDictionary(g => g.Key, g => g.First(), StringComparer.OrdinalIgnoreCase);
+        var infos = engine.Tasks.ToDictionary(t => t.Name, StringComparer.OrdinalIgnoreCase);
+        var order = new List<string>();
+        void Visit(string name)
+        {
+            if (order.Contains(name, StringComparer.OrdinalIgnoreCase) || !infos.TryGetValue(name, out var info))
+            {
+                return;
+            }
+
+            foreach (var dependency in info.Dependencies)
+            {
+                Visit(dependency.Name);
+            }
+
+            order.Add(info.Name);
+        }
+
+        foreach (var target in targets)
+        {
+            Visit(target);
+        }
+
+        foreach (var name in order)
+        {
+            if (byName.GetValueOrDefault(name) is IFrostingDryRunTask describes)
+            {
+                await describes.DryRunAsync(context).ConfigureAwait(false);
+            }
         }
     }
 

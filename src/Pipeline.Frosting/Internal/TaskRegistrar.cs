@@ -45,6 +45,31 @@ internal sealed class TaskRegistrar(
             log.Debug("Registering task teardown: {0}", taskTeardown.GetType().Name);
             engine.RegisterTaskTeardownAction(info => taskTeardown.Teardown(context, info));
         }
+
+        ObserveThroughContext();
+    }
+
+    /// <summary>
+    /// Beyond Cake.Frosting: a context that implements <see cref="IFrostingTaskSetup"/>, <see cref="IFrostingTaskTeardown"/>
+    /// or <see cref="IFrostingTeardown"/> is called too, beside the registered lifetimes (through the engine's events, so
+    /// both run): a library's context can follow its tasks without asking the program to register a lifetime.
+    /// </summary>
+    private void ObserveThroughContext()
+    {
+        if (context is IFrostingTaskSetup taskSetupObserver && !ReferenceEquals(taskSetupObserver, taskSetup))
+        {
+            engine.BeforeTaskSetup += (_, e) => taskSetupObserver.Setup(context, e.TaskSetupContext);
+        }
+
+        if (context is IFrostingTaskTeardown taskTeardownObserver && !ReferenceEquals(taskTeardownObserver, taskTeardown))
+        {
+            engine.AfterTaskTeardown += (_, e) => taskTeardownObserver.Teardown(context, e.TaskTeardownContext);
+        }
+
+        if (context is IFrostingTeardown teardownObserver && !ReferenceEquals(teardownObserver, teardown))
+        {
+            engine.AfterTeardown += (_, e) => teardownObserver.Teardown(context, e.TeardownContext);
+        }
     }
 
     private void RegisterTask(IFrostingTask task)

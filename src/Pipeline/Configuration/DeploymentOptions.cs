@@ -1,7 +1,9 @@
 using System.Text;
 using Pipeline.Docker;
+using Pipeline.Forecasting;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 
 namespace Pipeline.Configuration;
 
@@ -35,9 +37,12 @@ public sealed record DeploymentOptions
     /// <value>The default value is null.</value>
     public string? HostName { get; init; }
 
-    /// <summary>The port the service listens on inside its container.</summary>
-    /// <value>The default value is 8080.</value>
-    public int ServicePort { get; init; } = 8080;
+    /// <summary>The port the service listens on inside its container (given to it as <c>PORT</c>, probed for health, routed to).</summary>
+    /// <value>The default value is null: the one port the service image <c>EXPOSE</c>s (an image exposing several fails at once, naming them), else <see cref="DefaultServicePort"/>.</value>
+    public int? ServicePort { get; init; }
+
+    /// <summary>The service port when neither the options nor the image say one: 8080.</summary>
+    public const int DefaultServicePort = 8080;
 
     /// <summary>The path that answers 2xx when a release is healthy.</summary>
     /// <value>The default value is <c>/health</c>.</value>
@@ -162,6 +167,119 @@ public sealed record DeploymentOptions
     /// <value>The default value is empty: no volumes.</value>
     public IReadOnlyList<VolumeMount> Volumes { get; init; } = [];
 
+    /// <summary>The Prometheus that holds the proxy's request counters (the forecast and scaling read it; <c>ProvisionLocalServices</c> starts one here when it is on loopback and does not answer).</summary>
+    /// <value>The default value is <c>http://127.0.0.1:9090</c>.</value>
+    public Uri PrometheusUrl { get; init; } = new("http://127.0.0.1:9090");
+
+    /// <summary>How the forecast reads request rates and turns them into replicas (<c>--forecast-query</c>, <c>--history-days</c>, <c>--capacity-per-replica</c>, …).</summary>
+    /// <value>The default value is <see cref="ScalingOptions"/>' defaults.</value>
+    public ScalingOptions Scaling { get; init; } = new();
+
+    /// <summary>
+    /// Image registries (<c>host:port</c>) that may be spoken to over plain HTTP or with a certificate that does not
+    /// verify, as Docker's <c>--insecure-registry</c>. Registries on loopback may use plain HTTP without being listed;
+    /// any other registry gets credentials only over verified TLS.
+    /// </summary>
+    /// <value>The default value is empty.</value>
+    public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
+
+    /// <summary>A PEM file of CA certificates the image registry's (and its token service's) certificate may chain to, besides the system's.</summary>
+    /// <value>The default value is null: the system's CAs and Docker's <c>/etc/docker/certs.d/{registry}/ca.crt</c> when present.</value>
+    public string? ImageRegistryCa { get; init; }
+
+    /// <summary>Whether an engine may be reached over <c>tcp://</c> without TLS on an address that is not loopback (everything, registry credentials included, then travels in clear).</summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    public bool AllowInsecureEngine { get; init; }
+
+    /// <summary>The etcd user, when etcd has authentication on; null for none.</summary>
+    /// <value>The default value is null.</value>
+    public string? EtcdUsername { get; init; }
+
+    /// <summary>The etcd user's password. A secret: never logged; set it from the environment (<c>PIPELINE_ETCD_PASSWORD</c>) or use <see cref="EtcdPasswordFile"/>.</summary>
+    /// <value>The default value is null.</value>
+    public string? EtcdPassword { get; init; }
+
+    /// <summary>A file holding the etcd user's password, read when etcd asks for it (so it may be written after the options are resolved, e.g. by provisioning).</summary>
+    /// <value>The default value is null.</value>
+    public string? EtcdPasswordFile { get; init; }
+
+    /// <summary>
+    /// How releases run on the production engine: <see cref="OrchestratorKind.Containers"/> (containers on one engine),
+    /// <see cref="OrchestratorKind.Swarm"/> (services through a swarm manager), or <see cref="OrchestratorKind.Auto"/>:
+    /// swarm when the production engine says it is an active swarm manager, containers when it is in no swarm (a swarm
+    /// worker is refused, naming the fix).
+    /// </summary>
+    /// <value>The default value is <see cref="OrchestratorKind.Auto"/>.</value>
+    public OrchestratorKind Orchestrator { get; init; } = OrchestratorKind.Default;
+
+    /// <summary>Swarm placement constraints for every task of a release (<c>--placement-constraint=node.role==worker</c>); one no node satisfies fails the deploy before anything changes.</summary>
+    /// <value>The default value is empty: any node.</value>
+    public IReadOnlyList<string> PlacementConstraints { get; init; } = [];
+
+    /// <summary>Swarm placement preferences: node labels to spread a release's tasks over (<c>--placement-spread=node.labels.zone</c>). Without one, Swarm already spreads a service's replicas over its nodes.</summary>
+    /// <value>The default value is empty.</value>
+    public IReadOnlyList<string> PlacementSpread { get; init; } = [];
+
+    /// <summary>How a swarm release's tasks are found by name on the overlay: <c>dnsrr</c> (every task's address; needs no IPVS) or <c>vip</c> (one virtual IP, for kernels with IPVS).</summary>
+    /// <value>The default value is <see cref="SwarmEndpointMode.Dnsrr"/>.</value>
+    public SwarmEndpointMode EndpointMode { get; init; } = SwarmEndpointMode.Dnsrr;
+
+    /// <summary>
+    /// How many replicas a release runs: containers of the colour on one engine, tasks of the colour's service on a swarm;
+    /// each is registered and is an upstream of the route.
+    /// </summary>
+    /// <value>The default value is null: 1 on one engine, 2 on a swarm.</value>
+    public int? Replicas { get; init; }
+
+    /// <summary>
+    /// The image of the probe container that asks a new release's health path from the production side (on the release
+    /// network): a busybox with <c>timeout</c> and <c>wget</c>, pulled by the production engine when it lacks it.
+    /// </summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/probe:latest</c> (<see cref="DefaultProbeImage"/>), which the repo's provisioning pushes.</value>
+    public string ProbeImage { get; init; } = DefaultProbeImage;
+
+    /// <summary>The default <see cref="ProbeImage"/>.</summary>
+    public const string DefaultProbeImage = "127.0.0.1:5000/pipeline/probe:latest";
+
+    /// <summary>
+    /// Webhooks that get a JSON notification when a deploy starts, succeeds, fails (and rolls back) and when a rollback
+    /// fails (<c>--notify=URL</c>, repeatable). Delivery never holds up or fails a deploy; credentials in a URL (user info,
+    /// or a token in its path) never reach the log.
+    /// </summary>
+    /// <value>The default value is empty: no notifications.</value>
+    public IReadOnlyList<Uri> Notify { get; init; } = [];
+
+    /// <summary>How long the end of a run waits for notifications still being delivered; what is left is delivered by the next run.</summary>
+    /// <value>The default value is 10 seconds.</value>
+    public TimeSpan NotifyTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Redeploys <see cref="Version"/> from the image registry (<c>--from-registry</c>): the service image and the test image
+    /// are pulled, not built or pushed; every test still runs. The registry must hold both.
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>: build and push.</value>
+    public bool FromRegistry { get; init; }
+
+    /// <summary>
+    /// Environment variables each release gets beside the contract ones (<c>SERVICE_NAME</c>, <c>PORT</c>, …), and its
+    /// pre- and post-integration test containers too (never the pre-deployment tests: they run before anything is
+    /// deployed and bring their own dependencies). Values may be secrets (<c>DATABASE_URL</c>): options print only the
+    /// names. From the command line or <c>PIPELINE_RELEASE_ENV</c> only names are given (<c>--release-env=DATABASE_URL</c>);
+    /// each value is read from the pipeline's own environment, so a secret never appears on a command line.
+    /// </summary>
+    /// <value>The default value is empty.</value>
+    public IReadOnlyDictionary<string, string> ReleaseEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The image the migration runner uses (it needs <c>psql</c>); it runs on the production engine, on <see cref="Network"/>,
+    /// when the service folder has a <c>migrations/</c> folder. The database is <c>DATABASE_URL</c> from <see cref="ReleaseEnvironment"/>.
+    /// </summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm</c>.</value>
+    public string MigrationImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm";
+
+    /// <summary>Names given with <c>--release-env</c>, whose values <see cref="OptionResolver"/> reads from the environment.</summary>
+    internal IReadOnlyList<string> ReleaseEnvironmentNames { get; init; } = [];
+
     /// <summary>
     /// The proxy's options, derived from these (the one place the proxy options are taken from a deploy's):
     /// <see cref="ProxyKind"/>, <see cref="ProxyContainer"/>, <see cref="ProxyImage"/>, <see cref="Network"/>,
@@ -181,15 +299,19 @@ public sealed record DeploymentOptions
         Certificate = TlsCertificate is { } certificate && TlsKey is { } key ? ProxyCertificate.Load(certificate, key) : null,
     };
 
-    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>) only as <c>***</c>.</summary>
+    /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>, <see cref="EtcdPassword"/>, the values of <see cref="ReleaseEnvironment"/>) only as <c>***</c>.</summary>
     private bool PrintMembers(StringBuilder builder)
     {
         var first = true;
         foreach (var property in typeof(DeploymentOptions).GetProperties())
         {
             var value = property.GetValue(this);
-            var shown = property.Name is nameof(RegistryPassword) or nameof(ConsulToken)
+            var shown = property.Name is nameof(RegistryPassword) or nameof(ConsulToken) or nameof(EtcdPassword)
                 ? (value is null ? "" : "***")
+                : property.Name is nameof(Notify)
+                ? "[" + string.Join(", ", Notify.Select(u => Notifications.WebhookTarget.Redact(u.OriginalString))) + "]"
+                : property.Name is nameof(ReleaseEnvironment)
+                ? "[" + string.Join(", ", ReleaseEnvironment.Keys.Select(k => k + "=***")) + "]"
                 : value switch
                 {
                     null => "",

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Pipeline.Docker;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 
 namespace Pipeline.Configuration;
 
@@ -36,10 +37,8 @@ public static partial class OptionResolver
         new("lock-ttl", "--lock-ttl=10", (o, v) => o with { LockTtl = ParseSeconds(v) }),
         new("image-registry", "--image-registry=127.0.0.1:5000", (o, v) => o with { ImageRegistry = v }),
         new("registry-username", "--registry-username=ci", (o, v) => o with { RegistryUsername = v }),
-        new("registry-password", "PIPELINE_REGISTRY_PASSWORD=…", (o, v) => o with { RegistryPassword = v }),
         new("registry", null, (o, v) => o with { RegistryKind = RegistryKind.TryParse(v, out var kind) ? kind : throw new FormatException(UnknownRegistryKind) }),
         new("registry-endpoints", "--registry-endpoints=http://127.0.0.1:2379", (o, v) => o with { RegistryEndpoints = ParseUris(v) }),
-        new("consul-token", "PIPELINE_CONSUL_TOKEN=…", (o, v) => o with { ConsulToken = v }),
         new("proxy", null, (o, v) => o with { ProxyKind = ProxyKind.TryParse(v, out var kind) ? kind : throw new FormatException(UnknownProxyKind) }),
         new("proxy-address", "--proxy-address=127.0.0.1", (o, v) => o with { ProxyAddress = v }),
         new("proxy-port", "--proxy-port=8080", (o, v) => o with { ProxyPort = ParseInt(v) }),
@@ -52,19 +51,49 @@ public static partial class OptionResolver
         new("network", "--network=pipeline", (o, v) => o with { Network = v }),
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
+        new("release-env", "--release-env=DATABASE_URL", (o, v) => o with { ReleaseEnvironmentNames = ParseNames(v) }),
+        new("migration-image", "--migration-image=127.0.0.1:5000/pipeline/postgres:bookworm", (o, v) => o with { MigrationImage = v }),
+
+        new("insecure-registry", "--insecure-registry=registry.internal:5000", (o, v) => o with { InsecureRegistries = ParseList(v) }),
+        new("image-registry-ca", "--image-registry-ca=/etc/pipeline/registry-ca.pem", (o, v) => o with { ImageRegistryCa = v.Length == 0 ? null : v }),
+        new("allow-insecure-engine", "--allow-insecure-engine=true", (o, v) => o with { AllowInsecureEngine = ParseBool(v) }),
+        new("etcd-username", "--etcd-username=pipeline", (o, v) => o with { EtcdUsername = v.Length == 0 ? null : v }),
+        new("etcd-password-file", "--etcd-password-file=/var/lib/pipeline-local/secrets/etcd-pipeline.password", (o, v) => o with { EtcdPasswordFile = v.Length == 0 ? null : v }),
+        new("prometheus-url", "--prometheus-url=http://127.0.0.1:9090", (o, v) => o with { PrometheusUrl = ParseUri(v) }),
+        new("forecast-query", "--forecast-query='sum(rate(http_requests_total{service=\"${service}\"}[${window}]))'", (o, v) => o with { Scaling = o.Scaling with { Query = v } }),
+        new("history-days", "--history-days=14", (o, v) => o with { Scaling = o.Scaling with { HistoryDays = ParseInt(v) } }),
+        new("forecast-hours", "--forecast-hours=48", (o, v) => o with { Scaling = o.Scaling with { HorizonHours = ParseInt(v) } }),
+        new("capacity-per-replica", "--capacity-per-replica=100", (o, v) => o with { Scaling = o.Scaling with { CapacityPerReplica = ParseNumber(v) } }),
+        new("headroom", "--headroom=1.2", (o, v) => o with { Scaling = o.Scaling with { Headroom = ParseNumber(v) } }),
+        new("min-replicas", "--min-replicas=1", (o, v) => o with { Scaling = o.Scaling with { MinReplicas = ParseInt(v) } }),
+        new("max-replicas", "--max-replicas=10", (o, v) => o with { Scaling = o.Scaling with { MaxReplicas = ParseInt(v) } }),
+        new("stabilization-window", "--stabilization-window=300", (o, v) => o with { Scaling = o.Scaling with { StabilizationWindow = ParseSeconds(v) } }),
+        new("forecast-only", "--forecast-only=true", (o, v) => o with { Scaling = o.Scaling with { ForecastOnly = ParseBool(v) } }),
+        new("notify", "--notify=https://hooks.example.test/deploys", (o, v) => o with { Notify = ParseNotify(v) }),
+        new("notify-timeout", "--notify-timeout=10", (o, v) => o with { NotifyTimeout = ParseSeconds(v) }),
+        new("from-registry", "--from-registry --release-version=1.4.0", (o, v) => o with { FromRegistry = ParseBool(v) }),
     ];
+
+    /// <summary>The variables the pipeline sets on releases and test containers itself; <c>--release-env</c> may not name them.</summary>
+    public static IReadOnlyList<string> ReservedEnvironment { get; } = ["SERVICE_NAME", "SERVICE_VERSION", "SERVICE_COLOR", "SERVICE_ROUTE", "PORT", "TEST_TYPE", "TARGET_URL", "TARGET_HOST", "PROXY_URL"];
 
     private static readonly string UnknownRegistryKind =
         $"unknown service registry; use {string.Join(" or ", RegistryKind.All.OrderByDescending(k => k == RegistryKind.Default).Select(k => $"--registry={k}"))}";
+
+    private static readonly string UnknownOrchestrator =
+        $"unknown orchestrator; use {string.Join(" or ", OrchestratorKind.All.Select(k => $"--orchestrator={k}"))}";
 
     private static readonly string UnknownProxyKind =
         $"unknown proxy kind; use {string.Join(" or ", ProxyKind.All.OrderByDescending(k => k == ProxyKind.Default).Select(k => $"--proxy={k}"))}";
 
     /// <summary>Options that may be given more than once on the command line; their values are joined with commas.</summary>
-    public static bool IsRepeatable(string option) => option == "volume";
+    public static bool IsRepeatable(string option) => option is "volume" or "insecure-registry" or "release-env" or "placement-constraint" or "placement-spread" or "notify";
 
     /// <summary>The environment variable that sets an option: <c>service-dir</c> → <c>PIPELINE_SERVICE_DIR</c>.</summary>
     public static string EnvironmentVariableFor(string option) => "PIPELINE_" + option.ToUpperInvariant().Replace('-', '_');
+
+    /// <summary>The most replicas <c>--replicas</c> takes.</summary>
+    public const int MaxReplicas = 100;
 
     /// <summary>The version used when none is given and git cannot tell one.</summary>
     public const string FallbackVersion = "0.0.0-local";
@@ -101,6 +130,7 @@ public static partial class OptionResolver
             }
         }
 
+        options = ResolveSecrets(options, getArgument, getEnvironment, workingDirectory, problems);
         options = options with
         {
             CdEngine = Engine(options.CdEngine, "", getArgument("docker-host"), getEnvironment, problems),
@@ -109,8 +139,11 @@ public static partial class OptionResolver
             ProxyTemplate = options.ProxyTemplate is null ? null : Path.GetFullPath(options.ProxyTemplate, workingDirectory),
             TlsCertificate = options.TlsCertificate is null ? null : Path.GetFullPath(options.TlsCertificate, workingDirectory),
             TlsKey = options.TlsKey is null ? null : Path.GetFullPath(options.TlsKey, workingDirectory),
+            ImageRegistryCa = options.ImageRegistryCa is null ? null : Path.GetFullPath(options.ImageRegistryCa, workingDirectory),
+            EtcdPasswordFile = options.EtcdPasswordFile is null ? null : Path.GetFullPath(options.EtcdPasswordFile, workingDirectory),
         };
         options = options with { Service = options.Service ?? Path.GetFileName(options.ServiceDirectory.TrimEnd('/')).ToLowerInvariant() };
+        options = WithReleaseEnvironment(options, getEnvironment, problems);
 
         problems.AddRange(Validate(options));
         if (problems.Count > 0)
@@ -147,13 +180,13 @@ public static partial class OptionResolver
 
         Check(o.Service is not null && ServiceName().IsMatch(o.Service),
             $"--service={Escape(o.Service)}: a service name is 1-63 lowercase letters, digits and dashes, starting with a letter or digit; set --service=NAME");
-        Check(o.Version is null || VersionTag().IsMatch(o.Version),
-            $"--release-version={Escape(o.Version)}: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', not starting with '.' or '-'; e.g. --release-version=1.4.0");
+        Check(o.Version is null || IsVersion(o.Version),
+            $"--release-version={Escape(o.Version)}: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit (the proxy shows it in a header); e.g. --release-version=1.4.0");
         Check(RoutePrefix().IsMatch(o.Route),
             $"--route={Escape(o.Route)}: a route is a path prefix of letters, digits and . _ ~ / -, starting with '/'; e.g. --route=/api");
         Check(o.HostName is null || HostName().IsMatch(o.HostName),
             $"--host-name={Escape(o.HostName)}: a host name is lowercase labels of letters, digits and dashes separated by dots; e.g. --host-name=api.example.test");
-        Check(o.ServicePort is >= 1 and <= 65535, $"--service-port={o.ServicePort}: must be a port number 1-65535; e.g. --service-port=8080");
+        Check(o.ServicePort is null or (>= 1 and <= 65535), $"--service-port={o.ServicePort}: must be a port number 1-65535; e.g. --service-port=8080");
         Check(o.ProxyPort is >= 1 and <= 65535, $"--proxy-port={o.ProxyPort}: must be a port number 1-65535; e.g. --proxy-port=8080");
         Check(RoutePrefix().IsMatch(o.HealthPath), $"--health-path={Escape(o.HealthPath)}: must be a path starting with '/'; e.g. --health-path=/health");
         CheckTimeout(o.HealthTimeout, "health-timeout", 60);
@@ -177,6 +210,7 @@ public static partial class OptionResolver
         Check(IPAddress.TryParse(o.ProxyAddress, out _), $"--proxy-address={Escape(o.ProxyAddress)}: must be an IP address; e.g. --proxy-address=127.0.0.1");
         Check(DockerName().IsMatch(o.ProxyContainer), $"--proxy-container={Escape(o.ProxyContainer)}: a container name is letters, digits and _ . -; e.g. --proxy-container=pipeline-proxy");
         Check(DockerName().IsMatch(o.Network), $"--network={Escape(o.Network)}: a network name is letters, digits and _ . -; e.g. --network=pipeline");
+        Check(ImageRef.TryParse(o.MigrationImage, out _, out var migrationImageProblem), $"--migration-image={Escape(o.MigrationImage)}: {migrationImageProblem}; e.g. --migration-image=127.0.0.1:5000/pipeline/postgres:bookworm");
         Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image={ProxyOptions.DefaultImage}");
         Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
         if (o.HttpsPort is { } https)
@@ -205,11 +239,48 @@ public static partial class OptionResolver
                 problems.Add($"--tls-certificate={certificate} --tls-key={key}: {e.Message}");
             }
         }
+        Check(o.Replicas is null or (>= 1 and <= MaxReplicas),
+            $"--replicas={o.Replicas}: a release runs 1 to {MaxReplicas} replicas; e.g. --replicas=2");
+        Check(ImageRef.TryParse(o.ProbeImage, out _, out var probeProblem),
+            $"--probe-image={Escape(o.ProbeImage)}: {probeProblem}; e.g. --probe-image={DeploymentOptions.DefaultProbeImage}");
+        Check(o.Orchestrator is not null, $"--orchestrator=: {UnknownOrchestrator}");
+        foreach (var constraint in o.PlacementConstraints)
+        {
+            Check(PlacementConstraint.TryParse(constraint, out _),
+                $"--placement-constraint={Escape(constraint)}: a constraint is ATTRIBUTE==VALUE or ATTRIBUTE!=VALUE; e.g. --placement-constraint=node.role==worker");
+        }
+
+        foreach (var spread in o.PlacementSpread)
+        {
+            Check(SpreadDescriptor().IsMatch(spread),
+                $"--placement-spread={Escape(spread)}: name a node label to spread over; e.g. --placement-spread=node.labels.zone");
+        }
+
+        Check(o.Orchestrator != OrchestratorKind.Containers || (o.PlacementConstraints.Count == 0 && o.PlacementSpread.Count == 0),
+            "--placement-constraint and --placement-spread place tasks on swarm nodes, but --orchestrator=containers runs plain containers on one engine; drop them or use --orchestrator=swarm");
         Check(KeyPrefix().IsMatch(o.KeyPrefix), $"--key-prefix={Escape(o.KeyPrefix)}: lowercase letters, digits and / _ -; e.g. --key-prefix=pipeline");
+        foreach (var url in o.Notify)
+        {
+            Check(Notifications.WebhookTarget.TryParse(url.OriginalString, out _, out var notifyProblem),
+                $"--notify={Notifications.WebhookTarget.Redact(url.OriginalString)}: {notifyProblem}; e.g. --notify=https://hooks.example.test/deploys");
+        }
+
+        CheckTimeout(o.NotifyTimeout, "notify-timeout", 10);
+        Check(!o.FromRegistry || o.Version is not null,
+            "--from-registry: give the version to redeploy with --release-version=V (Status and History list the versions deployed)");
+        problems.AddRange(ValidateTransport(o));
         foreach (var volume in o.Volumes)
         {
             Check(VolumeName().IsMatch(volume.Name) && VolumePath().IsMatch(volume.Path) && !volume.Path.Split('/').Contains(".."),
                 $"--volume={Escape(volume.Name)}:{Escape(volume.Path)}: a volume is NAME:/absolute/path, NAME 1-32 lowercase letters, digits, _ and -, the path letters, digits and . _ - / without '..'; e.g. --volume=data:/var/lib/app");
+        }
+
+        foreach (var name in o.ReleaseEnvironment.Keys)
+        {
+            Check(EnvironmentName().IsMatch(name),
+                $"--release-env={Escape(name)}: an environment variable name is letters, digits and _, not starting with a digit; e.g. --release-env=DATABASE_URL");
+            Check(!ReservedEnvironment.Contains(name, StringComparer.Ordinal),
+                $"--release-env={Escape(name)}: the pipeline sets {name} itself ({string.Join(", ", ReservedEnvironment)}); give your variable another name");
         }
 
         foreach (var name in o.Volumes.GroupBy(v => v.Name).Where(g => g.Count() > 1).Select(g => g.Key))
@@ -221,6 +292,10 @@ public static partial class OptionResolver
         {
             problems.Add($"--volume=…:{Escape(path)}: two volumes are mounted at the same path; give each volume its own path");
         }
+
+        Check(o.PrometheusUrl.IsAbsoluteUri && o.PrometheusUrl.Scheme is "http" or "https",
+            $"--prometheus-url={Escape(o.PrometheusUrl.OriginalString)}: must be Prometheus' http(s) URL; e.g. --prometheus-url=http://127.0.0.1:9090");
+        problems.AddRange(o.Scaling.Problems());
 
         return problems;
 
@@ -241,7 +316,7 @@ public static partial class OptionResolver
 
         try
         {
-            var tls = getEnvironment(prefix + "DOCKER_TLS_VERIFY") is { Length: > 0 } verify && verify != "0";
+            var tls = DockerEndpoint.IsTlsVerifyOn(getEnvironment(prefix + "DOCKER_TLS_VERIFY"));
             return DockerEndpoint.Parse(host, tls, getEnvironment(prefix + "DOCKER_CERT_PATH"));
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
@@ -249,6 +324,30 @@ public static partial class OptionResolver
             problems.Add($"{prefix}DOCKER_HOST={Escape(host)}: {e.Message}");
             return fromCode;
         }
+    }
+
+    /// <summary>Adds the variables named with <c>--release-env</c>, their values read from the environment.</summary>
+    private static DeploymentOptions WithReleaseEnvironment(DeploymentOptions options, Func<string, string?> getEnvironment, List<string> problems)
+    {
+        if (options.ReleaseEnvironmentNames.Count == 0)
+        {
+            return options;
+        }
+
+        var environment = new Dictionary<string, string>(options.ReleaseEnvironment, StringComparer.Ordinal);
+        foreach (var name in options.ReleaseEnvironmentNames)
+        {
+            if (getEnvironment(name) is { } value)
+            {
+                environment[name] = value;
+            }
+            else
+            {
+                problems.Add($"--release-env={Escape(name)}: the pipeline's environment has no {Escape(name)}; export it (its value is read from the environment only, so secrets stay off the command line)");
+            }
+        }
+
+        return options with { ReleaseEnvironment = environment, ReleaseEnvironmentNames = [] };
     }
 
     /// <summary>
@@ -286,7 +385,7 @@ public static partial class OptionResolver
                 var text = (await output.ConfigureAwait(false)).Trim();
                 await errors.ConfigureAwait(false);
                 var tag = text.StartsWith('v') && text.Length > 1 && char.IsDigit(text[1]) ? text[1..] : text;
-                return git.ExitCode == 0 && VersionTag().IsMatch(tag) ? tag : FallbackVersion;
+                return git.ExitCode == 0 && IsVersion(tag) ? tag : FallbackVersion;
             }
             catch (OperationCanceledException) when (limit.IsCancellationRequested && !ct.IsCancellationRequested)
             {
@@ -316,7 +415,9 @@ public static partial class OptionResolver
     }
 
     private static string Shown(string option, string value) =>
-        option.Contains("password") || option.Contains("token") ? "***" : Escape(value);
+        option.Contains("password") || option.Contains("token") || option == "release-env" ? "***"
+        : option == "notify" ? string.Join(',', value.Split(',').Select(Notifications.WebhookTarget.Redact))
+        : Escape(value);
 
     /// <summary>Shows a bad value on one line, with control characters visible.</summary>
     private static string Escape(string? value) =>
@@ -326,6 +427,19 @@ public static partial class OptionResolver
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number)
             ? number
             : throw new FormatException("not a whole number");
+
+    private static double ParseNumber(string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number)
+            ? number
+            : throw new FormatException("not a number");
+
+    /// <summary>true/false (also 1/0, yes/no); an option given without a value (<c>--allow-insecure-engine</c>) is true.</summary>
+    private static bool ParseBool(string value) => value.ToLowerInvariant() switch
+    {
+        "" or "true" or "1" or "yes" => true,
+        "false" or "0" or "no" => false,
+        _ => throw new FormatException("not true or false"),
+    };
 
     private static TimeSpan ParseSeconds(string value) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds) && Math.Abs(seconds) < 1e7
@@ -339,6 +453,25 @@ public static partial class OptionResolver
                 : throw new FormatException($"'{Escape(text)}' is not NAME:/path"))
             .ToList();
 
+    private static IReadOnlyList<Uri> ParseNotify(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(text => Notifications.WebhookTarget.Parse(text).Url)
+            .ToList();
+
+    private static IReadOnlyList<string> ParseNames(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(name => name.Contains('=', StringComparison.Ordinal)
+                ? throw new FormatException($"give the variable's name only ('{Escape(name[..name.IndexOf('=', StringComparison.Ordinal)])}'); its value is read from the pipeline's environment so that secrets never appear on a command line")
+                : name)
+            .ToList();
+
+    private static IReadOnlyList<string> ParseList(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+
+
+    private static Uri ParseUri(string value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"'{Escape(value)}' is not an absolute URL");
+
     private static IReadOnlyList<Uri> ParseUris(string value) =>
         value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(text => Uri.TryCreate(text, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"'{text}' is not an absolute URL"))
@@ -346,6 +479,9 @@ public static partial class OptionResolver
 
     [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{0,62}\z")]
     internal static partial Regex ServiceName();
+
+    /// <summary>A version is an image tag and a value the proxy puts in a header: both rules at once.</summary>
+    private static bool IsVersion(string version) => VersionTag().IsMatch(version) && ProxyRouteValidation.IsVersion(version);
 
     [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\z")]
     private static partial Regex VersionTag();
@@ -365,11 +501,17 @@ public static partial class OptionResolver
     [GeneratedRegex(@"^[a-z0-9][a-z0-9/_-]{0,62}\z")]
     private static partial Regex KeyPrefix();
 
+    [GeneratedRegex(@"^node\.labels\.[A-Za-z0-9_.\-]+\z")]
+    private static partial Regex SpreadDescriptor();
+
     [GeneratedRegex(@"^[a-z0-9][a-z0-9_-]{0,31}\z")]
     private static partial Regex VolumeName();
 
     [GeneratedRegex(@"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]\z")]
     private static partial Regex VolumePath();
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]{0,127}\z")]
+    private static partial Regex EnvironmentName();
 }
 
 /// <summary>Options failed validation; nothing was touched. <see cref="Problems"/> names each bad value and its fix.</summary>

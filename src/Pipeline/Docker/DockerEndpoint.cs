@@ -25,6 +25,7 @@ public sealed record DockerEndpoint(Uri Host, bool TlsVerify = false, string? Ce
     /// </summary>
     /// <param name="getVariable">Reads an environment variable (null when unset), e.g. <see cref="Environment.GetEnvironmentVariable(string)"/>.</param>
     /// <param name="prefix">Put in front of each variable name.</param>
+    /// <remarks>Any non-empty <c>{prefix}DOCKER_TLS_VERIFY</c> turns TLS on (see <see cref="IsTlsVerifyOn"/>).</remarks>
     /// <exception cref="FormatException">A value is malformed; the message names the variable, the value and the fix.</exception>
     /// <exception cref="ArgumentException">TLS is asked for but cannot be used; the message names the fix.</exception>
     public static DockerEndpoint FromEnvironment(Func<string, string?> getVariable, string prefix = "")
@@ -34,7 +35,7 @@ public sealed record DockerEndpoint(Uri Host, bool TlsVerify = false, string? Ce
         var tlsVariable = $"{prefix}DOCKER_TLS_VERIFY";
         var certVariable = $"{prefix}DOCKER_CERT_PATH";
         var host = getVariable(hostVariable);
-        var tls = ParseFlag(tlsVariable, getVariable(tlsVariable));
+        var tls = IsTlsVerifyOn(getVariable(tlsVariable));
         var certPath = getVariable(certVariable) is { Length: > 0 } path ? path : null;
         if (string.IsNullOrWhiteSpace(host))
         {
@@ -113,7 +114,7 @@ public sealed record DockerEndpoint(Uri Host, bool TlsVerify = false, string? Ce
 
         if (scheme != "tcp")
         {
-            throw new ArgumentException($"TLS was asked for with '{text}', but TLS works only with tcp:// hosts. Use tcp://host:2376 or turn DOCKER_TLS_VERIFY off.");
+            throw new ArgumentException($"TLS was asked for with '{text}', but TLS works only with tcp:// hosts. Use tcp://host:2376 or unset DOCKER_TLS_VERIFY.");
         }
 
         var folder = Path.GetFullPath(string.IsNullOrWhiteSpace(certPath) ? DefaultCertPath : certPath);
@@ -175,10 +176,9 @@ public sealed record DockerEndpoint(Uri Host, bool TlsVerify = false, string? Ce
         return uri;
     }
 
-    private static bool ParseFlag(string variable, string? value) => value?.Trim().ToLowerInvariant() switch
-    {
-        null or "" or "0" or "false" or "no" => false,
-        "1" or "true" or "yes" => true,
-        _ => throw new FormatException($"{variable}='{value}' is not a yes/no value. Use 1 (verify TLS) or unset it."),
-    };
+    /// <summary>
+    /// What a DOCKER_TLS_VERIFY value means, as to the docker CLI: any non-empty value (even <c>0</c> or
+    /// <c>false</c>) turns TLS with verification on; only an unset or empty variable leaves it off.
+    /// </summary>
+    public static bool IsTlsVerifyOn(string? value) => !string.IsNullOrEmpty(value);
 }

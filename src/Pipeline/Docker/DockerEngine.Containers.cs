@@ -35,6 +35,7 @@ public sealed partial class DockerEngine
                 PortBindings = bindings.Count == 0 ? null! : bindings,
                 Binds = spec.Volumes.Count == 0 ? null! : spec.Volumes.Select(kv => $"{kv.Key}:{kv.Value}").ToList(),
                 RestartPolicy = new RestartPolicy { Name = ParseRestartPolicy(spec.RestartPolicy) },
+                ExtraHosts = spec.ExtraHosts.Count == 0 ? null! : spec.ExtraHosts.Select(kv => $"{kv.Key}:{kv.Value}").ToList(),
             },
         };
 
@@ -102,7 +103,18 @@ public sealed partial class DockerEngine
                     c.Image ?? "",
                     c.State?.Status ?? "",
                     ToReadOnly(c.Config?.Labels),
-                    Addresses(c.NetworkSettings?.Networks));
+                    Addresses(c.NetworkSettings?.Networks))
+                {
+                    Environment = (c.Config?.Env ?? []).Select(e => e.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : ""),
+                    Volumes = (c.Mounts ?? []).Where(m => m.Type == "volume" && !string.IsNullOrEmpty(m.Name)).ToDictionary(m => m.Name!, m => m.Destination ?? ""),
+                    RestartPolicy = c.HostConfig?.RestartPolicy?.Name switch
+                    {
+                        RestartPolicyKind.Always => "always",
+                        RestartPolicyKind.OnFailure => "on-failure",
+                        RestartPolicyKind.UnlessStopped => "unless-stopped",
+                        _ => "no",
+                    },
+                };
             }
             catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
             {

@@ -27,6 +27,7 @@ public sealed partial class DockerEngine
         await using var tar = new FileStream(Path.GetTempFileName(), FileMode.Open, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.DeleteOnClose);
         await BuildContext.WriteAsync(context, request.Dockerfile, tar, ct).ConfigureAwait(false);
         tar.Position = 0;
+        progress?.Report($"sending build context: {LayerProgress.Size(tar.Length)}");
 
         var parameters = new ImageBuildParameters
         {
@@ -38,7 +39,8 @@ public sealed partial class DockerEngine
             ForceRemove = true,
         };
 
-        var messages = new MessageCollector(progress, FormatBuildMessage);
+        var layers = new LayerProgress();
+        var messages = new MessageCollector(progress, m => FormatBuildMessage(m, layers));
         try
         {
             await CallAsync($"building {request.Dockerfile} in {context}", async () =>
@@ -87,7 +89,7 @@ public sealed partial class DockerEngine
     {
         ArgumentNullException.ThrowIfNull(image);
         var registry = image.Registry ?? "docker.io";
-        var messages = new MessageCollector(progress, FormatStatusMessage);
+        var messages = new MessageCollector(progress, new LayerProgress().Format);
         await CallAsync($"pushing image {image} to {registry}", async () =>
         {
             await _client.Images.PushImageAsync(image.Name, new ImagePushParameters { Tag = image.Tag }, ToAuthConfig(image, credentials), messages, ct).ConfigureAwait(false);
@@ -110,7 +112,7 @@ public sealed partial class DockerEngine
     {
         ArgumentNullException.ThrowIfNull(image);
         var registry = image.Registry ?? "docker.io";
-        var messages = new MessageCollector(progress, FormatStatusMessage);
+        var messages = new MessageCollector(progress, new LayerProgress().Format);
         await CallAsync($"pulling image {image} from {registry}", async () =>
         {
             await _client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = image.Name, Tag = image.Tag }, ToAuthConfig(image, credentials), messages, ct).ConfigureAwait(false);
@@ -140,6 +142,28 @@ public sealed partial class DockerEngine
         });
 
     /// <inheritdoc />
+    public Task<ImageInfo?> InspectImageAsync(string reference, CancellationToken ct = default) =>
+        CallAsync($"inspecting image {reference}", async () =>
+        {
+            try
+            {
+                var image = await _client.Images.InspectImageAsync(reference, ct).ConfigureAwait(false);
+                var ports = (image.Config?.ExposedPorts?.Keys ?? [])
+                    .Where(p => p.EndsWith("/tcp", StringComparison.OrdinalIgnoreCase) || !p.Contains('/'))
+                    .Select(p => int.TryParse(p.Split('/')[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) ? port : 0)
+                    .Where(p => p > 0)
+                    .Distinct()
+                    .Order()
+                    .ToList();
+                return (ImageInfo?)new ImageInfo(image.ID, image.RepoDigests?.ToList() ?? [], ports, ToReadOnly(image.Config?.Labels));
+            }
+            catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                return null;
+            }
+        });
+
+    /// <inheritdoc />
     public async Task ImportImageAsync(Stream rootfsTar, ImageRef target, IReadOnlyList<string>? changes = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(rootfsTar);
@@ -162,7 +186,7 @@ public sealed partial class DockerEngine
             ? null
             : new AuthConfig { Username = credentials.Username, Password = credentials.Password, ServerAddress = image.Registry ?? "https://index.docker.io/v1/" };
 
-    private static IEnumerable<string> FormatBuildMessage(JSONMessage m)
+    private static IEnumerable<string> FormatBuildMessage(JSONMessage m, LayerProgress layers)
     {
         if (!string.IsNullOrEmpty(m.Stream))
         {
@@ -176,7 +200,7 @@ public sealed partial class DockerEngine
         }
         else
         {
-            foreach (var line in FormatStatusMessage(m))
+            foreach (var line in layers.Format(m))
             {
                 yield return line;
             }

@@ -116,7 +116,17 @@ public sealed partial class DockerEngine : ISwarmEngine
         CallAsync($"listing the tasks of service {serviceIdOrName}", async () =>
         {
             var filters = new Dictionary<string, IDictionary<string, bool>> { ["service"] = new Dictionary<string, bool> { [serviceIdOrName] = true } };
-            var tasks = await _client.Tasks.ListAsync(new Models.TasksListParameters { Filters = filters }, ct).ConfigureAwait(false);
+            IList<Models.TaskResponse> tasks;
+            try
+            {
+                tasks = await _client.Tasks.ListAsync(new Models.TasksListParameters { Filters = filters }, ct).ConfigureAwait(false);
+            }
+            catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                // The service was removed: its tasks are still there (stopping) until Swarm forgets them; find them by its id.
+                tasks = (await _client.Tasks.ListAsync(new Models.TasksListParameters(), ct).ConfigureAwait(false)).Where(t => t.ServiceID == serviceIdOrName).ToList();
+            }
+
             var nodes = await _client.Swarm.ListNodesAsync(ct).ConfigureAwait(false);
             var hostNames = nodes.ToDictionary(n => n.ID, n => n.Description?.Hostname);
             return (IReadOnlyList<SwarmTaskInfo>)tasks

@@ -44,6 +44,8 @@ public sealed record ContainerSpec
     public IReadOnlyList<PortBinding> Ports { get; init; } = [];
     /// <summary>Named volumes mounted: volume name → path in the container.</summary>
     public IReadOnlyDictionary<string, string> Volumes { get; init; } = new Dictionary<string, string>();
+    /// <summary>Extra <c>/etc/hosts</c> entries: host name → IP address (like <c>docker run --add-host</c>).</summary>
+    public IReadOnlyDictionary<string, string> ExtraHosts { get; init; } = new Dictionary<string, string>();
     /// <summary>Restart policy name (<c>no</c>, <c>unless-stopped</c>, …).</summary>
     public string RestartPolicy { get; init; } = "no";
 }
@@ -60,6 +62,15 @@ public sealed record ContainerInfo(
 {
     /// <summary>True while the container runs.</summary>
     public bool IsRunning => State == "running";
+
+    /// <summary>Its environment variables (filled by <see cref="IDockerEngine.InspectContainerAsync"/> only; empty from a list).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Its named volumes: volume name → path in the container (filled by <see cref="IDockerEngine.InspectContainerAsync"/> only).</summary>
+    public IReadOnlyDictionary<string, string> Volumes { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Its restart policy name (<c>no</c>, <c>unless-stopped</c>, …; filled by <see cref="IDockerEngine.InspectContainerAsync"/> only).</summary>
+    public string RestartPolicy { get; init; } = "no";
 }
 
 /// <summary>The result of a command run inside a container.</summary>
@@ -70,3 +81,10 @@ public sealed record NetworkInfo(string Id, string Name, IReadOnlyDictionary<str
 
 /// <summary>A volume found on an engine.</summary>
 public sealed record VolumeInfo(string Name, IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>An image found on an engine.</summary>
+/// <param name="Id">The image id (sha256:…).</param>
+/// <param name="RepoDigests">Its digests in registries (<c>registry/repo@sha256:…</c>).</param>
+/// <param name="ExposedPorts">The TCP ports its config exposes (<c>EXPOSE</c>), ascending.</param>
+/// <param name="Labels">Its labels.</param>
+public sealed record ImageInfo(string Id, IReadOnlyList<string> RepoDigests, IReadOnlyList<int> ExposedPorts, IReadOnlyDictionary<string, string> Labels);

@@ -28,6 +28,9 @@ public interface IDockerEngine : IDisposable
     /// <summary>True when the engine has the image (by reference or id).</summary>
     Task<bool> ImageExistsAsync(string reference, CancellationToken ct = default);
 
+    /// <summary>What the engine knows of an image (by reference or id): its id, registry digests and exposed ports; null when it lacks it.</summary>
+    Task<ImageInfo?> InspectImageAsync(string reference, CancellationToken ct = default);
+
     /// <summary>Imports a root filesystem tarball as an image (like <c>docker import</c>).</summary>
     Task ImportImageAsync(Stream rootfsTar, ImageRef target, IReadOnlyList<string>? changes = null, CancellationToken ct = default);
 

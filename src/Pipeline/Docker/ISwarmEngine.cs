@@ -38,7 +38,10 @@ public interface ISwarmEngine : IDisposable
     /// <summary>Lists services carrying all of the given labels.</summary>
     Task<IReadOnlyList<SwarmServiceInfo>> ListServicesAsync(IReadOnlyDictionary<string, string> labels, CancellationToken ct = default);
 
-    /// <summary>Lists a service's tasks, including finished ones Swarm still keeps, with their nodes' host names.</summary>
+    /// <summary>
+    /// Lists a service's tasks, including finished ones Swarm still keeps, with their nodes' host names. A removed
+    /// service's tasks are found by its id (not its name) until Swarm forgets them; then the list is empty.
+    /// </summary>
     Task<IReadOnlyList<SwarmTaskInfo>> ListTasksAsync(string serviceIdOrName, CancellationToken ct = default);
 
     /// <summary>Lists the swarm's nodes.</summary>

@@ -34,9 +34,13 @@ public sealed record LockHolder(string Service, string User, string Host, int Pi
 
 /// <summary>
 /// One deploy per service at a time. The lock is the registry key <c>{prefix}/locks/{service}</c>, created only if
-/// absent and bound to a lease: a background loop renews the lease every TTL/3, so the key disappears within the
-/// TTL once its holder dies (kill -9, power loss). If renewing fails, or the key is no longer this holder's,
-/// <see cref="Lost"/> is cancelled. <see cref="ReleaseAsync"/> revokes the lease, deleting the key at once.
+/// absent and bound to a lease: a background loop renews the lease every TTL/4, so the key disappears within the
+/// TTL once its holder dies (kill -9, power loss). If the lease is gone or the key is no longer this holder's,
+/// <see cref="Lost"/> is cancelled at once; if the registry does not answer, it is cancelled once
+/// <see cref="LostAfter"/> (two thirds of the TTL) has passed since the last renewal was sent, which is before the
+/// server can expire the lease and give the lock to another run. <see cref="Fence"/> is the condition every write of the
+/// holder is made under (see <see cref="FencedServiceRegistry"/>). <see cref="ReleaseAsync"/> revokes the lease,
+/// deleting the key at once.
 /// </summary>
 public sealed class DeploymentLock : IAsyncDisposable
 {
@@ -56,10 +60,11 @@ public sealed class DeploymentLock : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _keepAlive;
     private readonly SemaphoreSlim _releasing = new(1, 1);
+    private readonly Lock _gate = new();
     private bool _released;
     private int _disposed;
 
-    private DeploymentLock(IServiceRegistry registry, string key, LockHolder holder, string value, long leaseId, TimeSpan ttl, TimeProvider time)
+    private DeploymentLock(IServiceRegistry registry, string key, LockHolder holder, string value, long leaseId, TimeSpan ttl, TimeProvider time, long renewedAt)
     {
         _registry = registry;
         _time = time;
@@ -68,7 +73,9 @@ public sealed class DeploymentLock : IAsyncDisposable
         Key = key;
         Holder = holder;
         LeaseId = leaseId;
-        _keepAlive = Task.Run(KeepAliveLoopAsync);
+        // The renewal schedule starts now, not whenever the loop first runs.
+        var timer = new PeriodicTimer(RenewEvery, time);
+        _keepAlive = Task.Run(() => KeepAliveLoopAsync(timer, renewedAt));
     }
 
     /// <summary>The lock key.</summary>
@@ -85,6 +92,46 @@ public sealed class DeploymentLock : IAsyncDisposable
 
     /// <summary>Why the lock was lost, once <see cref="Lost"/> is cancelled; otherwise null.</summary>
     public string? LostReason { get; private set; }
+
+    /// <summary>The condition a write of this holder is made under: the lock key is still bound to this lock's lease.</summary>
+    public LeaseFence Fence => new(Key, LeaseId);
+
+    /// <summary>How often the lease is renewed: a quarter of the TTL.</summary>
+    public TimeSpan RenewEvery => _ttl / 4;
+
+    /// <summary>
+    /// How long after the last renewal was sent the lock counts as lost when the registry does not answer: two thirds of
+    /// the TTL. The server expires the lease no sooner than a TTL after it renewed it, so this leaves a third of the TTL
+    /// before another run could take the lock.
+    /// </summary>
+    public TimeSpan LostAfter => _ttl * 2 / 3;
+
+    /// <summary>
+    /// Declares the lock lost (once; later calls do nothing): <see cref="LostReason"/> becomes
+    /// "The deploy lock of {service} was lost: {problem}." and <see cref="Lost"/> is cancelled. Used when a write
+    /// conditioned on holding it was refused.
+    /// </summary>
+    public void DeclareLost(string problem)
+    {
+        lock (_gate)
+        {
+            if (LostReason is not null || _released || Volatile.Read(ref _disposed) == 1)
+            {
+                return;
+            }
+
+            LostReason = $"The deploy lock of {Holder.Service} was lost: {problem}.";
+        }
+
+        try
+        {
+            _lost.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed meanwhile: nobody listens any more.
+        }
+    }
 
     /// <summary>The lock key of <paramref name="service"/>: <c>{prefix}/locks/{service}</c>.</summary>
     public static string KeyFor(string keyPrefix, string service) => $"{keyPrefix}/locks/{service}";
@@ -119,12 +166,14 @@ public sealed class DeploymentLock : IAsyncDisposable
         var key = KeyFor(keyPrefix, holder.Service);
         long? refused = null; // when the lock was first found held: waiting starts there
         long? lease = null;
+        long renewedAt;
         var waiting = false;
         try
         {
             while (true)
             {
                 // A lease left unrenewed while waiting expires: renew it before each attempt, or take a new one.
+                renewedAt = time.GetTimestamp();
                 if (lease is not { } current || !await registry.KeepAliveAsync(current, ct))
                 {
                     lease = await registry.GrantLeaseAsync(ttl, ct);
@@ -134,7 +183,7 @@ public sealed class DeploymentLock : IAsyncDisposable
                 var value = JsonSerializer.Serialize(mine, Json);
                 if (await registry.CompareAndSwapAsync(key, null, value, lease, ct))
                 {
-                    var acquired = new DeploymentLock(registry, key, mine, value, lease.Value, ttl, time);
+                    var acquired = new DeploymentLock(registry, key, mine, value, lease.Value, ttl, time, renewedAt);
                     lease = null;
                     return acquired;
                 }
@@ -227,20 +276,25 @@ public sealed class DeploymentLock : IAsyncDisposable
         _releasing.Dispose();
     }
 
-    private async Task KeepAliveLoopAsync()
+    private async Task KeepAliveLoopAsync(PeriodicTimer timer, long renewedAt)
     {
-        var period = _ttl / 3;
-        var lastRenewed = _time.GetTimestamp();
-        using var timer = new PeriodicTimer(period, _time);
+        // renewedAt: when the last successful renewal (or the grant) was *sent*; the server renewed after that, so the lease
+        // lives at least a TTL past it.
+        var period = RenewEvery;
+        using var _ = timer;
         try
         {
             while (await timer.WaitForNextTickAsync(_stop.Token))
             {
+                // Always ask, even late (a starved loop): a renewal that succeeds with the key still ours proves the lock is.
+                // A call may take until LostAfter, so an unanswered registry is noticed then, not later.
+                var sent = _time.GetTimestamp();
+                var left = LostAfter - _time.GetElapsedTime(renewedAt);
                 string? problem;
                 try
                 {
-                    using var call = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                    call.CancelAfter(period);
+                    using var timeout = new CancellationTokenSource(left > period ? left : period, _time);
+                    using var call = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, timeout.Token);
                     problem = !await _registry.KeepAliveAsync(LeaseId, call.Token)
                         ? $"its lease {LeaseId} expired or was revoked"
                         : await _registry.GetAsync(Key, call.Token) != _value
@@ -248,23 +302,22 @@ public sealed class DeploymentLock : IAsyncDisposable
                             : null;
                     if (problem is null)
                     {
-                        lastRenewed = _time.GetTimestamp();
+                        renewedAt = sent;
                         continue;
                     }
                 }
                 catch (Exception e) when (e is ServiceRegistryException or HttpRequestException or OperationCanceledException && !_stop.IsCancellationRequested)
                 {
-                    // The registry did not answer: the lease may still be alive; give up only once the TTL has passed.
-                    if (_time.GetElapsedTime(lastRenewed) < _ttl)
+                    // The registry did not answer: the lease may still be alive; give up once LostAfter has passed.
+                    if (_time.GetElapsedTime(renewedAt) < LostAfter)
                     {
                         continue;
                     }
 
-                    problem = $"it could not be renewed for {_ttl.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s ({e.Message})";
+                    problem = NotRenewed(e.Message);
                 }
 
-                LostReason = $"The deploy lock of {Holder.Service} was lost: {problem}.";
-                await _lost.CancelAsync();
+                DeclareLost(problem);
                 return;
             }
         }
@@ -273,6 +326,10 @@ public sealed class DeploymentLock : IAsyncDisposable
             // Released.
         }
     }
+
+    private string NotRenewed(string why) =>
+        $"it could not be renewed for {LostAfter.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s of its {_ttl.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s TTL ({why}); " +
+        "it is given up before the registry can give it to another run";
 
     private static LockHolder? Parse(string? json)
     {
@@ -306,3 +363,9 @@ public sealed class DeploymentLockedException(LockHolder holder, TimeSpan waited
     /// <summary>How long this run waited for it.</summary>
     public TimeSpan Waited { get; } = waited;
 }
+
+/// <summary>
+/// This run no longer holds its deploy lock (the lease expired or was revoked, the key was taken over, or a write
+/// conditioned on holding it was refused): the run stops and changes nothing more; the next holder unwinds its journal.
+/// </summary>
+public sealed class DeploymentLockLostException(string message) : Exception(message);

@@ -5,7 +5,7 @@ namespace Pipeline.Locking;
 
 /// <summary>
 /// One run's use of its service's deploy lock (<see cref="DeploymentLock"/>): taken once, waiting up to the lock
-/// timeout and saying so; if the lock is lost while held, the run is stopped (and so rolls back); released once,
+/// timeout and saying so; if the lock is lost while held, the run is stopped and changes nothing more; released once,
 /// never throwing (a lock that cannot be released expires within its TTL).
 /// </summary>
 /// <param name="registry">The service registry holding the lock.</param>
@@ -61,7 +61,7 @@ public sealed class DeploymentLockSession(
         var acquiredAt = time.GetUtcNow().UtcDateTime;
         held.Lost.Register(() =>
         {
-            log.Error($"{held.LostReason} Stopping this run: its changes are rolled back.");
+            log.Error($"{held.LostReason} Stopping this run: it changes nothing more (the next holder of the lock, or --target=Rollback, unwinds its journal).");
             stopRun();
         });
         log.Information($"Took the deploy lock {held.Key} for deploy {deployId} at {acquiredAt:yyyy-MM-ddTHH:mm:ss.fffZ} (lease {held.LeaseId:x}, TTL {held.Holder.TtlSeconds} s).");

@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
-using System.Security.Authentication;
-using System.Text;
 using Pipeline.Configuration;
 using Pipeline.Docker;
 using Pipeline.Proxy;
@@ -22,12 +20,14 @@ namespace Pipeline.Preflight;
 /// <param name="productionEngine">Creates (or returns) the production engine client.</param>
 /// <param name="serviceRegistry">Creates (or returns) the service registry client.</param>
 /// <param name="timeout">How long each check may take; the checks run side by side. The default is 5 seconds.</param>
+/// <param name="dockerCertsFolder">Where image registries' CA certificates are looked for as Docker does (<c>{folder}/{host:port}/*.crt</c>). The default is <c>/etc/docker/certs.d</c>.</param>
 public sealed class PreflightChecks(
     DeploymentOptions options,
     Func<IDockerEngine> cdEngine,
     Func<IDockerEngine> productionEngine,
     Func<IServiceRegistry> serviceRegistry,
-    TimeSpan? timeout = null)
+    TimeSpan? timeout = null,
+    string? dockerCertsFolder = null)
 {
     private static readonly string[] ManifestTypes =
     [
@@ -38,6 +38,7 @@ public sealed class PreflightChecks(
     ];
 
     private readonly TimeSpan _timeout = timeout ?? TimeSpan.FromSeconds(5);
+    private readonly string _dockerCertsFolder = dockerCertsFolder ?? ImageRegistryTransport.DockerCertsFolder;
 
     /// <summary>Runs every check; returns one line per problem (empty when all is well).</summary>
     public async Task<IReadOnlyList<string>> RunAsync(CancellationToken ct = default)
@@ -119,12 +120,26 @@ public sealed class PreflightChecks(
     {
         var registry = options.ImageRegistry;
         var credentials = options.RegistryUsername is { } user ? new RegistryCredentials(user, options.RegistryPassword ?? "") : null;
-        using var http = Http();
         HttpResponseMessage response;
         Uri url;
+        ImageRegistryTransport transport;
         try
         {
-            (response, url) = await GetV2Async(http, registry, credentials, ct).ConfigureAwait(false);
+            transport = new ImageRegistryTransport(registry, options, _timeout, _dockerCertsFolder);
+        }
+        catch (ImageRegistryTransportException e)
+        {
+            return [$"--image-registry={registry}: {e.Message}"];
+        }
+
+        using var ownedTransport = transport;
+        try
+        {
+            (response, url) = await transport.SendAsync(HttpMethod.Get, "/v2/", credentials, null, ct).ConfigureAwait(false);
+        }
+        catch (ImageRegistryTransportException e)
+        {
+            return [$"--image-registry={registry}: {e.Message}"];
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -150,9 +165,20 @@ public sealed class PreflightChecks(
             }
 
             var bearer = response.Headers.WwwAuthenticate.FirstOrDefault(h => h.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase));
-            if (bearer is not null && await TokenAcceptedAsync(http, bearer, credentials, ct).ConfigureAwait(false) is { } tokenAnswer)
+            try
             {
-                return tokenAnswer.Accepted ? [] : [WrongCredentials(credentials.Username, registry, tokenAnswer.What)];
+                if (bearer is not null && await TokenAcceptedAsync(transport, bearer, credentials, ct).ConfigureAwait(false) is { } tokenAnswer)
+                {
+                    return tokenAnswer.Accepted ? [] : [WrongCredentials(credentials.Username, registry, tokenAnswer.What)];
+                }
+            }
+            catch (ImageRegistryTransportException e)
+            {
+                return [$"--image-registry={registry}: {e.Message}"];
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                return [$"--image-registry={registry}: its token service does not answer ({Reason(e)}); check the realm the registry names in its WWW-Authenticate header"];
             }
 
             return [WrongCredentials(credentials.Username, registry, $"GET {url} answered 401 Unauthorized")];
@@ -162,22 +188,7 @@ public sealed class PreflightChecks(
     private static string WrongCredentials(string user, string registry, string what) =>
         $"wrong registry credentials for user {user} at {registry}: {what}; check --registry-username and PIPELINE_REGISTRY_PASSWORD";
 
-    /// <summary>GET /v2/ over https, falling back to http when the registry does not speak TLS (as Docker does for insecure registries).</summary>
-    private async Task<(HttpResponseMessage Response, Uri Url)> GetV2Async(HttpClient http, string registry, RegistryCredentials? credentials, CancellationToken ct)
-    {
-        try
-        {
-            var https = new Uri($"https://{registry}/v2/");
-            return (await SendAsync(http, HttpMethod.Get, https, credentials, null, ct).ConfigureAwait(false), https);
-        }
-        catch (HttpRequestException e) when (e.InnerException is AuthenticationException or IOException || e.HttpRequestError == HttpRequestError.SecureConnectionError)
-        {
-            var plain = new Uri($"http://{registry}/v2/");
-            return (await SendAsync(http, HttpMethod.Get, plain, credentials, null, ct).ConfigureAwait(false), plain);
-        }
-    }
-
-    private async Task<(bool Accepted, string What)?> TokenAcceptedAsync(HttpClient http, AuthenticationHeaderValue challenge, RegistryCredentials credentials, CancellationToken ct)
+    private static async Task<(bool Accepted, string What)?> TokenAcceptedAsync(ImageRegistryTransport transport, AuthenticationHeaderValue challenge, RegistryCredentials credentials, CancellationToken ct)
     {
         var parameters = (challenge.Parameter ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(p => p.Split('=', 2))
@@ -191,7 +202,7 @@ public sealed class PreflightChecks(
         var url = parameters.TryGetValue("service", out var service)
             ? new Uri($"{realmUrl}{(realmUrl.Query.Length > 0 ? "&" : "?")}service={Uri.EscapeDataString(service)}")
             : realmUrl;
-        using var response = await SendAsync(http, HttpMethod.Get, url, credentials, null, ct).ConfigureAwait(false);
+        using var response = await transport.SendToRealmAsync(url, credentials, ct).ConfigureAwait(false);
         return (response.IsSuccessStatusCode, $"GET {url} answered {(int)response.StatusCode} {response.ReasonPhrase}");
     }
 
@@ -214,9 +225,15 @@ public sealed class PreflightChecks(
             }
 
             if (ours is null && !await engine.ImageExistsAsync(options.ProxyImage, limit.Token).ConfigureAwait(false)
-                && await ProxyImageInRegistryAsync(limit.Token).ConfigureAwait(false) is { } missing)
+                && await ImageInRegistryAsync(options.ProxyImage, limit.Token).ConfigureAwait(false) is { } missing)
             {
                 problems.Add($"--proxy-image={options.ProxyImage}: the image is neither on the production engine {options.ProductionEngine} nor in its registry ({missing}); build it with ./build.sh --target=ProvisionLocalServices or set --proxy-image");
+            }
+
+            if (!await engine.ImageExistsAsync(options.ProbeImage, limit.Token).ConfigureAwait(false)
+                && await ImageInRegistryAsync(options.ProbeImage, limit.Token).ConfigureAwait(false) is { } missingProbe)
+            {
+                problems.Add($"--probe-image={options.ProbeImage}: the image is neither on the production engine {options.ProductionEngine} nor in its registry ({missingProbe}); push it with ./build.sh --target=ProvisionLocalServices or set --probe-image to a busybox image there");
             }
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -227,10 +244,10 @@ public sealed class PreflightChecks(
         return problems;
     }
 
-    /// <summary>Null when the proxy image's registry has it; otherwise what the registry answered.</summary>
-    private async Task<string?> ProxyImageInRegistryAsync(CancellationToken ct)
+    /// <summary>Null when the image's registry has it; otherwise what the registry answered.</summary>
+    private async Task<string?> ImageInRegistryAsync(string reference, CancellationToken ct)
     {
-        var image = ImageRef.Parse(options.ProxyImage);
+        var image = ImageRef.Parse(reference);
         if (image.Registry is null)
         {
             return "the reference names no registry to pull it from";
@@ -239,27 +256,19 @@ public sealed class PreflightChecks(
         var credentials = image.Registry == options.ImageRegistry && options.RegistryUsername is { } user
             ? new RegistryCredentials(user, options.RegistryPassword ?? "")
             : null;
-        using var http = Http();
         var path = $"/v2/{image.Repository}/manifests/{image.Tag}";
         try
         {
-            HttpResponseMessage response;
-            Uri url;
-            try
-            {
-                url = new Uri($"https://{image.Registry}{path}");
-                response = await SendAsync(http, HttpMethod.Head, url, credentials, ManifestTypes, ct).ConfigureAwait(false);
-            }
-            catch (HttpRequestException e) when (e.InnerException is AuthenticationException or IOException || e.HttpRequestError == HttpRequestError.SecureConnectionError)
-            {
-                url = new Uri($"http://{image.Registry}{path}");
-                response = await SendAsync(http, HttpMethod.Head, url, credentials, ManifestTypes, ct).ConfigureAwait(false);
-            }
-
+            using var transport = new ImageRegistryTransport(image.Registry, options, _timeout, _dockerCertsFolder);
+            var (response, url) = await transport.SendAsync(HttpMethod.Head, path, credentials, ManifestTypes, ct).ConfigureAwait(false);
             using (response)
             {
                 return response.IsSuccessStatusCode ? null : $"HEAD {url} answered {(int)response.StatusCode}";
             }
+        }
+        catch (ImageRegistryTransportException e)
+        {
+            return e.Message;
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -309,26 +318,6 @@ public sealed class PreflightChecks(
         endpoint.Host.Scheme == "unix"
         || (IPAddress.TryParse(endpoint.Host.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip))
         || endpoint.Host.Host.Equals("localhost", StringComparison.OrdinalIgnoreCase);
-
-    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, HttpMethod method, Uri url, RegistryCredentials? credentials, string[]? accept, CancellationToken ct)
-    {
-        using var request = new HttpRequestMessage(method, url);
-        if (credentials is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue(
-                "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credentials.Username}:{credentials.Password}")));
-        }
-
-        foreach (var type in accept ?? [])
-        {
-            request.Headers.Accept.ParseAdd(type);
-        }
-
-        return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
-    }
-
-    private HttpClient Http() =>
-        new(new SocketsHttpHandler { ConnectTimeout = _timeout, UseProxy = false, AllowAutoRedirect = false }) { Timeout = _timeout };
 
     private CancellationTokenSource Limit(CancellationToken ct)
     {

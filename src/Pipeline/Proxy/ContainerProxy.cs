@@ -340,11 +340,31 @@ public abstract class ContainerProxy : IProxy
         }
         catch (Exception e) when (previous is not null)
         {
-            // Put the old files back so the files on disk match what the proxy still runs.
+            // The reload may have happened anyway (a new worker that came up after the deadline): put the old files back and
+            // load them again, so what the proxy runs and what its files say agree before anything else is undone.
             using var undo = new CancellationTokenSource(RestoreFileTimeout, Time);
-            await ExecScriptCheckedAsync(id, string.Concat(Files(previous).Select(f => ShellSession.WriteFile($"{Directory(LiveConfigPath)}/{f.Key}", f.Value))), "restore the previous config", undo.Token).ConfigureAwait(false);
+            await WriteLiveFilesAsync(id, previous, undo.Token).ConfigureAwait(false);
             live = (id, previous);
-            throw new ProxyException($"The {Kind} proxy '{Options.ContainerName}' did not activate the new config; the previous config file was restored. {e.Message}", e);
+            try
+            {
+                await ActivateAsync(id, undo.Token).ConfigureAwait(false);
+            }
+            catch (Exception again) when (again is ProxyException or DockerEngineException or OperationCanceledException)
+            {
+                // Unknown what runs: mark the file before its state line, so it parses as foreign and differs from every
+                // rendered config; the next apply (a rollback's) reloads it whole.
+                var marked = ProxyDocument.Parse(UnknownStateMark.TrimStart('\n') + previous.Text) with { Routes = previous.Routes };
+                await WriteLiveFilesAsync(id, marked, CancellationToken.None).ConfigureAwait(false);
+                live = (id, marked);
+                throw new ProxyException(
+                    $"The {Kind} proxy '{Options.ContainerName}' did not activate the new config ({e.Message}), and loading the previous config again failed too " +
+                    $"({again.Message}): it may run either. Its file holds the previous config, marked so that the next apply reloads it.",
+                    e);
+            }
+
+            throw new ProxyException(
+                $"The {Kind} proxy '{Options.ContainerName}' did not activate the new config; the previous config was put back and loaded again, so the proxy runs it. {e.Message}",
+                e);
         }
 
         changed?.Invoke(ProxyChange.Reload);
@@ -467,6 +487,13 @@ public abstract class ContainerProxy : IProxy
             "install the new certificate",
             ct).ConfigureAwait(false);
     }
+
+    /// <summary>Put before the state line after a reload whose outcome is unknown: the file then matches no rendered config.</summary>
+    internal const string UnknownStateMark = "\n# Pipeline: a reload of this proxy failed; what runs may differ from this file. The next apply reloads it.\n";
+
+    /// <summary>Writes the config and its companion in place (no validation, no reload).</summary>
+    private Task WriteLiveFilesAsync(string id, ProxyDocument document, CancellationToken ct) =>
+        ExecScriptCheckedAsync(id, string.Concat(Files(document).Select(f => ShellSession.WriteFile($"{Directory(LiveConfigPath)}/{f.Key}", f.Value))), "restore the previous config", ct);
 
     /// <summary>The certificate chain followed by the key: the one file both proxies read.</summary>
     private static string Pem(ProxyCertificate certificate) => certificate.CertificatePem + certificate.KeyPem;

@@ -106,6 +106,9 @@ public static partial class ProxyRouteValidation
         }
     }
 
+    /// <summary>True for a version the proxy config may carry (it goes into a response header): 1-128 letters, digits, '.', '_', '+' or '-', starting with a letter or digit.</summary>
+    public static bool IsVersion(string? value) => value is not null && VersionPattern().IsMatch(value);
+
     /// <summary>True for a DNS host name (labels of letters, digits and '-', separated by dots, at most 253 characters).</summary>
     public static bool IsHostName(string? value) => value is { Length: > 0 and <= 253 } && HostNamePattern().IsMatch(value);
 

@@ -9,7 +9,8 @@ namespace Pipeline.Proxy;
 /// live is a runtime change) and applied under the proxy's lock (<c>{prefix}/locks/proxy/{container}</c>), so concurrent
 /// deploys of different services never overwrite each other's routes. The proxy changes only what differs from what
 /// it runs: a colour switch at runtime, a new set of routes by a seamless reload. A rollback restores the proxy the
-/// same way.
+/// same way. A service whose registry record cannot be used is left out of the config and reported; the other
+/// services' routes are rendered as usual.
 /// </summary>
 /// <param name="proxy">The proxy.</param>
 /// <param name="containerName">The proxy's container name: its lock is named after it.</param>
@@ -18,6 +19,7 @@ namespace Pipeline.Proxy;
 /// <param name="lockTtl">The proxy lock's lease.</param>
 /// <param name="lockTimeout">How long to wait while another deploy holds the proxy lock.</param>
 /// <param name="time">The clock.</param>
+/// <param name="warn">Told about each service left out of a rendered config, and why.</param>
 public sealed class ProxySwitch(
     IProxy proxy,
     string containerName,
@@ -25,10 +27,14 @@ public sealed class ProxySwitch(
     string deployId,
     TimeSpan lockTtl,
     TimeSpan lockTimeout,
-    TimeProvider time)
+    TimeProvider time,
+    Action<string>? warn = null)
 {
     /// <summary>The proxy this switch drives.</summary>
     public IProxy Proxy { get; } = proxy;
+
+    /// <summary>The proxy's container name.</summary>
+    public string ContainerName { get; } = containerName;
 
     /// <summary>
     /// Takes the proxy's lock (<c>{prefix}/locks/proxy/{container}</c>): one deploy at a time renders, applies and
@@ -38,68 +44,93 @@ public sealed class ProxySwitch(
     public Task<DeploymentLock> AcquireLockAsync(CancellationToken ct = default) => DeploymentLock.AcquireAsync(
         catalog.Registry,
         catalog.KeyPrefix,
-        LockHolder.ForThisProcess($"proxy/{containerName}", deployId, lockTtl, time),
+        LockHolder.ForThisProcess($"proxy/{ContainerName}", deployId, lockTtl, time),
         lockTtl,
         lockTimeout,
         time,
         ct: ct);
 
     /// <summary>
-    /// The proxy config for every service's live release in the registry, rendered with the proxy's template. A release
-    /// of the other colour registered before the live one (the colour a switch just left, until it is retired) stays
-    /// beside it as the standby; one registered after it (a deploy not switched yet) does not, so the config before a
-    /// switch, and after its rollback, is what it was before the deploy.
+    /// The proxy config for every service's live release in the registry, rendered with the proxy's template, every
+    /// replica an upstream. A release of the other colour registered before the live one (the colour a switch just left,
+    /// until it is retired) stays beside it as the standby; one registered after it (a deploy not switched yet) does not,
+    /// so the config before a switch, and after its rollback, is what it was before the deploy. A service whose record cannot be used (see <see cref="ServiceCatalog.ReadLiveReleasesAsync"/>) or whose route the proxy could
+    /// not carry safely (see <see cref="ProxyRouteValidation"/>) is left out and reported; when that service is
+    /// <paramref name="required"/> (the one being switched) the render fails instead. <paramref name="colors"/> overrides
+    /// the live colour of the services it names.
     /// </summary>
-    public async Task<string> RenderFromRegistryAsync(CancellationToken ct = default) => Render(await catalog.GetServedReleasesAsync(ct));
-
-    /// <summary>The proxy config for these releases (as <see cref="RenderFromRegistryAsync"/> renders the registry's).</summary>
-    public string Render(IReadOnlyList<ServedReleases> served) =>
-        Proxy.Render(served
-            .Select(s => new ProxyRoute(s.Live.Service, s.Live.Route, s.Live.HostName, s.Live.Color, s.Live.Version, [new UpstreamEndpoint(s.Live.Address, s.Live.Port)])
-            {
-                Standby = s.Standby is { } standby && standby.Color != s.Live.Color && standby.RegisteredAt < s.Live.RegisteredAt
-                    ? new StandbyRelease(standby.Color, standby.Version, [new UpstreamEndpoint(standby.Address, standby.Port)])
-                    : null,
-            })
-            .ToList());
-
-    /// <summary>
-    /// <paramref name="served"/> as it is once <paramref name="release"/> is made live: it replaces its service's live
-    /// release, which becomes the standby (a service not served yet is added).
-    /// </summary>
-    public static IReadOnlyList<ServedReleases> WithLive(IReadOnlyList<ServedReleases> served, ReleaseRecord release)
+    /// <exception cref="ProxyRouteException">The <paramref name="required"/> service's route cannot be rendered.</exception>
+    public async Task<string> RenderFromRegistryAsync(IReadOnlyDictionary<string, string>? colors = null, string? required = null, CancellationToken ct = default)
     {
-        var others = served.Where(s => s.Live.Service != release.Service);
-        var current = served.FirstOrDefault(s => s.Live.Service == release.Service);
-        var standby = current is null ? null : current.Live.Color == release.Color ? current.Standby : current.Live;
-        return [.. others.Append(new ServedReleases(release, standby)).OrderBy(s => s.Live.Service, StringComparer.Ordinal)];
+        var live = await catalog.ReadLiveReleasesAsync(colors, ct);
+        var problems = live.Problems.ToList();
+        var routes = new List<ProxyRoute>();
+        var routed = new Dictionary<(string Host, string Prefix), string>();
+        foreach (var release in live.Releases)
+        {
+            var route = new ProxyRoute(release.Service, release.Route, release.HostName, release.Color, release.Version, Upstreams(release))
+            {
+                Standby = live.Standbys?.GetValueOrDefault(release.Service) is { } standby && standby.Color != release.Color && standby.RegisteredAt < release.RegisteredAt
+                    ? new StandbyRelease(standby.Color, standby.Version, Upstreams(standby))
+                    : null,
+            };
+            try
+            {
+                ProxyRouteValidation.Validate([route]);
+            }
+            catch (ArgumentException e)
+            {
+                problems.Add($"{release.Service}: {e.Message}");
+                continue;
+            }
+
+            if (!routed.TryAdd((route.HostName?.ToLowerInvariant() ?? "", route.PathPrefix), route.Service))
+            {
+                var host = route.HostName is null ? "any host" : $"host '{route.HostName}'";
+                problems.Add($"{release.Service}: path prefix '{route.PathPrefix}' for {host} is already routed to {routed[(route.HostName?.ToLowerInvariant() ?? "", route.PathPrefix)]}");
+                continue;
+            }
+
+            routes.Add(route);
+        }
+
+        foreach (var problem in problems)
+        {
+            if (required is not null && problem.StartsWith($"{required}: ", StringComparison.Ordinal))
+            {
+                throw new ProxyRouteException($"The route of {problem}");
+            }
+
+            warn?.Invoke($"Left out of the {Proxy.Kind} config: the route of {problem}. The other services' routes are rendered as usual.");
+        }
+
+        return Proxy.Render(routes);
     }
+
+    /// <summary>The proxy config for every service's live release in the registry (see the overload).</summary>
+    public Task<string> RenderFromRegistryAsync(CancellationToken ct) => RenderFromRegistryAsync(null, null, ct);
+
+    private static List<UpstreamEndpoint> Upstreams(ReleaseRecord release) =>
+        [.. release.AllEndpoints.Select(e => new UpstreamEndpoint(e.Address, e.Port))];
 
     /// <summary>
     /// Makes the proxy run <paramref name="config"/>: what differs from what it runs is changed (at runtime when only
     /// where traffic goes differs; the proxy validates anything else first and keeps the live config when it is
-    /// rejected), and nothing when nothing differs. Call it holding the proxy lock.
+    /// rejected), and nothing when nothing differs. The running proxy is compared with it, not only its file: a run
+    /// killed between a runtime change and the file write is put right too. Call it holding the proxy lock.
     /// </summary>
-    public Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default) => Proxy.ApplyAsync(config, ct);
+    public async Task<ProxyChange> ApplyIfDifferentAsync(string config, CancellationToken ct = default)
+    {
+        await Proxy.ReadLiveConfigAsync(ct);
+        return await Proxy.ApplyAsync(config, ct);
+    }
 
     /// <summary>
-    /// <see cref="ApplyAsync(string, CancellationToken)"/>, calling <paramref name="changed"/> as soon as the proxy answers the
-    /// new way (after the runtime change, before the file is written; or once the reloaded config serves).
+    /// <see cref="ApplyIfDifferentAsync"/>, calling <paramref name="changed"/> as soon as the proxy answers the new way
+    /// (after the runtime change, before the file is written; or once the reloaded config serves).
     /// </summary>
     public Task<ProxyChange> ApplyAsync(string config, Action<ProxyChange> changed, CancellationToken ct = default) =>
         Proxy.ApplyAsync(config, changed, ct);
-
-    /// <summary>
-    /// Puts the proxy back under its lock: <paramref name="exactConfig"/> when given, else the config rendered from the
-    /// registry as it is now (so routes other services switched in the meantime stay). The running proxy is compared with
-    /// it, not only its file: a run killed between a runtime change and the file write is put right too.
-    /// </summary>
-    public async Task RestoreAsync(string? exactConfig, CancellationToken ct = default)
-    {
-        await using var proxyLock = await AcquireLockAsync(ct);
-        await Proxy.ReadLiveConfigAsync(ct);
-        await ApplyAsync(exactConfig ?? await RenderFromRegistryAsync(ct), ct);
-    }
 
     /// <summary>
     /// Makes the proxy say what the registry says now, under the proxy's lock (e.g. once a retired colour is deregistered:
@@ -108,7 +139,52 @@ public sealed class ProxySwitch(
     public async Task<ProxyChange> SyncWithRegistryAsync(CancellationToken ct = default)
     {
         await using var proxyLock = await AcquireLockAsync(ct);
-        await Proxy.ReadLiveConfigAsync(ct);
-        return await ApplyAsync(await RenderFromRegistryAsync(ct), ct);
+        return await ApplyIfDifferentAsync(await RenderFromRegistryAsync(ct), ct);
+    }
+
+    /// <summary>
+    /// Puts the proxy back after a switch, under its lock, and says what it did. When the proxy's file still says
+    /// <paramref name="previous"/>, only what runs is compared with it (a run killed between a runtime change and the
+    /// file write leaves the file behind). Otherwise the config is rendered again from the registry as it is now (the
+    /// newer undo steps have put this service's keys back), so routes other services switched in the meantime stay.
+    /// Only when the proxy still runs exactly <paramref name="applied"/> (nobody changed it since the switch) and the
+    /// render differs from <paramref name="previous"/> (this run's template is not the one that rendered it) is
+    /// <paramref name="previous"/> restored verbatim, after <paramref name="checkVerbatim"/> and the proxy's validator.
+    /// </summary>
+    public async Task<string> RestoreAsync(
+        string previous,
+        string? applied,
+        Func<string, CancellationToken, Task> checkVerbatim,
+        CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        ArgumentNullException.ThrowIfNull(checkVerbatim);
+        await using var proxyLock = await AcquireLockAsync(ct);
+        var live = await Proxy.ReadLiveConfigAsync(ct);
+        if (live is null)
+        {
+            return "left the proxy config alone (the proxy container has no config: it is gone)";
+        }
+
+        if (live == previous)
+        {
+            return await Proxy.ApplyAsync(previous, ct) == ProxyChange.None
+                ? "the proxy still ran the previous config"
+                : "the proxy's file still held the previous config; put what it runs back to it (at runtime)";
+        }
+
+        var rendered = await RenderFromRegistryAsync(ct);
+        if (applied is not null && live == applied && rendered != previous)
+        {
+            await checkVerbatim(previous, ct);
+            await Proxy.ApplyAsync(previous, ct);
+            return "restored the previous proxy config";
+        }
+
+        await ApplyIfDifferentAsync(rendered, ct);
+        return "restored the proxy config from the registry";
     }
 }
+
+/// <summary>A service's route cannot be rendered into the proxy config; the message names the service and what is wrong with its record.</summary>
+public sealed class ProxyRouteException(string message) : Exception(message);

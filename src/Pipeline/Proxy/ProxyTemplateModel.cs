@@ -25,6 +25,8 @@ internal sealed class ProxyTemplateModel
 
     public int Port { get; init; } = ProxyOptions.ContainerPort;
 
+    public int MetricsPort { get; init; } = ProxyOptions.MetricsPort;
+
     /// <summary>The port to terminate TLS on inside the container (443), or 0 without HTTPS.</summary>
     public int HttpsPort { get; init; }
 

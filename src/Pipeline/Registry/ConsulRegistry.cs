@@ -40,6 +40,10 @@ public sealed class ConsulRegistry : IServiceRegistry
 
     private const int MaxAttempts = 8;
 
+    /// <summary>What a 500 from Consul says when the servers are between leaders or cannot be reached.</summary>
+    private static readonly string[] TransientServerErrors =
+        ["No cluster leader", "leadership lost", "rpc error", "i/o timeout", "connection refused", "EOF", "timed out"];
+
     private readonly RegistryHttp _http;
     private readonly TimeSpan _minimumSessionTtl;
     private readonly ConcurrentDictionary<long, string> _sessions = new();
@@ -50,14 +54,16 @@ public sealed class ConsulRegistry : IServiceRegistry
     /// <param name="httpClient">A client to use (not disposed here); by default one is made and owned.</param>
     /// <param name="timeout">How long one request to one agent may take; <see cref="DefaultTimeout"/> by default.</param>
     /// <param name="minimumSessionTtl">The server's <c>session_ttl_min</c>; <see cref="DefaultMinimumSessionTtl"/> by default.</param>
-    /// <param name="timeProvider">The clock for timeouts; the system clock by default.</param>
+    /// <param name="timeProvider">The clock for timeouts and retries; the system clock by default.</param>
+    /// <param name="retry">How transient failures (a 5xx such as "No cluster leader", a refused or reset connection) are retried; <see cref="RegistryRetry.Default"/> by default.</param>
     public ConsulRegistry(
         IEnumerable<Uri> endpoints,
         string? token = null,
         HttpClient? httpClient = null,
         TimeSpan? timeout = null,
         TimeSpan? minimumSessionTtl = null,
-        TimeProvider? timeProvider = null)
+        TimeProvider? timeProvider = null,
+        RegistryRetry? retry = null)
     {
         _minimumSessionTtl = minimumSessionTtl ?? DefaultMinimumSessionTtl;
         if (_minimumSessionTtl <= TimeSpan.Zero)
@@ -69,7 +75,9 @@ public sealed class ConsulRegistry : IServiceRegistry
             httpClient,
             timeout ?? DefaultTimeout,
             timeProvider,
-            string.IsNullOrEmpty(token) ? null : request => request.Headers.Add("X-Consul-Token", token));
+            string.IsNullOrEmpty(token) ? null : request => request.Headers.Add("X-Consul-Token", token),
+            retry,
+            IsTransient);
     }
 
     /// <summary>Talks to the Consul agent at <paramref name="endpoint"/>.</summary>
@@ -78,15 +86,17 @@ public sealed class ConsulRegistry : IServiceRegistry
     /// <param name="httpClient">A client to use (not disposed here); by default one is made and owned.</param>
     /// <param name="timeout">How long one request may take; <see cref="DefaultTimeout"/> by default.</param>
     /// <param name="minimumSessionTtl">The server's <c>session_ttl_min</c>; <see cref="DefaultMinimumSessionTtl"/> by default.</param>
-    /// <param name="timeProvider">The clock for timeouts; the system clock by default.</param>
+    /// <param name="timeProvider">The clock for timeouts and retries; the system clock by default.</param>
+    /// <param name="retry">How transient failures are retried; <see cref="RegistryRetry.Default"/> by default.</param>
     public ConsulRegistry(
         Uri endpoint,
         string? token = null,
         HttpClient? httpClient = null,
         TimeSpan? timeout = null,
         TimeSpan? minimumSessionTtl = null,
-        TimeProvider? timeProvider = null)
-        : this([endpoint], token, httpClient, timeout, minimumSessionTtl, timeProvider)
+        TimeProvider? timeProvider = null,
+        RegistryRetry? retry = null)
+        : this([endpoint], token, httpClient, timeout, minimumSessionTtl, timeProvider, retry)
     {
     }
 
@@ -108,10 +118,11 @@ public sealed class ConsulRegistry : IServiceRegistry
     }
 
     /// <inheritdoc />
+    /// <remarks>Answers at once (no retries).</remarks>
     public async Task PingAsync(CancellationToken ct = default)
     {
         const string operation = "ask for its leader";
-        var response = await SendAsync(HttpMethod.Get, "v1/status/leader", null, operation, ct).ConfigureAwait(false);
+        var response = await SendAsync(HttpMethod.Get, "v1/status/leader", null, operation, ct, retry: false).ConfigureAwait(false);
         EnsureSuccess(response, operation);
         if (response.Body.Trim() is "\"\"" or "")
             throw new ServiceRegistryException($"Consul at {RegistryHttp.Display(response.Endpoint)} has no leader: its servers cannot serve the KV store.");
@@ -228,6 +239,46 @@ public sealed class ConsulRegistry : IServiceRegistry
     }
 
     /// <inheritdoc />
+    public Task<bool> PutIfHeldAsync(LeaseFence fence, string key, string value, CancellationToken ct = default)
+    {
+        RequireKey(key);
+        ArgumentNullException.ThrowIfNull(value);
+        return FencedAsync(fence, Op("set", key, value), $"put '{key}' holding {fence.LockKey}", ct);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> DeleteIfHeldAsync(LeaseFence fence, string key, CancellationToken ct = default)
+    {
+        RequireKey(key);
+        return FencedAsync(fence, Op("delete", key), $"delete '{key}' holding {fence.LockKey}", ct);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The prefix is empty: that would delete every key in the datacenter.</exception>
+    public Task<bool> DeletePrefixIfHeldAsync(LeaseFence fence, string prefix, CancellationToken ct = default)
+    {
+        EtcdRegistry.RequirePrefixToDelete(prefix);
+        return FencedAsync(fence, Op("delete-tree", prefix), $"delete keys under '{prefix}' holding {fence.LockKey}", ct);
+    }
+
+    /// <summary>One transaction: <c>check-session</c> (the lock key is held by the fence's session), then <paramref name="write"/>.</summary>
+    private async Task<bool> FencedAsync(LeaseFence fence, JsonObject write, string operation, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(fence);
+        RequireKey(fence.LockKey);
+        if (await FindSessionAsync(fence.LeaseId, operation, ct).ConfigureAwait(false) is not { } session)
+        {
+            return false; // the session is gone: nothing can be held by it
+        }
+
+        var (committed, failedOp, what, endpoint) = await TxnAsync(new JsonArray(Op("check-session", fence.LockKey, session: session), write), operation, ct)
+            .ConfigureAwait(false);
+        if (committed) return true;
+        if (failedOp is 0) return false; // the check failed: the lock is not held by that session
+        throw new ServiceRegistryException($"Consul at {RegistryHttp.Display(endpoint)} refused to {operation}: {what}");
+    }
+
+    /// <inheritdoc />
     public async Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken ct = default)
     {
         if (ttl <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ttl), ttl, "A lease needs a positive TTL.");
@@ -340,7 +391,7 @@ public sealed class ConsulRegistry : IServiceRegistry
         return (true, null, string.Empty, response.Endpoint);
     }
 
-    private Task<RegistryResponse> SendAsync(HttpMethod method, string path, string? body, string operation, CancellationToken ct) =>
+    private Task<RegistryResponse> SendAsync(HttpMethod method, string path, string? body, string operation, CancellationToken ct, bool retry = true) =>
         _http.SendAsync(
             endpoint =>
             {
@@ -349,7 +400,17 @@ public sealed class ConsulRegistry : IServiceRegistry
                 return request;
             },
             operation,
-            ct);
+            ct,
+            retry);
+
+    /// <summary>
+    /// Answers worth retrying: 502, 503, 504 (an agent or proxy in between that cannot reach the servers) and a
+    /// 500 that says the servers are between leaders or unreachable. Other 500s (an invalid session, a bad TTL)
+    /// are answers about the request and fail at once.
+    /// </summary>
+    private static bool IsTransient(RegistryResponse response) =>
+        (int)response.Status is 502 or 503 or 504
+        || ((int)response.Status == 500 && TransientServerErrors.Any(e => response.Body.Contains(e, StringComparison.OrdinalIgnoreCase)));
 
     private static JsonObject Op(string verb, string key, string? value = null, string? session = null)
     {

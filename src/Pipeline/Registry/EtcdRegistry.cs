@@ -11,9 +11,17 @@ namespace Pipeline.Registry;
 /// gateway expects. Needs nothing but <see cref="HttpClient"/>; works with etcd 3.4 and later.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Several endpoints (members of one cluster) may be given: a member that cannot be reached or does not answer
 /// within the timeout is skipped and the next one tried. Leases are etcd leases; etcd rounds a TTL up to its own
 /// minimum (about 2 s with default settings).
+/// </para>
+/// <para>
+/// Transient failures (no leader, a leader change, an unavailable member, a refused or reset connection) are
+/// retried as <see cref="RegistryRetry"/> says. With authentication on, the client authenticates
+/// (<c>/v3/auth/authenticate</c>) when etcd first asks for it and sends the token as the <c>Authorization</c> header;
+/// a token etcd no longer accepts (it expired) is replaced once per request.
+/// </para>
 /// </remarks>
 public sealed class EtcdRegistry : IServiceRegistry
 {
@@ -24,31 +32,62 @@ public sealed class EtcdRegistry : IServiceRegistry
     /// <summary>etcd's gRPC status code for "not found" (e.g. <c>requested lease not found</c>).</summary>
     private const int NotFoundCode = 5;
 
+    /// <summary>etcd's gRPC status code for "unauthenticated" (an expired or unknown auth token).</summary>
+    private const int UnauthenticatedCode = 16;
+
+    /// <summary>etcd's gRPC status code for "failed precondition" (e.g. <c>authentication is not enabled</c>).</summary>
+    private const int FailedPreconditionCode = 9;
+
+    /// <summary>gRPC codes of failures that pass by themselves: deadline exceeded, resource exhausted, unavailable.</summary>
+    private static readonly int[] TransientCodes = [4, 8, 14];
+
     private readonly RegistryHttp _http;
+    private readonly EtcdCredentials? _credentials;
+    private readonly SemaphoreSlim _authenticating = new(1, 1);
+    private string? _token;
 
     /// <summary>Talks to the etcd members at <paramref name="endpoints"/> (e.g. <c>http://127.0.0.1:2379</c>).</summary>
     /// <param name="endpoints">One or more client URLs of the cluster, tried in order.</param>
     /// <param name="httpClient">A client to use (not disposed here); by default one is made and owned.</param>
     /// <param name="timeout">How long one request to one endpoint may take; <see cref="DefaultTimeout"/> by default.</param>
-    /// <param name="timeProvider">The clock for timeouts; the system clock by default.</param>
-    public EtcdRegistry(IEnumerable<Uri> endpoints, HttpClient? httpClient = null, TimeSpan? timeout = null, TimeProvider? timeProvider = null)
+    /// <param name="timeProvider">The clock for timeouts and retries; the system clock by default.</param>
+    /// <param name="credentials">The etcd user, when etcd has authentication on; none by default.</param>
+    /// <param name="retry">How transient failures are retried; <see cref="RegistryRetry.Default"/> by default.</param>
+    public EtcdRegistry(
+        IEnumerable<Uri> endpoints,
+        HttpClient? httpClient = null,
+        TimeSpan? timeout = null,
+        TimeProvider? timeProvider = null,
+        EtcdCredentials? credentials = null,
+        RegistryRetry? retry = null)
     {
+        _credentials = credentials;
         _http = new RegistryHttp(
             "etcd",
             "Start etcd or set --registry-endpoints.",
             endpoints,
             httpClient,
             timeout ?? DefaultTimeout,
-            timeProvider);
+            timeProvider,
+            retry: retry,
+            isTransient: IsTransient);
     }
 
     /// <summary>Talks to the etcd member at <paramref name="endpoint"/>.</summary>
     /// <param name="endpoint">A client URL, e.g. <c>http://127.0.0.1:2379</c>.</param>
     /// <param name="httpClient">A client to use (not disposed here); by default one is made and owned.</param>
     /// <param name="timeout">How long one request may take; <see cref="DefaultTimeout"/> by default.</param>
-    /// <param name="timeProvider">The clock for timeouts; the system clock by default.</param>
-    public EtcdRegistry(Uri endpoint, HttpClient? httpClient = null, TimeSpan? timeout = null, TimeProvider? timeProvider = null)
-        : this([endpoint], httpClient, timeout, timeProvider)
+    /// <param name="timeProvider">The clock for timeouts and retries; the system clock by default.</param>
+    /// <param name="credentials">The etcd user, when etcd has authentication on; none by default.</param>
+    /// <param name="retry">How transient failures are retried; <see cref="RegistryRetry.Default"/> by default.</param>
+    public EtcdRegistry(
+        Uri endpoint,
+        HttpClient? httpClient = null,
+        TimeSpan? timeout = null,
+        TimeProvider? timeProvider = null,
+        EtcdCredentials? credentials = null,
+        RegistryRetry? retry = null)
+        : this([endpoint], httpClient, timeout, timeProvider, credentials, retry)
     {
     }
 
@@ -59,10 +98,33 @@ public sealed class EtcdRegistry : IServiceRegistry
     public string Description => $"etcd {_http.EndpointList}";
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Answers at once (no retries). Also checks authentication: with credentials, that etcd accepts them (when
+    /// etcd has authentication on); without, that etcd does not ask for any.
+    /// </remarks>
     public async Task PingAsync(CancellationToken ct = default)
     {
-        var answer = await CallAsync("maintenance/status", new JsonObject(), "check its status", ct).ConfigureAwait(false);
+        var answer = await CallAsync("maintenance/status", new JsonObject(), "check its status", ct, retry: false).ConfigureAwait(false);
         answer.ThrowIfFailed("check its status");
+        if (_credentials is null)
+        {
+            if (await AuthenticationIsOnAsync(ct).ConfigureAwait(false) is { } endpoint)
+                throw new ServiceRegistryException($"etcd at {RegistryHttp.Display(endpoint)} has authentication on: {GiveAUser}");
+            return;
+        }
+
+        try
+        {
+            _credentials.ReadPassword();
+        }
+        catch (ServiceRegistryException)
+        {
+            // A password file that is not there matters only to an etcd that asks for a password.
+            if (await AuthenticationIsOnAsync(ct).ConfigureAwait(false) is null) return;
+            throw;
+        }
+
+        await AuthenticateAsync(_token, retry: false, ct).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -145,6 +207,50 @@ public sealed class EtcdRegistry : IServiceRegistry
     }
 
     /// <inheritdoc />
+    public Task<bool> PutIfHeldAsync(LeaseFence fence, string key, string value, CancellationToken ct = default)
+    {
+        RequireKey(key);
+        ArgumentNullException.ThrowIfNull(value);
+        return FencedAsync(fence, new JsonObject { ["request_put"] = PutRequest(key, value, null) }, $"put '{key}' holding {fence.LockKey}", ct);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> DeleteIfHeldAsync(LeaseFence fence, string key, CancellationToken ct = default)
+    {
+        RequireKey(key);
+        return FencedAsync(fence, new JsonObject { ["request_delete_range"] = new JsonObject { ["key"] = Encode(key) } }, $"delete '{key}' holding {fence.LockKey}", ct);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The prefix is empty: that would delete every key in the cluster.</exception>
+    public Task<bool> DeletePrefixIfHeldAsync(LeaseFence fence, string prefix, CancellationToken ct = default)
+    {
+        RequirePrefixToDelete(prefix);
+        return FencedAsync(fence, new JsonObject { ["request_delete_range"] = PrefixRange(prefix) }, $"delete keys under '{prefix}' holding {fence.LockKey}", ct);
+    }
+
+    /// <summary>One transaction: if the lock key is bound to the fence's lease (a missing key has lease 0), run <paramref name="request"/>.</summary>
+    private async Task<bool> FencedAsync(LeaseFence fence, JsonObject request, string operation, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(fence);
+        RequireKey(fence.LockKey);
+        var body = new JsonObject
+        {
+            ["compare"] = new JsonArray(new JsonObject
+            {
+                ["key"] = Encode(fence.LockKey),
+                ["target"] = "LEASE",
+                ["result"] = "EQUAL",
+                ["lease"] = fence.LeaseId.ToString(CultureInfo.InvariantCulture),
+            }),
+            ["success"] = new JsonArray(request),
+        };
+        var answer = await CallAsync("kv/txn", body, operation, ct).ConfigureAwait(false);
+        var root = answer.ThrowIfFailed(operation);
+        return root.TryGetProperty("succeeded", out var succeeded) && succeeded.ValueKind == JsonValueKind.True;
+    }
+
+    /// <inheritdoc />
     public async Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken ct = default)
     {
         if (ttl <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ttl), ttl, "A lease needs a positive TTL.");
@@ -191,7 +297,11 @@ public sealed class EtcdRegistry : IServiceRegistry
     }
 
     /// <inheritdoc />
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _http.Dispose();
+        _authenticating.Dispose();
+    }
 
     /// <summary>
     /// The end of the key range holding every key that starts with <paramref name="prefix"/> (UTF-8 bytes):
@@ -230,17 +340,91 @@ public sealed class EtcdRegistry : IServiceRegistry
         return put;
     }
 
-    private async Task<EtcdAnswer> CallAsync(string path, JsonObject body, string operation, CancellationToken ct)
+    private const string GiveAUser =
+        "give the pipeline an etcd user with --etcd-username and PIPELINE_ETCD_PASSWORD (or --etcd-password-file=PATH).";
+
+    private async Task<EtcdAnswer> CallAsync(string path, JsonObject body, string operation, CancellationToken ct, bool retry = true)
     {
         var json = body.ToJsonString();
+        var token = _token;
+        var answer = await SendAsync(path, json, token, operation, retry, ct).ConfigureAwait(false);
+        if (!AsksForAuthentication(answer)) return answer;
+        if (_credentials is null)
+            throw new ServiceRegistryException(
+                $"etcd at {RegistryHttp.Display(answer.Endpoint)} asks for authentication to {operation} ({answer.Message}): {GiveAUser}");
+        token = await AuthenticateAsync(token, retry, ct).ConfigureAwait(false);
+        return await SendAsync(path, json, token, operation, retry, ct).ConfigureAwait(false);
+    }
+
+    private async Task<EtcdAnswer> SendAsync(string path, string json, string? token, string operation, bool retry, CancellationToken ct)
+    {
         var response = await _http.SendAsync(
-            endpoint => new HttpRequestMessage(HttpMethod.Post, new Uri(endpoint, "v3/" + path))
+            endpoint =>
             {
-                Content = new StringContent(json, Encoding.UTF8, "application/json"),
+                var request = new HttpRequestMessage(HttpMethod.Post, new Uri(endpoint, "v3/" + path))
+                {
+                    Content = new StringContent(json, Encoding.UTF8, "application/json"),
+                };
+                if (token is not null) request.Headers.TryAddWithoutValidation("Authorization", token);
+                return request;
             },
             operation,
-            ct).ConfigureAwait(false);
+            ct,
+            retry).ConfigureAwait(false);
         return EtcdAnswer.From(response);
+    }
+
+    /// <summary>An expired or unknown token, or no token where etcd wants one.</summary>
+    private static bool AsksForAuthentication(EtcdAnswer answer) =>
+        !answer.IsSuccess && (answer.Code == UnauthenticatedCode || answer.Message == "etcdserver: user name is empty");
+
+    /// <summary>
+    /// Gets a new token unless another call replaced <paramref name="staleToken"/> meanwhile; null when etcd has
+    /// authentication off after all.
+    /// </summary>
+    private async Task<string?> AuthenticateAsync(string? staleToken, bool retry, CancellationToken ct)
+    {
+        await _authenticating.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_token != staleToken) return _token;
+            var credentials = _credentials!;
+            var operation = $"authenticate etcd user '{credentials.Username}'";
+            var body = new JsonObject { ["name"] = credentials.Username, ["password"] = credentials.ReadPassword() };
+            var answer = await SendAsync("auth/authenticate", body.ToJsonString(), null, operation, retry, ct).ConfigureAwait(false);
+            if (answer.IsSuccess && answer.Root.TryGetProperty("token", out var token) && token.GetString() is { Length: > 0 } text)
+            {
+                _token = text;
+                return text;
+            }
+
+            if (answer.Code == FailedPreconditionCode) return _token = null;
+            var why = answer.Message ?? (answer.IsSuccess ? "no token in its answer" : $"HTTP answer {answer.Body}");
+            throw new ServiceRegistryException(
+                $"etcd at {RegistryHttp.Display(answer.Endpoint)} refused to {operation}: {why}. Check --etcd-username and PIPELINE_ETCD_PASSWORD (or --etcd-password-file).");
+        }
+        finally
+        {
+            _authenticating.Release();
+        }
+    }
+
+    /// <summary>The endpoint that says etcd has authentication on, or null when it is off (asked with an empty user, no secret sent).</summary>
+    private async Task<Uri?> AuthenticationIsOnAsync(CancellationToken ct)
+    {
+        var body = new JsonObject { ["name"] = string.Empty, ["password"] = string.Empty };
+        var answer = await SendAsync("auth/authenticate", body.ToJsonString(), null, "check whether it has authentication on", retry: false, ct)
+            .ConfigureAwait(false);
+        return answer.Code == FailedPreconditionCode ? null : answer.Endpoint;
+    }
+
+    /// <summary>Answers worth retrying: a gateway or member that is unavailable, no leader, a leader change, a timeout, too many requests.</summary>
+    private static bool IsTransient(RegistryResponse response)
+    {
+        if ((int)response.Status is 502 or 503 or 504) return true;
+        if (response.IsSuccess) return false;
+        var answer = EtcdAnswer.From(response);
+        return answer.Code is { } code && TransientCodes.Contains(code);
     }
 
     private static void RequireKey(string key)

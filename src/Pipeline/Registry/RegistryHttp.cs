@@ -13,7 +13,9 @@ internal sealed record RegistryResponse(Uri Endpoint, HttpStatusCode Status, str
 /// Sends HTTP requests to a registry with several endpoints: each attempt has its own timeout (from the
 /// <see cref="TimeProvider"/>); an endpoint that cannot be reached or does not answer in time is skipped and the
 /// next one tried; the last endpoint that answered is tried first next time. Only transport failures move on:
-/// an HTTP error status is the registry's answer and goes back to the caller.
+/// an HTTP error status is the registry's answer and goes back to the caller. When every endpoint failed in a way
+/// that may pass (refused, reset, timed out) or the answer is one the registry calls transient, the whole round is
+/// tried again with backoff as <see cref="RegistryRetry"/> allows; the last failure is what the caller sees.
 /// </summary>
 internal sealed class RegistryHttp : IDisposable
 {
@@ -25,6 +27,8 @@ internal sealed class RegistryHttp : IDisposable
     private readonly string _system;
     private readonly string _hint;
     private readonly Action<HttpRequestMessage>? _decorate;
+    private readonly RegistryRetry _retry;
+    private readonly Func<RegistryResponse, bool> _isTransient;
     private int _preferred;
 
     public RegistryHttp(
@@ -34,7 +38,9 @@ internal sealed class RegistryHttp : IDisposable
         HttpClient? httpClient,
         TimeSpan? timeout,
         TimeProvider? timeProvider,
-        Action<HttpRequestMessage>? decorate = null)
+        Action<HttpRequestMessage>? decorate = null,
+        RegistryRetry? retry = null,
+        Func<RegistryResponse, bool>? isTransient = null)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         _endpoints = endpoints.Select(Normalize).ToArray();
@@ -47,6 +53,8 @@ internal sealed class RegistryHttp : IDisposable
         _system = system;
         _hint = hint;
         _decorate = decorate;
+        _retry = retry ?? RegistryRetry.Default;
+        _isTransient = isTransient ?? (_ => false);
         _ownsHttp = httpClient is null;
         _http = httpClient ?? new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
     }
@@ -61,11 +69,39 @@ internal sealed class RegistryHttp : IDisposable
     /// <summary>
     /// Sends the request <paramref name="build"/> makes for an endpoint (called once per attempt, since a request
     /// cannot be sent twice). <paramref name="operation"/> says what was being done, for the error message
-    /// ("get 'svc/a'").
+    /// ("get 'svc/a'"). Transient failures are retried unless <paramref name="retry"/> is false (a check that
+    /// reports the state now, such as a ping).
     /// </summary>
-    public async Task<RegistryResponse> SendAsync(Func<Uri, HttpRequestMessage> build, string operation, CancellationToken ct)
+    public async Task<RegistryResponse> SendAsync(Func<Uri, HttpRequestMessage> build, string operation, CancellationToken ct, bool retry = true)
     {
-        var failures = new List<(Uri Endpoint, string Reason)>();
+        var started = _time.GetTimestamp();
+        for (var round = 1; ; round++)
+        {
+            var (response, failures) = await SendToEachEndpointAsync(build, ct).ConfigureAwait(false);
+            var transient = response is null ? failures.All(f => f.Transient) : _isTransient(response);
+            if (!retry || !transient || _retry.DelayBefore(round, _time.GetElapsedTime(started)) is not { } delay)
+            {
+                return response ?? throw Unreachable(operation, failures);
+            }
+
+            await Task.Delay(delay, _time, ct).ConfigureAwait(false);
+        }
+    }
+
+    private ServiceRegistryException Unreachable(string operation, List<(Uri Endpoint, string Reason, bool Transient)> failures)
+    {
+        var where = failures.Count == 1
+            ? $"{Display(failures[0].Endpoint)} to {operation}: {failures[0].Reason}"
+            : $"any of its endpoints to {operation}: " +
+              string.Join("; ", failures.Select(f => $"{Display(f.Endpoint)}: {f.Reason}"));
+        return new ServiceRegistryException($"Could not reach {_system} at {where}. {_hint}");
+    }
+
+    /// <summary>One round: each endpoint once, from the preferred one, until one answers.</summary>
+    private async Task<(RegistryResponse? Response, List<(Uri Endpoint, string Reason, bool Transient)> Failures)> SendToEachEndpointAsync(
+        Func<Uri, HttpRequestMessage> build, CancellationToken ct)
+    {
+        var failures = new List<(Uri Endpoint, string Reason, bool Transient)>();
         var start = Volatile.Read(ref _preferred);
         for (var attempt = 0; attempt < _endpoints.Count; attempt++)
         {
@@ -82,25 +118,36 @@ internal sealed class RegistryHttp : IDisposable
                 using var response = await _http.SendAsync(request, linked.Token).ConfigureAwait(false);
                 var body = await response.Content.ReadAsStringAsync(linked.Token).ConfigureAwait(false);
                 Volatile.Write(ref _preferred, index);
-                return new RegistryResponse(endpoint, response.StatusCode, body);
+                return (new RegistryResponse(endpoint, response.StatusCode, body), failures);
             }
             catch (HttpRequestException e)
             {
-                failures.Add((endpoint, Describe(e)));
+                failures.Add((endpoint, Describe(e), IsTransient(e)));
+            }
+            catch (IOException e)
+            {
+                // The connection broke while the body was read.
+                failures.Add((endpoint, e.Message, true));
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                failures.Add((endpoint, $"no answer within {_timeout.TotalSeconds:0.###} s"));
+                failures.Add((endpoint, $"no answer within {_timeout.TotalSeconds:0.###} s", true));
             }
         }
 
-        var where = failures.Count == 1
-            ? $"{Display(failures[0].Endpoint)} to {operation}: {failures[0].Reason}"
-            : $"any of its endpoints to {operation}: " +
-              string.Join("; ", failures.Select(f => $"{Display(f.Endpoint)}: {f.Reason}"));
-        throw new ServiceRegistryException($"Could not reach {_system} at {where}. {_hint}");
+        return (null, failures);
     }
 
+    /// <summary>
+    /// A failure that may pass by itself: the connection was refused, reset or timed out, or the answer ended early.
+    /// Not a name that does not resolve, a TLS handshake that failed (a certificate) or a server that speaks no HTTP.
+    /// </summary>
+    private static bool IsTransient(HttpRequestException e) => e.HttpRequestError switch
+    {
+        HttpRequestError.ConnectionError or HttpRequestError.ResponseEnded => true,
+        HttpRequestError.Unknown => e.GetBaseException() is System.Net.Sockets.SocketException or IOException,
+        _ => false,
+    };
     public void Dispose()
     {
         if (_ownsHttp) _http.Dispose();

@@ -3,14 +3,15 @@ using System.Text;
 using Pipeline.Docker;
 using Pipeline.Proxy;
 using Pipeline.Registry;
+using Pipeline.Runtime;
 
 namespace Pipeline.Snapshots;
 
 /// <summary>
 /// Production as one service's deploys see it, in comparable form: its labelled containers (with image and
-/// state), volumes, the pipeline network, the proxy container and the hash of its live config, and every
-/// registry key of the service (colour, releases, history, journal). Two snapshots are equal when nothing
-/// a deploy could change has changed.
+/// state), volumes, the release network, its swarm services with their running tasks and the swarm's nodes (on a
+/// swarm), the proxy container and the hash of its live config, and every registry key of the service (colour,
+/// releases, history, journal). Two snapshots are equal when nothing a deploy could change has changed.
 /// </summary>
 public sealed record ProductionSnapshot(
     string Service,
@@ -20,29 +21,30 @@ public sealed record ProductionSnapshot(
     string? ProxyConfigSha256,
     IReadOnlyDictionary<string, string> RegistryKeys)
 {
-    /// <summary>Captures the snapshot through the production engine, the registry and the proxy.</summary>
+    /// <summary>Its swarm services, each with its running tasks (empty on one engine).</summary>
+    public IReadOnlyList<string> Services { get; init; } = [];
+
+    /// <summary>The swarm's nodes with their status and availability (empty on one engine).</summary>
+    public IReadOnlyList<string> Nodes { get; init; } = [];
+
+    /// <summary>Captures the snapshot through the release runtime, the registry and the proxy.</summary>
     public static async Task<ProductionSnapshot> CaptureAsync(
         string service,
         string keyPrefix,
-        string network,
-        IDockerEngine production,
+        IReleaseRuntime runtime,
         IServiceRegistry registry,
         IProxy proxy,
         CancellationToken ct = default)
     {
-        var labelled = await production.ListContainersAsync(new Dictionary<string, string> { [Labels.Service] = service }, ct);
+        ArgumentNullException.ThrowIfNull(runtime);
+        var onRuntime = await runtime.SnapshotAsync(service, ct);
         var proxyId = await proxy.FindContainerAsync(ct);
-        var proxyContainer = proxyId is null ? null : await production.InspectContainerAsync(proxyId, ct);
-        var containers = labelled.Append(proxyContainer).OfType<ContainerInfo>()
-            .DistinctBy(c => c.Id)
-            .Select(c => $"{c.Name} {c.Id[..12]} image={c.ImageId} state={c.State} color={c.Labels.GetValueOrDefault(Labels.Color) ?? "-"} version={c.Labels.GetValueOrDefault(Labels.Version) ?? "-"}")
+        var proxyContainer = proxyId is null ? null : await runtime.Engine.InspectContainerAsync(proxyId, ct);
+        var containers = onRuntime.Containers
+            .Concat(proxyContainer is null || proxyContainer.Labels.GetValueOrDefault(Labels.Service) == service ? [] : [EngineSnapshot.Describe(proxyContainer)])
+            .Distinct()
             .Order(StringComparer.Ordinal)
             .ToList();
-        var volumes = (await production.ListVolumesAsync(new Dictionary<string, string> { [Labels.Service] = service }, ct))
-            .Select(v => v.Name).Order(StringComparer.Ordinal).ToList();
-        var networks = (await production.ListNetworksAsync(new Dictionary<string, string>(), ct))
-            .Where(n => n.Name == network || n.Labels.GetValueOrDefault(Labels.Service) == service)
-            .Select(n => $"{n.Name} {n.Id[..12]}").Order(StringComparer.Ordinal).ToList();
         var config = proxyId is null ? null : await proxy.ReadLiveConfigAsync(ct);
         var keys = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var prefix in new[] { $"{keyPrefix}/services/{service}/", $"{keyPrefix}/journal/{service}/" })
@@ -56,10 +58,14 @@ public sealed record ProductionSnapshot(
         return new ProductionSnapshot(
             service,
             containers,
-            volumes,
-            networks,
+            onRuntime.Volumes,
+            onRuntime.Networks,
             config is null ? null : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(config))),
-            keys);
+            keys)
+        {
+            Services = onRuntime.Services,
+            Nodes = onRuntime.Nodes,
+        };
     }
 
     /// <summary>What differs from <paramref name="other"/>, one line per difference; empty when equal.</summary>
@@ -69,6 +75,8 @@ public sealed record ProductionSnapshot(
         DiffLists("container", Containers, other.Containers);
         DiffLists("volume", Volumes, other.Volumes);
         DiffLists("network", Networks, other.Networks);
+        DiffLists("service", Services, other.Services);
+        DiffLists("node", Nodes, other.Nodes);
         if (ProxyConfigSha256 != other.ProxyConfigSha256)
         {
             lines.Add($"proxy config sha256 {ProxyConfigSha256 ?? "(none)"} -> {other.ProxyConfigSha256 ?? "(none)"}");

@@ -17,6 +17,7 @@ public sealed class AcquireLock : DeploymentStage
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
+        await context.ResolveRuntimeAsync(ct);
         await context.DeployLock.AcquireAsync(ct);
         var leftover = await context.Journal.ReadAsync(ct);
         if (leftover.Count == 0)
@@ -46,24 +47,32 @@ public sealed class AcquireLock : DeploymentStage
     internal static async Task<RollbackReport> RecoverAsync(DeploymentContext context, CancellationToken ct)
     {
         var report = await context.RollbackRunner.RunAsync();
+        await context.Lifecycle.RecoveredAsync(report);
         var orphans = await RemoveOrphanedTestContainersAsync(context, ct);
         return orphans.Count == 0 ? report : report with { Done = [.. report.Done, .. orphans] };
     }
 
     /// <summary>
     /// Integration-test containers (labelled with a colour: they run after DeployRelease, under the lock) of
-    /// another run of this service: while this run holds the lock, their run is dead.
+    /// another run of this service, on either engine (pre-integration tests run on the production side,
+    /// post-integration tests on the CD engine): while this run holds the lock, their run is dead.
     /// </summary>
     private static async Task<IReadOnlyList<string>> RemoveOrphanedTestContainersAsync(DeploymentContext context, CancellationToken ct)
     {
         var removed = new List<string>();
-        var tests = await context.CdEngine.ListContainersAsync(
-            new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Test }, ct);
-        foreach (var orphan in tests.Where(c => c.Labels.ContainsKey(Labels.Color) && c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
+        var engines = context.Options.ProductionEngine == context.Options.CdEngine
+            ? new[] { context.CdEngine }
+            : [context.CdEngine, context.ProductionEngine];
+        foreach (var engine in engines)
         {
-            using var timeout = new CancellationTokenSource(context.Options.UndoTimeout, context.Time);
-            await context.CdEngine.RemoveContainerAsync(orphan.Id, timeout.Token);
-            removed.Add($"removed orphaned test container {orphan.Name}");
+            var tests = await engine.ListContainersAsync(
+                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Test }, ct);
+            foreach (var orphan in tests.Where(c => c.Labels.ContainsKey(Labels.Color) && c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
+            {
+                using var timeout = new CancellationTokenSource(context.Options.UndoTimeout, context.Time);
+                await engine.RemoveContainerAsync(orphan.Id, timeout.Token);
+                removed.Add($"removed orphaned test container {orphan.Name}");
+            }
         }
 
         return removed;

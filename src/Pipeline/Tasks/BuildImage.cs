@@ -4,11 +4,12 @@ using Pipeline.Frosting;
 namespace Pipeline.Tasks;
 
 /// <summary>
-/// Builds the service image from its Dockerfile, tagged with the version, on the CD engine. The build starts beside the
-/// pre-deployment tests (it does not depend on them); this stage waits for it, and reports when it really ran.
+/// Builds the service image from its Dockerfile, tagged with the version, on the CD engine (with <c>--from-registry</c>:
+/// pulls that version's image instead), and reads the port it exposes. The work starts beside the pre-deployment tests
+/// (it does not depend on them); this stage waits for it, and reports when it really ran.
 /// </summary>
 [TaskName("BuildImage")]
-[TaskDescription("Builds the service image from its Dockerfile, tagged {registry}/{service}:{version} (started beside the pre-deployment tests).")]
+[TaskDescription("Builds the service image from its Dockerfile, tagged {registry}/{service}:{version} (--from-registry: pulls it; started beside the pre-deployment tests).")]
 [IsDependentOn(typeof(PreDeploymentTests))]
 public sealed class BuildImage : DeploymentStage
 {
@@ -19,17 +20,26 @@ public sealed class BuildImage : DeploymentStage
         context.State.StageSpans.Add(span);
     }
 
-    /// <summary>Builds the service image and says when the build ran.</summary>
+    /// <summary>Builds (or pulls) the service image, reads its exposed port, and says when that ran.</summary>
     internal static async Task<StageSpan> BuildAsync(DeploymentContext context, CancellationToken ct)
     {
         var started = context.Time.GetTimestamp();
         var start = context.Time.GetUtcNow() - context.State.StartedAt;
-        var image = ImageRef.Parse($"{context.Options.ImageRegistry}/{context.Service}:{context.Version}");
-        await context.CdEngine.BuildImageAsync(
-            new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile", [image], context.LabelsFor(Roles.Release)),
-            new LogProgress(context.Log, "  [build] "),
-            ct);
+        var image = ReleaseImages.Service(context);
+        if (context.Options.FromRegistry)
+        {
+            await ReleaseImages.PullAsync(context, image, "  [pull] ", ct);
+        }
+        else
+        {
+            await context.CdEngine.BuildImageAsync(
+                new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile", [image], context.LabelsFor(Roles.Release)),
+                new LogProgress(context.Log, "  [build] "),
+                ct);
+        }
+
         context.State.Image = image;
+        await ReleaseImages.InspectServiceImageAsync(context, image, ct);
         return new StageSpan("BuildImage", start, context.Time.GetElapsedTime(started));
     }
 }

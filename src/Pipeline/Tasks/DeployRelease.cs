@@ -1,77 +1,72 @@
+using System.Globalization;
 using Cake.Core.Diagnostics;
-using Pipeline.Docker;
+using Pipeline.Configuration;
 using Pipeline.Frosting;
 using Pipeline.Journal;
+using Pipeline.Runtime;
 
 namespace Pipeline.Tasks;
 
 /// <summary>
-/// Starts the colour that is not live on the production engine, from the registry image (pulled there), on
-/// the pipeline network with its own address, labelled; waits until its health path answers.
+/// Starts the colour that is not live through the release runtime (containers on the production engine, or a swarm
+/// service), from the registry image, on the release network, labelled; waits until every replica answers its health
+/// path, asked from the production side.
 /// </summary>
 [TaskName("DeployRelease")]
-[TaskDescription("Starts the next colour from the registry image on the production engine and waits until it is healthy.")]
-[IsDependentOn(typeof(AcquireLock))]
+[TaskDescription("Starts the next colour from the registry image through the release runtime and waits until every replica is healthy.")]
+[IsDependentOn(typeof(LiveReleaseTests))]
 public sealed class DeployRelease : DeploymentStage
 {
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
-        var engine = context.ProductionEngine;
+        var runtime = context.Runtime;
         var options = context.Options;
         context.State.PreviousColor = await context.Catalog.GetLiveColorAsync(context.Service, ct);
         var color = context.State.NewColor = Colors.Next(context.State.PreviousColor);
-        context.Log.Information($"{context.Service}: live colour is {context.State.PreviousColor ?? "none"}; deploying {context.Version} as {color}.");
+        context.Log.Information($"{context.Service}: live colour is {context.State.PreviousColor ?? "none"}; deploying {context.Version} as {color}. {context.Replicas} replica(s), {runtime.Kind} on {runtime.Engine.Endpoint}.");
 
-        if ((await engine.ListNetworksAsync(new Dictionary<string, string>(), ct)).All(n => n.Name != options.Network))
+        if (!await runtime.NetworkExistsAsync(ct))
         {
-            await context.Journal.RecordAsync(UndoStep.RemoveNetwork(options.Network), ct);
-            await engine.EnsureNetworkAsync(options.Network, new Dictionary<string, string> { [Labels.Role] = Roles.Network }, ct);
+            await context.Journal.RecordAsync(UndoStep.RemoveNetwork(runtime.Network), ct);
+            await runtime.EnsureNetworkAsync(new Dictionary<string, string> { [Labels.Role] = Roles.Network, [Labels.DeployId] = context.DeployId }, ct);
         }
 
-        if (!PushImage.SameEngine(context) || !await engine.ImageExistsAsync(context.State.Image!.ToString(), ct))
+        // Containers on the engine that built the image run it as it is; anything else (another engine, a swarm whose
+        // nodes pull by digest) needs the pushes, which may still run beside this stage, to be done first.
+        var imageIsLocal = runtime.Kind == OrchestratorKind.Containers && PushImage.SameEngine(context)
+            && await runtime.Engine.ImageExistsAsync(context.State.Image!.ToString(), ct);
+        if (!imageIsLocal)
         {
-            // Another engine runs what the registry has: the image must be pushed before it is pulled.
             await PushImage.AwaitAsync(context);
-            await engine.PullImageAsync(context.State.Image!, context.RegistryCredentials, new LogProgress(context.Log, "  [pull] "), ct);
         }
 
-        var name = $"{context.Service}-{color}-{context.DeployId[^6..]}";
-        var volumes = new Dictionary<string, string>();
-        foreach (var volume in options.Volumes)
+        var spec = new ReleaseSpec
         {
-            var volumeName = $"{name}-{volume.Name}";
-            await context.Journal.RecordAsync(UndoStep.RemoveVolume(volumeName), ct);
-            await engine.CreateVolumeAsync(volumeName, context.LabelsFor(Roles.Release, color), ct);
-            volumes[volumeName] = volume.Path;
-        }
-
-        await context.Journal.RecordAsync(UndoStep.RemoveContainer(name), ct);
-        var id = await engine.CreateContainerAsync(
-            new ContainerSpec
+            Id = new ReleaseId(context.Service, color, context.DeployId),
+            Version = context.Version,
+            Image = context.State.Image!.ToString(),
+            ImageDigest = context.State.ImageDigest,
+            ImageIsLocal = imageIsLocal,
+            Labels = context.LabelsFor(Roles.Release, color),
+            Port = context.ServicePort,
+            HealthPath = options.HealthPath,
+            Volumes = options.Volumes,
+            Replicas = context.Replicas,
+            Credentials = context.RegistryCredentials,
+            Environment = new Dictionary<string, string>(options.ReleaseEnvironment)
             {
-                Name = name,
-                Image = context.State.Image!.ToString(),
-                Network = options.Network,
-                Labels = context.LabelsFor(Roles.Release, color),
-                RestartPolicy = "unless-stopped",
-                Volumes = volumes,
-                Environment = new Dictionary<string, string>
-                {
-                    ["SERVICE_NAME"] = context.Service,
-                    ["SERVICE_VERSION"] = context.Version,
-                    ["SERVICE_COLOR"] = color,
-                    ["SERVICE_ROUTE"] = options.Route,
-                    ["PORT"] = options.ServicePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                },
+                ["SERVICE_NAME"] = context.Service,
+                ["SERVICE_VERSION"] = context.Version,
+                ["SERVICE_COLOR"] = color,
+                ["SERVICE_ROUTE"] = options.Route,
+                ["PORT"] = context.ServicePort.ToString(CultureInfo.InvariantCulture),
             },
-            ct);
-        await engine.StartContainerAsync(id, ct);
-        var container = await engine.InspectContainerAsync(id, ct)
-            ?? throw new DockerEngineException($"Container {name} vanished right after it started.");
-        context.State.NewContainer = container;
+        };
 
-        await HealthCheck.WaitUntilHealthyAsync(context, container, ct);
-        context.Log.Information($"{name} is healthy at {ReleaseAddress.Of(container, options.Network)}:{options.ServicePort}.");
+        await context.Journal.RecordAsync(UndoStep.RemoveRelease(spec.Id.Service, spec.Id.Color, spec.Id.DeployId), ct);
+        var name = await runtime.StartAsync(spec, new LogProgress(context.Log, "  [pull] "), ct);
+        var healthy = context.State.NewAddresses = await runtime.WaitHealthyAsync(spec, options.HealthTimeout, ct);
+        context.Log.Information($"{name} is healthy at {string.Join(", ", healthy.Endpoints)}.");
     }
 }

@@ -4,6 +4,8 @@ using Cake.Core.Diagnostics;
 using Pipeline.Configuration;
 using Pipeline.Frosting;
 using Pipeline.Journal;
+using Pipeline.Locking;
+using Pipeline.Reporting;
 
 namespace Pipeline.Tasks;
 
@@ -19,12 +21,21 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
     /// <inheritdoc />
     public sealed override async Task RunAsync(DeploymentContext context)
     {
+        await context.ResolveVersionAsync(context.CancellationToken);
         if (context.State.StartedAt == default)
         {
             context.State.StartedAt = context.Time.GetUtcNow();
+            await context.Lifecycle.StartAsync("Deploy", announce: true, context.CancellationToken);
         }
 
-        await context.ResolveVersionAsync(context.CancellationToken);
+        if (context.DeployLock.Held is null && !TakesTheDeployLockItself && RunsUnderTheDeployLock(GetType()))
+        {
+            // Only when the stage runs without its dependencies (--exclusive): nothing may change without the lock.
+            throw new DeploymentLockNotHeldException(
+                $"{StageName} changes production and needs the deploy lock of {context.Service}, which AcquireLock takes; " +
+                "it did not run (--exclusive runs only the target). Run without --exclusive.");
+        }
+
         var started = context.Time.GetTimestamp();
         var start = context.Time.GetUtcNow() - context.State.StartedAt;
         await RunStageAsync(context, context.CancellationToken);
@@ -37,6 +48,36 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
 
         context.State.StageDurations.Add((StageName, span.Duration));
+    }
+
+    /// <summary>
+    /// True for a stage after the commit point that takes the deploy lock again itself (the lock is released at the commit):
+    /// it is not refused for running without it.
+    /// </summary>
+    protected virtual bool TakesTheDeployLockItself => false;
+
+    /// <summary>True when <paramref name="stage"/> depends, directly or through other stages, on <see cref="AcquireLock"/>.</summary>
+    internal static bool RunsUnderTheDeployLock(Type stage)
+    {
+        var seen = new HashSet<Type>();
+        var pending = new Stack<Type>([stage]);
+        while (pending.TryPop(out var type))
+        {
+            foreach (var dependency in type.GetCustomAttributes<IsDependentOnAttribute>().Select(a => a.Task))
+            {
+                if (dependency == typeof(AcquireLock))
+                {
+                    return true;
+                }
+
+                if (seen.Add(dependency))
+                {
+                    pending.Push(dependency);
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The stage's work: record each undo in the journal before the change it undoes.</summary>
@@ -76,14 +117,16 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
 
         var held = context.DeployLock.Held;
-        var what = exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested
-            ? held?.LostReason is { } lost ? $"{StageName} was stopped: {lost}" : $"{StageName} was cancelled"
+        var lost = held?.LostReason ?? (exception as DeploymentLockLostException)?.Message;
+        var what = lost is not null ? $"{StageName} was stopped: {lost}"
+            : exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested ? $"{StageName} was cancelled"
             : $"{StageName} failed: {exception.Message}";
         if (held is null)
         {
             // Stages before AcquireLock change nothing in production, and the journal (if any) belongs to
             // another run of the service: it is not this run's to unwind.
             context.Log.Error($"{what.TrimEnd('.')}. Nothing in production was changed (this run had not taken the deploy lock).");
+            await context.Lifecycle.FailedAsync(new RunFailure(StageName, what, RunOutcomes.Failed, "nothing (production was not changed)", context.State.PreviousColor));
             throw new DeploymentFailedException($"{what}\nNothing in production was changed.", exception, rolledBack: true);
         }
 
@@ -91,7 +134,21 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         {
             // Past the commit point the journal is cleared: the new release stays live and there is nothing to unwind.
             context.Log.Error($"{what.TrimEnd('.')}. The deploy is committed: the new release stays live and nothing is rolled back.");
+            await context.Lifecycle.FailedAsync(new RunFailure(StageName, what, RunOutcomes.Failed, $"nothing: the deploy is committed and {context.State.NewColor} stays live", context.State.NewColor));
             throw new DeploymentFailedException($"{what}\nRolled back: nothing to undo.", exception, rolledBack: true);
+        }
+
+        if (lost is not null)
+        {
+            // Another run may hold the lock now: whatever this run would undo may be that run's by now. Touch nothing.
+            context.Log.Error($"{what.TrimEnd('.')}. This run lost its deploy lock: it changes nothing more and rolls nothing back.");
+            await context.Lifecycle.FailedAsync(new RunFailure(
+                StageName, what, RunOutcomes.Failed, "nothing: this run lost its deploy lock; the next deploy or --target=Rollback unwinds its journal", null));
+            throw new DeploymentFailedException(
+                $"{what}\nNothing more was changed: this run lost its deploy lock, so it rolls nothing back. " +
+                "Its journal stays for whoever holds the lock next (the next deploy or --target=Rollback unwinds it).",
+                exception,
+                rolledBack: false);
         }
 
         context.Log.Error($"{what}. Rolling back.");
@@ -99,10 +156,16 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         RollbackReport report;
         try
         {
+            using (var resolve = new CancellationTokenSource(context.Options.UndoTimeout, context.Time))
+            {
+                await context.ResolveRuntimeAsync(resolve.Token);
+            }
+
             report = await context.RollbackRunner.RunAsync();
         }
         catch (Exception rollbackError)
         {
+            await context.Lifecycle.FailedAsync(new RunFailure(StageName, what, RunOutcomes.RollbackFailed, $"the rollback failed: {rollbackError.Message}", context.State.PreviousColor));
             throw new DeploymentFailedException(
                 $"{what}\nThe rollback failed too: {rollbackError.Message}\nThe journal is kept: run --target=Rollback to retry.",
                 new AggregateException(exception, rollbackError),
@@ -110,6 +173,8 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
 
         context.State.RollbackDuration ??= context.Time.GetElapsedTime(rollbackStarted);
+        await context.Lifecycle.FailedAsync(new RunFailure(
+            StageName, what, report.Complete ? RunOutcomes.RolledBack : RunOutcomes.RollbackFailed, report.Summary, context.State.PreviousColor));
         throw new DeploymentFailedException($"{what}\nRolled back: {report.Summary}.", exception, report.Complete);
     }
 }

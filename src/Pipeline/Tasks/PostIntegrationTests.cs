@@ -3,9 +3,15 @@ using Pipeline.Testing;
 
 namespace Pipeline.Tasks;
 
-/// <summary>Runs the test image with TEST_TYPE=post-integration through the proxy.</summary>
+/// <summary>
+/// Runs the test image with TEST_TYPE=post-integration through the proxy. With <c>--host-name</c> the tests reach the
+/// service by that name: <c>TARGET_URL</c> is <c>http://{host name}:{proxy port}{route}</c> and the container's
+/// <c>/etc/hosts</c> points the name at the proxy's address; <c>TARGET_HOST</c> is the host name (the Host header to send)
+/// and <c>PROXY_URL</c> the proxy's own address, for tests that set the header themselves. When the proxy terminates TLS
+/// the URLs are <c>https://</c> and <c>TARGET_CA</c> holds the certificate to trust (PEM).
+/// </summary>
 [TaskName("PostIntegrationTests")]
-[TaskDescription("Runs the test image with TEST_TYPE=post-integration, TARGET_URL = the proxy (https:// with TARGET_CA when it terminates TLS).")]
+[TaskDescription("Runs the test image with TEST_TYPE=post-integration, TARGET_URL = the proxy (by --host-name when given; https:// with TARGET_CA when it terminates TLS).")]
 [IsDependentOn(typeof(SwitchProxy))]
 public sealed class PostIntegrationTests : DeploymentStage
 {
@@ -23,8 +29,24 @@ public sealed class PostIntegrationTests : DeploymentStage
             environment[TargetCaVariable] = ca;
         }
 
-        var targetUrl = new Uri(baseUrl, context.Options.Route).ToString();
-        await TestStage.RunAsync(context, TestType.PostIntegration, targetUrl, network: "host", ct, environment);
+        var proxyUrl = new Uri(baseUrl, context.Options.Route);
+        if (context.Options.HostName is not { } host)
+        {
+            await TestStage.RunAsync(context, TestType.PostIntegration, proxyUrl.ToString(), network: "host", ct, environment);
+            return;
+        }
+
+        environment["TARGET_HOST"] = host;
+        environment["PROXY_URL"] = proxyUrl.ToString();
+        var byName = new UriBuilder(proxyUrl) { Host = host }.Uri.ToString();
+        await TestStage.RunAsync(
+            context,
+            TestType.PostIntegration,
+            byName,
+            network: "host",
+            ct,
+            environment,
+            extraHosts: new Dictionary<string, string> { [host] = baseUrl.DnsSafeHost });
     }
 
     /// <summary>The variable that carries the CA certificate (PEM) post-integration tests trust for an <c>https://</c> TARGET_URL.</summary>

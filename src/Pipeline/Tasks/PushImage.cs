@@ -13,6 +13,12 @@ namespace Pipeline.Tasks;
 [IsDependentOn(typeof(BuildImage))]
 public sealed class PushImage : DeploymentStage
 {
+    /// <summary>Said when the stage is skipped.</summary>
+    public string SkippedMessage => "--from-registry: both images are in the image registry already.";
+
+    /// <inheritdoc />
+    public override bool ShouldRun(DeploymentContext context) => !context.Options.FromRegistry;
+
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {

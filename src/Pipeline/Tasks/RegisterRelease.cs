@@ -4,9 +4,9 @@ using Pipeline.Registry;
 
 namespace Pipeline.Tasks;
 
-/// <summary>Registers the new release (address, port, colour, version, image digest) in the service registry.</summary>
+/// <summary>Registers the new release (every replica's address and port, colour, version, image digest) in the service registry.</summary>
 [TaskName("RegisterRelease")]
-[TaskDescription("Registers the new release's address, port, colour, version and image digest in the service registry.")]
+[TaskDescription("Registers the new release's endpoints (one per replica), colour, version and image digest in the service registry.")]
 [IsDependentOn(typeof(DeployRelease))]
 public sealed class RegisterRelease : DeploymentStage
 {
@@ -16,18 +16,16 @@ public sealed class RegisterRelease : DeploymentStage
         // The digest comes from the pushes, which may still run beside the release.
         await PushImage.AwaitAsync(context);
         var state = context.State;
-        var release = new ReleaseRecord(
+        var release = ReleaseRecord.For(
             context.Service,
             state.NewColor!,
             context.Version,
             state.Image!.ToString(),
             state.ImageDigest,
-            ReleaseAddress.Of(state.NewContainer!, context.Options.Network),
-            context.Options.ServicePort,
+            state.NewAddresses!.Endpoints,
             context.Options.Route,
             context.Options.HostName,
             context.DeployId,
-            state.NewContainer!.Id,
             context.Time.GetUtcNow());
         var key = context.Catalog.ReleaseKey(release.Service, release.Color);
         await context.Journal.RecordAsync(UndoStep.RestoreKey(key, await context.ServiceRegistry.GetAsync(key, ct)), ct);

@@ -8,12 +8,12 @@ namespace Pipeline.Tasks;
 /// <summary>
 /// The commit point. Appends a history entry and clears the journal (from here on the new release stays), then
 /// waits until the proxy has no request in flight to the old colour (or <c>--drain-timeout</c> has passed; the log
-/// says which), then stops and removes every other release container of the service (the old colour and any left by
-/// crashed runs, found by label), then those releases' volumes (by label), deregisters the old colour (and makes the
-/// proxy's config say so, at runtime) and releases the deploy lock.
+/// says which), then removes every other release of the service through the release runtime (the old colour and any
+/// left by crashed runs, found by label: containers or swarm services, and their volumes), deregisters the old colour
+/// (and makes the proxy's config say so, at runtime) and releases the deploy lock.
 /// </summary>
 [TaskName("RetireOldRelease")]
-[TaskDescription("Commits the deploy (history, journal cleared), drains the old colour in the proxy, removes and deregisters its containers, releases the lock.")]
+[TaskDescription("Commits the deploy (history, journal cleared), drains the old colour in the proxy, removes and deregisters the old colour's release, releases the lock.")]
 [IsDependentOn(typeof(PostIntegrationTests))]
 public sealed class RetireOldRelease : DeploymentStage
 {
@@ -46,21 +46,10 @@ public sealed class RetireOldRelease : DeploymentStage
                 await DrainAsync(context, draining, ct);
             }
 
-            var releases = await context.ProductionEngine.ListContainersAsync(
-                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Release }, ct);
-            foreach (var old in releases.Where(c => c.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
+            foreach (var old in (await context.Runtime.ListAsync(context.Service, ct)).Where(r => r.Id.DeployId != context.DeployId))
             {
-                await context.ProductionEngine.StopContainerAsync(old.Id, StopTimeout, ct);
-                await context.ProductionEngine.RemoveContainerAsync(old.Id, ct);
-                context.Log.Information($"Removed {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
-            }
-
-            var volumes = await context.ProductionEngine.ListVolumesAsync(
-                new Dictionary<string, string> { [Labels.Service] = context.Service, [Labels.Role] = Roles.Release }, ct);
-            foreach (var old in volumes.Where(v => v.Labels.GetValueOrDefault(Labels.DeployId) != context.DeployId))
-            {
-                await context.ProductionEngine.RemoveVolumeAsync(old.Name, ct);
-                context.Log.Information($"Removed volume {old.Name} ({old.Labels.GetValueOrDefault(Labels.Color)}, {old.Labels.GetValueOrDefault(Labels.Version)}).");
+                await context.Runtime.RemoveAsync(old.Id, StopTimeout, ct);
+                context.Log.Information($"Removed {string.Join(", ", old.Names)} ({old.Id.Color}, {old.Version ?? "unknown version"}).");
             }
 
             if (state.PreviousColor is { } previous && previous != state.NewColor)

@@ -2,7 +2,6 @@ using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 using Pipeline.Journal;
 using Pipeline.Proxy;
-using Pipeline.Registry;
 
 namespace Pipeline.Tasks;
 
@@ -39,13 +38,13 @@ public sealed class SwitchProxy : DeploymentStage
             context.Log.Information($"{proxy.Kind} at {proxy.PublicHttpsUrl} now answers TLS with the configured certificate (replaced without a reload).");
         }
 
-        // The registry read once: the config before the switch (to compare with the live one) and after it.
-        var served = await context.Catalog.GetServedReleasesAsync(ct);
+        // The registry read once: the config after the switch (this service's colour given, the old one its standby).
         var previousConfig = await proxy.ReadLiveConfigAsync(ct);
+        var next = await proxySwitch.RenderFromRegistryAsync(
+            new Dictionary<string, string> { [context.Service] = context.State.NewColor! }, required: context.Service, ct);
         if (previousConfig is not null)
         {
-            var rendersTheSame = previousConfig == proxySwitch.Render(served);
-            await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig, rerender: rendersTheSame), ct);
+            await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig, appliedConfig: next), ct);
         }
 
         var colorKey = context.Catalog.ColorKey(context.Service);
@@ -57,7 +56,7 @@ public sealed class SwitchProxy : DeploymentStage
         var switchStarted = context.Time.GetTimestamp();
         var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var applying = proxySwitch.ApplyAsync(
-            proxySwitch.Render(ProxySwitch.WithLive(served, context.State.NewRelease!)),
+            next,
             change =>
             {
                 if (change == ProxyChange.Runtime)

@@ -37,8 +37,10 @@ public sealed partial class TestContainerRunner(IDockerEngine engine, TimeProvid
         var tail = new Queue<string>();
         var lines = 0;
 
-        void OnLine(string line)
+        var secrets = run.Secrets.Where(s => s.Length > 0).OrderByDescending(s => s.Length).ToList();
+        void OnLine(string output)
         {
+            var line = secrets.Aggregate(output, (text, secret) => text.Replace(secret, "***", StringComparison.Ordinal));
             lock (tail)
             {
                 lines++;
@@ -153,6 +155,7 @@ public sealed partial class TestContainerRunner(IDockerEngine engine, TimeProvid
             Environment = environment,
             Labels = labels,
             Network = run.Network,
+            ExtraHosts = run.ExtraHosts,
         };
     }
 

@@ -62,11 +62,17 @@ public sealed record TestRun
     /// <summary>Extra environment variables; they may not redefine the contract variables.</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Values (secrets from <see cref="Environment"/>) replaced by <c>***</c> in the streamed output and in failure messages.</summary>
+    public IReadOnlyList<string> Secrets { get; init; } = [];
+
     /// <summary>
     /// The network to run on: a Docker network name (to reach a release by its address there),
     /// <see cref="HostNetwork"/> (to reach a proxy published on 127.0.0.1), or null for the default bridge.
     /// </summary>
     public string? Network { get; init; }
+
+    /// <summary>Extra <c>/etc/hosts</c> entries for the test container: host name → IP address (a host name routed by the proxy, pointed at it).</summary>
+    public IReadOnlyDictionary<string, string> ExtraHosts { get; init; } = new Dictionary<string, string>();
 
     /// <summary>Labels for the test container (the pipeline's service, colour, version, deploy id); <c>pipeline.role=test</c> is always set.</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();

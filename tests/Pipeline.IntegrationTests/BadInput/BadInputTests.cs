@@ -43,9 +43,11 @@ public sealed class BadInputTests
 
         // Image tag and image registry
         ["version with a space"] = t => t.With(o => o with { Version = "2.0 beta" },
-            "--release-version=2.0 beta: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', not starting with '.' or '-'; e.g. --release-version=1.4.0"),
+            "--release-version=2.0 beta: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit (the proxy shows it in a header); e.g. --release-version=1.4.0"),
         ["version with a leading dash"] = t => t.With(o => o with { Version = "-rc1" },
-            "--release-version=-rc1: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', not starting with '.' or '-'; e.g. --release-version=1.4.0"),
+            "--release-version=-rc1: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit (the proxy shows it in a header); e.g. --release-version=1.4.0"),
+        ["version the proxy's header rules refuse"] = t => t.With(o => o with { Version = "_rc1" },
+            "--release-version=_rc1: a version is an image tag: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit (the proxy shows it in a header); e.g. --release-version=1.4.0"),
         ["version of 129 characters"] = t => t.With(o => o with { Version = new string('9', 129) },
             $"--release-version={new string('9', 129)}: a version is an image tag: 1-128 letters"),
         ["image registry with a scheme"] = t => t.Args(["--image-registry=http://127.0.0.1:5000"],
@@ -177,7 +179,7 @@ public sealed class BadInputTests
     {
         // Given the live service: its proxy publishes the port the next deploy asks for
         using var engine = new Pipeline.Docker.DockerEngine(TestEnvironment.Docker);
-        using var registry = new Pipeline.Registry.EtcdRegistry([TestEnvironment.Etcd]);
+        using var registry = Pipeline.Registry.ServiceRegistries.Create(TestEnvironment.Defaults);
         var checks = new Pipeline.Preflight.PreflightChecks(Next, () => engine, () => engine, () => registry);
 
         // When the preflight runs

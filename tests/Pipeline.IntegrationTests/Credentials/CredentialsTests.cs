@@ -52,6 +52,12 @@ public sealed class CredentialsTests
         var onCommandLine = CapturedPipeline.Run(
             WithCredentials(dir, "4.0.0", "unused") with { RegistryPassword = null, RegistryUsername = null },
             $"--registry-username={_registry.User}", $"--registry-password=wrong-{_registry.Password}", "--verbosity=diagnostic");
+        var passwordFile = Path.Combine(Path.GetTempPath(), TestEnvironment.UniqueName("registry-password"));
+        File.WriteAllText(passwordFile, $"wrong-{_registry.Password}\n");
+        var fromFile = CapturedPipeline.Run(
+            WithCredentials(dir, "5.0.0", "unused") with { RegistryPassword = null, RegistryUsername = null },
+            $"--registry-username={_registry.User}", $"--registry-password-file={passwordFile}", "--verbosity=diagnostic");
+        File.Delete(passwordFile);
 
         // Then each run ended as expected, and no output holds a secret
         success.ExitCode.ShouldBe(0);
@@ -61,8 +67,10 @@ public sealed class CredentialsTests
         wrong.ExitCode.ShouldNotBe(0);
         wrong.All.ShouldContain($"wrong registry credentials for user {_registry.User} at {_registry.Address}: GET http://{_registry.Address}/v2/ answered 401 Unauthorized");
         onCommandLine.ExitCode.ShouldNotBe(0);
-        onCommandLine.All.ShouldContain($"wrong registry credentials for user {_registry.User} at {_registry.Address}");
-        foreach (var run in new[] { success, rolledBack, wrong, onCommandLine })
+        onCommandLine.All.ShouldContain("--registry-password: a secret on the command line can be read by every user of this machine (ps, /proc), so it is refused; set PIPELINE_REGISTRY_PASSWORD in the environment or give --registry-password-file=PATH (a file only you can read)");
+        fromFile.ExitCode.ShouldNotBe(0);
+        fromFile.All.ShouldContain($"wrong registry credentials for user {_registry.User} at {_registry.Address}: GET http://{_registry.Address}/v2/ answered 401 Unauthorized");
+        foreach (var run in new[] { success, rolledBack, wrong, onCommandLine, fromFile })
         {
             run.All.ShouldNotContain(_registry.Password);
             run.All.ShouldNotContain(ConsulToken);
@@ -90,7 +98,7 @@ public sealed class CredentialsTests
         text.ShouldContain("RegistryUsername = deployer, RegistryPassword = ***");
         text.ShouldContain("ConsulToken = ***");
         text.ShouldContain("Volumes = [data:/srv/data]");
-        text.ShouldStartWith("DeploymentOptions { ServiceDirectory = examples/hello, ");
+        text.ShouldStartWith("DeploymentOptions { ServiceDirectory = ., ");
         (options with { RegistryPassword = null }).ToString().ShouldContain("RegistryPassword = ,");
         credentials.ToString().ShouldNotContain("hunter2");
     }

@@ -49,4 +49,32 @@ public sealed class TwoServicesTests
         answers.Count.ShouldBeGreaterThan(10);
         answers.Distinct().ShouldBe([$"hello from {cart} 1.0.0 (blue)"]);
     }
+
+    [Test]
+    public async Task Should_Keep_A_Services_Image_When_Another_Service_Is_Named_Like_Its_Tests()
+    {
+        using var harness = new PipelineHarness("haproxy");
+
+        // Given a live service named X-tests
+        var shop = TestEnvironment.UniqueName("shop");
+        var shopTests = shop + "-tests";
+        PipelineHarness.Run(harness.OptionsFor(harness.CreateService(shopTests), "1.0.0", "/b")).ShouldBe(0);
+        var digest = (await harness.Catalog.GetReleaseAsync(shopTests, "blue")).ShouldNotBeNull().Digest.ShouldNotBeNull();
+
+        // When service X deploys the same version (building and pushing its test image)
+        PipelineHarness.Run(harness.OptionsFor(harness.CreateService(shop), "1.0.0", "/a")).ShouldBe(0);
+
+        // Then X-tests's image in the registry is still the one its release runs (X's test image went elsewhere)
+        (await ManifestDigestAsync($"{shopTests}", "1.0.0")).ShouldBe(digest);
+        (await ManifestDigestAsync($"{shop}/tests", "1.0.0")).ShouldNotBeNull().ShouldNotBe(digest);
+    }
+
+    private static async Task<string?> ManifestDigestAsync(string repository, string tag)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var request = new HttpRequestMessage(HttpMethod.Head, $"http://{TestEnvironment.ImageRegistry}/v2/{repository}/manifests/{tag}");
+        request.Headers.Accept.ParseAdd("application/vnd.docker.distribution.manifest.v2+json");
+        using var response = await http.SendAsync(request);
+        return response.IsSuccessStatusCode && response.Headers.TryGetValues("Docker-Content-Digest", out var values) ? values.First() : null;
+    }
 }

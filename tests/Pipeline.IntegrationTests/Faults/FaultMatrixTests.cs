@@ -1,6 +1,7 @@
 using System.Net;
 using Pipeline.Configuration;
 using Pipeline.Docker;
+using Pipeline.IntegrationTests.Registry;
 using Pipeline.Provisioning;
 using Pipeline.Registry;
 using Pipeline.Snapshots;
@@ -16,7 +17,7 @@ namespace Pipeline.IntegrationTests.Faults;
 /// the stage, the cause and what was rolled back, the journal is empty and the proxy still answers from blue.
 /// </summary>
 [NonParallelizable]
-public sealed class FaultMatrixTests
+public sealed partial class FaultMatrixTests
 {
     private static int _versions;
     private readonly Dictionary<string, LiveService> _live = [];
@@ -31,7 +32,7 @@ public sealed class FaultMatrixTests
         public ServiceCatalog Catalog => new(Registry, Harness.KeyPrefix);
 
         public Task<ProductionSnapshot> SnapshotAsync() =>
-            ProductionSnapshot.CaptureAsync(Service, Harness.KeyPrefix, Harness.Network, Harness.Engine, Registry, Harness.Proxy);
+            ProductionSnapshot.CaptureAsync(Service, Harness.KeyPrefix, Harness.Runtime, Registry, Harness.Proxy);
 
         public async Task<IReadOnlyDictionary<string, string>> JournalAsync() =>
             await Registry.GetPrefixAsync($"{Harness.KeyPrefix}/journal/{Service}/");
@@ -62,12 +63,15 @@ public sealed class FaultMatrixTests
     public sealed record Expect(string Service, string Version, string Directory, string ImageRegistry, string ColorKey, string ReleaseKey)
     {
         public string NothingUndone => "\nNothing in production was changed.";
-        public string ContainerRemoved => $"\nRolled back: removed container {Service}-green-";
-        public string RegistrationUndone => $"\nRolled back: deleted registry key {ReleaseKey}, removed container {Service}-green-";
-        public string SwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the proxy config from the registry, deleted registry key {ReleaseKey}, removed container {Service}-green-";
+        public string ContainerRemoved => $"\nRolled back: removed release {Service}-green-";
+        public string RegistrationUndone => $"\nRolled back: deleted registry key {ReleaseKey}, removed release {Service}-green-";
+        public string SwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the proxy config from the registry, deleted registry key {ReleaseKey}, removed release {Service}-green-";
 
-        /// <summary>A run with its own template restores the exact config that was live (its template would render another).</summary>
-        public string TemplatedSwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the previous proxy config, deleted registry key {ReleaseKey}, removed container {Service}-green-";
+        /// <summary>A run with its own template restores the exact config that was live (its template would render another; nobody changed the proxy since).</summary>
+        public string TemplatedSwitchUndone => $"\nRolled back: restored registry key {ColorKey}, restored the previous proxy config, deleted registry key {ReleaseKey}, removed release {Service}-green-";
+
+        /// <summary>A switch whose config the proxy rejected left the previous config running: the restore changes nothing.</summary>
+        public string RejectedSwitchUndone => $"\nRolled back: restored registry key {ColorKey}, the proxy still ran the previous config, deleted registry key {ReleaseKey}, removed release {Service}-green-";
     }
 
     public static IEnumerable<TestCaseData> Faults()
@@ -78,7 +82,7 @@ public sealed class FaultMatrixTests
                 Break: dir => Append(dir, "Dockerfile.tests", "RUN echo breaking the test image on purpose && false"),
                 Expected: e =>
                 [
-                    $"Building {e.Directory}/Dockerfile.tests ({e.ImageRegistry}/{e.Service}-tests:{e.Version}) on {TestEnvironment.Docker} failed: The command '/bin/sh -c echo breaking the test image on purpose && false' returned a non-zero code: 1\n",
+                    $"Building {e.Directory}/Dockerfile.tests ({e.ImageRegistry}/{e.Service}/tests:{e.Version}) on {TestEnvironment.Docker} failed: The command '/bin/sh -c echo breaking the test image on purpose && false' returned a non-zero code: 1\n",
                     e.NothingUndone,
                 ]),
             new("PreDeploymentTests", "test container exits non-zero", "haproxy",
@@ -128,7 +132,7 @@ public sealed class FaultMatrixTests
                 [
                     $"SwitchProxy failed: {kind} rejected the rendered config:\n",
                     kind == "haproxy" ? "unknown keyword 'no-such-directive' in 'global' section" : "unknown directive \"no_such_directive\" in <candidate config>",
-                    e.TemplatedSwitchUndone, // the live config is still the previous one: the restore applies nothing
+                    e.RejectedSwitchUndone, // the live config is still the previous one: the restore applies nothing
                 ]));
             yield return Row(new("SwitchProxy", "switch never confirmed", kind,
                 Configure: (o, dir) => o with { ProxyTemplate = Template(dir, kind, invalid: false), SwitchTimeout = TimeSpan.FromSeconds(2) },
@@ -241,11 +245,11 @@ public sealed class FaultMatrixTests
         ShouldNameStageCauseAndUndo(run, "DeployRelease",
         [
             $"DeployRelease failed: Could not reach the Docker engine at unix://{socket} while ",
-            $"\nRolled back: nothing; FAILED to undo (kept in the journal, retry with --target=Rollback): removed container {live.Service}-green-",
-            $": Could not reach the Docker engine at unix://{socket} while removing container {live.Service}-green-",
+            $"\nRolled back: nothing; FAILED to undo (kept in the journal, retry with --target=Rollback): removed release {live.Service}-green-",
+            $": Could not reach the Docker engine at unix://{socket} while listing containers labelled pipeline.service={live.Service}, pipeline.color=green, pipeline.deploy-id=",
         ]);
         var kept = (await live.JournalAsync()).Values.ShouldHaveSingleItem();
-        kept.ShouldContain("\"kind\":\"remove-container\"");
+        kept.ShouldContain("\"kind\":\"remove-release\"");
         before.Diff(await live.SnapshotAsync()).ShouldNotBeEmpty();
         (await live.Harness.GetThroughProxyAsync(live.Route)).Color.ShouldBe("blue");
 
@@ -253,7 +257,7 @@ public sealed class FaultMatrixTests
         await _processes.StartEngineRelayAsync(socket);
         var rollback = FaultRun.Execute(options, "Rollback");
         rollback.ExitCode.ShouldBe(0, rollback.Error);
-        rollback.Log.ShouldContain(l => l.StartsWith($"Rollback of {live.Service}: removed container {live.Service}-green-", StringComparison.Ordinal));
+        rollback.Log.ShouldContain(l => l.StartsWith($"Rollback of {live.Service}: removed release {live.Service}-green-", StringComparison.Ordinal));
         await ShouldBeAsBeforeAsync(live, before);
     }
 
@@ -263,9 +267,9 @@ public sealed class FaultMatrixTests
     {
         // Given a service live in blue on a private etcd the test can kill and restart
         var etcd = await PrivateEtcdAsync();
-        var registry = new EtcdRegistry([etcd.Etcd]);
+        var registry = new EtcdRegistry([etcd.Etcd], credentials: PrivateEtcd.Credentials(etcd));
         _owned.Add(registry);
-        var live = await LiveInBlueAsync("haproxy", "etcd", "/", o => o with { RegistryEndpoints = [etcd.Etcd] }, registry);
+        var live = await LiveInBlueAsync("haproxy", "etcd", "/", o => PrivateEtcd.Use(o, etcd), registry);
         var version = NextVersion();
         var options = live.For(live.NextDirectory(version), version);
         var before = await live.SnapshotAsync();
@@ -407,7 +411,8 @@ public sealed class FaultMatrixTests
         string key = "matrix",
         string route = "/",
         Func<DeploymentOptions, DeploymentOptions>? configure = null,
-        IServiceRegistry? registry = null)
+        IServiceRegistry? registry = null,
+        bool ownHarness = false)
     {
         if (_live.TryGetValue($"{proxyKind}/{key}", out var existing))
         {
@@ -415,7 +420,7 @@ public sealed class FaultMatrixTests
         }
 
         PipelineHarness harness;
-        if (registry is null && _harnesses.TryGetValue(proxyKind, out var shared))
+        if (registry is null && !ownHarness && _harnesses.TryGetValue(proxyKind, out var shared))
         {
             harness = shared;
         }
@@ -423,7 +428,7 @@ public sealed class FaultMatrixTests
         {
             harness = new PipelineHarness(proxyKind);
             _owned.Add(harness);
-            if (registry is null)
+            if (registry is null && !ownHarness)
             {
                 _harnesses[proxyKind] = harness;
             }

@@ -134,6 +134,11 @@ public sealed class ConsumerTests
             RedirectStandardError = true,
         };
         start.Environment["NO_COLOR"] = "1";
+        foreach (var (name, value) in TestEnvironment.EtcdEnvironment)
+        {
+            start.Environment[name] = value;
+        }
+
         start.Environment.Remove("MSBuildExtensionsPath");
         start.Environment.Remove("MSBuildSDKsPath");
         start.Environment.Remove("MSBUILD_EXE_PATH");

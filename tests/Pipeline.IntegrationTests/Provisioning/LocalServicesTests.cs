@@ -53,7 +53,7 @@ public sealed class LocalServicesTests
         // Given: the services the build provisioned (or a developer started) answer
         var log = new List<string>();
         var runner = new NothingMayRun();
-        var services = new LocalServices(runner, new HttpServiceProbe(), HostFacts.Detect(runner), log.Add);
+        var services = new LocalServices(runner, new HttpServiceProbe(), new EtcdGatewaySecurity(), HostFacts.Detect(runner), log.Add);
 
         // When
         var watch = Stopwatch.StartNew();

@@ -54,7 +54,7 @@ public sealed class CrashRecoveryTests
         var after = await _harness.SnapshotAsync(service);
         before.Diff(after).ShouldBeEmpty(rollback.Output);
         rollback.Output.ShouldContain($"Rollback of {service}: ", Case.Sensitive);
-        rollback.Output.ShouldContain("removed container " + service + "-green-", Case.Sensitive);
+        rollback.Output.ShouldContain("removed release " + service + "-green-", Case.Sensitive);
         var (status, color, body) = await _harness.GetThroughProxyAsync();
         status.ShouldBe(HttpStatusCode.OK);
         color.ShouldBe("blue");
@@ -81,7 +81,7 @@ public sealed class CrashRecoveryTests
         var deploying = lines.FindIndex(l => l.Contains($"{service}: live colour is blue; deploying 3.0.0 as green.", StringComparison.Ordinal));
         recovered.ShouldBeGreaterThanOrEqualTo(0, next.Output);
         deploying.ShouldBeGreaterThan(recovered, next.Output);
-        lines.FindIndex(l => l.Contains("rollback: removed container " + service + "-green-", StringComparison.Ordinal)).ShouldBeInRange(recovered, deploying);
+        lines.FindIndex(l => l.Contains("rollback: removed release " + service + "-green-", StringComparison.Ordinal)).ShouldBeInRange(recovered, deploying);
 
         // And only the new colour's container is left, and the registry, the proxy and the history agree
         var releases = await _harness.ReleasesAsync(service);

@@ -74,9 +74,10 @@ internal sealed class PipelineProcess : IDisposable
 
     /// <summary>
     /// Starts <c>dotnet Build.dll --target=<paramref name="target"/></c> with <paramref name="arguments"/>. The version
-    /// goes in <c>PIPELINE_RELEASE_VERSION</c>.
+    /// goes in <c>PIPELINE_RELEASE_VERSION</c>; <paramref name="environment"/> adds or replaces variables.
     /// </summary>
-    public static PipelineProcess Start(string target, string version, IEnumerable<string> arguments, Stopwatch? clock = null, IReadOnlyDictionary<string, string>? environment = null)
+    public static PipelineProcess Start(
+        string target, string version, IEnumerable<string> arguments, Stopwatch? clock = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -94,6 +95,18 @@ internal sealed class PipelineProcess : IDisposable
 
         start.Environment["PIPELINE_RELEASE_VERSION"] = version;
         start.Environment["NO_COLOR"] = "1";
+
+        // A test run inside GitHub Actions must not write to the real job summary: only what the test gives counts.
+        foreach (var github in new[] { "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT" })
+        {
+            start.Environment.Remove(github);
+        }
+
+        foreach (var (name, value) in TestEnvironment.EtcdEnvironment)
+        {
+            start.Environment[name] = value;
+        }
+
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[name] = value;
@@ -153,6 +166,15 @@ internal sealed class PipelineProcess : IDisposable
         _process.Kill(entireProcessTree: false);
         await _process.WaitForExitAsync();
         await _readers;
+    }
+
+    /// <summary>Sends a signal (<c>INT</c> as Ctrl-C does, <c>TERM</c> as a service manager does) to the process, and only to it.</summary>
+    public void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            ?? throw new InvalidOperationException("kill did not start.");
+        kill.WaitForExit();
+        kill.ExitCode.ShouldBe(0, $"kill -{signal} {_process.Id}");
     }
 
     /// <summary>Waits for the exit and returns the exit code.</summary>

@@ -21,7 +21,7 @@ public sealed class ConsulRegistryContractTests : RemoteServiceRegistryContract
     protected override Uri Endpoint => _consul.Address;
 
     protected override IServiceRegistry CreateRegistry(IReadOnlyList<Uri> endpoints, TimeSpan? timeout = null) =>
-        new ConsulRegistry(endpoints, timeout: timeout ?? TimeSpan.FromSeconds(5), minimumSessionTtl: SessionTtlMin);
+        new ConsulRegistry(endpoints, timeout: timeout ?? TimeSpan.FromSeconds(5), minimumSessionTtl: SessionTtlMin, retry: ContractRetry);
 
     // Consul may take up to twice the TTL to invalidate a session.
     protected override TimeSpan ExpiryDeadline(TimeSpan ttl) => ttl * 2 + TimeSpan.FromSeconds(5);

@@ -2,14 +2,17 @@ using Pipeline.Registry;
 
 namespace Pipeline.IntegrationTests.Registry;
 
-/// <summary>The registry contract against the real etcd the test environment provides (127.0.0.1:2379).</summary>
+/// <summary>
+/// The registry contract against the real etcd the test environment provides (127.0.0.1:2379), with its user when it
+/// has authentication on (as the provisioning sets it up on a fresh machine).
+/// </summary>
 [TestFixture]
 public sealed class EtcdRegistryContractTests : RemoteServiceRegistryContract
 {
     protected override Uri Endpoint => TestEnvironment.Etcd;
 
     protected override IServiceRegistry CreateRegistry(IReadOnlyList<Uri> endpoints, TimeSpan? timeout = null) =>
-        new EtcdRegistry(endpoints, timeout: timeout ?? TimeSpan.FromSeconds(5));
+        new EtcdRegistry(endpoints, timeout: timeout ?? TimeSpan.FromSeconds(5), credentials: ServiceRegistries.EtcdCredentialsOf(TestEnvironment.Defaults), retry: ContractRetry);
 
     // etcd rounds a TTL up to its minimum (about 2 s) and checks expiry every 500 ms.
     protected override TimeSpan ExpiryDeadline(TimeSpan ttl) => ttl + TimeSpan.FromSeconds(8);

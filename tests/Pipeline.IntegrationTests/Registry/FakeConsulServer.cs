@@ -20,8 +20,8 @@ namespace Pipeline.IntegrationTests.Registry;
 /// absent), <c>?acquire=&lt;session&gt;</c> or <c>?release=&lt;session&gt;</c> (as in Consul, acquire/release win over
 /// cas); answers <c>true</c>/<c>false</c>; acquiring with an unknown session is a 500 "invalid session".</item>
 /// <item><c>DELETE /v1/kv/&lt;key&gt;[?recurse][?cas=N]</c>: answers <c>true</c> (also for a missing key).</item>
-/// <item><c>PUT /v1/txn</c> with KV verbs <c>set</c>, <c>cas</c>, <c>lock</c>, <c>unlock</c>, <c>delete</c>,
-/// <c>check-index</c>, <c>check-not-exists</c>: all or nothing; 409 with <c>Errors</c> (<c>OpIndex</c>, <c>What</c>)
+/// <item><c>PUT /v1/txn</c> with KV verbs <c>set</c>, <c>cas</c>, <c>lock</c>, <c>unlock</c>, <c>delete</c>, <c>delete-tree</c>,
+/// <c>check-index</c>, <c>check-not-exists</c>, <c>check-session</c>: all or nothing; 409 with <c>Errors</c> (<c>OpIndex</c>, <c>What</c>)
 /// when rolled back.</item>
 /// <item><c>PUT /v1/session/create</c> (<c>TTL</c>, <c>Behavior</c>, <c>LockDelay</c>, <c>Name</c>; TTL must lie between
 /// <see cref="SessionTtlMin"/> and 24 h), <c>PUT /v1/session/renew/&lt;id&gt;</c> (404 when gone),
@@ -385,6 +385,14 @@ internal sealed class FakeConsulServer : IDisposable
                     ? null
                     : e is null ? $"key \"{key}\" doesn't exist" : $"current modify index {e.ModifyIndex} != {index}",
                 "check-not-exists" => _kv.ContainsKey(key) ? $"key \"{key}\" exists" : null,
+                "check-session" => _kv.TryGetValue(key, out var held) && held.Session == session
+                    ? null
+                    : $"failed session check for key \"{key}\", current session \"{(held is null ? "" : held.Session)}\" != \"{session}\"",
+                "delete-tree" => Do(() =>
+                {
+                    foreach (var k in _kv.Keys.Where(k => k.StartsWith(key, StringComparison.Ordinal)).ToList()) _kv.Remove(k);
+                    _index++;
+                }),
                 _ => $"unknown KV verb \"{verb}\"",
             };
 

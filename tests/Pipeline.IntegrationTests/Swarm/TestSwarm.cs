@@ -14,6 +14,7 @@ namespace Pipeline.IntegrationTests.Swarm;
 public sealed class TestSwarm
 {
     private static LocalSwarmReport? _report;
+    private static readonly List<IDisposable> Owned = [];
     private bool _madeHere;
 
     /// <summary>The swarm's shape (the defaults ProvisionSwarm uses).</summary>
@@ -41,9 +42,34 @@ public sealed class TestSwarm
         _report = await LocalSwarm.ForThisMachine(cd, TestContext.Progress.WriteLine).EnsureAsync(Options);
     }
 
+    /// <summary>Keeps <paramref name="disposable"/> (e.g. a harness shared by several fixtures) until every swarm test ran.</summary>
+    public static T Own<T>(T disposable)
+        where T : IDisposable
+    {
+        lock (Owned)
+        {
+            Owned.Add(disposable);
+        }
+
+        return disposable;
+    }
+
+    /// <summary>Restarts what a test stopped (a killed node's dockerd) and waits until every node is Ready again.</summary>
+    public static async Task<LocalSwarmReport> HealAsync()
+    {
+        using var cd = new DockerEngine(TestEnvironment.Docker);
+        return _report = await LocalSwarm.ForThisMachine(cd, TestContext.Progress.WriteLine).EnsureAsync(Options);
+    }
+
     [OneTimeTearDown]
     public async Task TearDown()
     {
+        foreach (var owned in Enumerable.Reverse(Owned))
+        {
+            owned.Dispose();
+        }
+
+        Owned.Clear();
         if (_madeHere && Environment.GetEnvironmentVariable("PIPELINE_KEEP_SWARM") != "1")
         {
             using var cd = new DockerEngine(TestEnvironment.Docker);

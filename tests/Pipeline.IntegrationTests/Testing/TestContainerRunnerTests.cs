@@ -16,6 +16,7 @@ public sealed class TestContainerRunnerTests
         case "$MODE" in
           fail) for i in $(seq 1 30); do echo "check $i failed"; done; exit 3 ;;
           stderr) echo "to stderr" >&2; exit 0 ;;
+          leak) echo "could not use $EXTRA" >&2; exit 4 ;;
           hang) echo "started"; exec sleep 600 ;;
           fetch) timeout 5 wget -q -O - "$TARGET_URL" || exit 9 ;;
         esac
@@ -109,6 +110,28 @@ public sealed class TestContainerRunnerTests
         result.OutputLines.ShouldBe(1);
         result.ContainerName.ShouldStartWith("hello-pre-integration-tests-");
         (await Leftovers()).ShouldBeEmpty();
+    }
+
+    [Test]
+    public async Task Should_Hide_Secrets_In_Streamed_Output_And_In_The_Failure_Message()
+    {
+        // Given a test that prints a secret it was given, then fails
+        var output = new List<string>();
+        var run = Run(TestType.PreIntegration) with
+        {
+            Environment = new Dictionary<string, string> { ["MODE"] = "leak", ["EXTRA"] = "postgres://app:s3cr3t-pw@db:5432/app" },
+            Secrets = ["postgres://app:s3cr3t-pw@db:5432/app", "s3cr3t-pw"],
+        };
+
+        // When
+        var error = await Should.ThrowAsync<TestsFailedException>(() => _runner.RunAsync(run, output.Add));
+
+        // Then the value never shows, neither in the log nor in the message
+        output.ShouldContain("[pre-integration] could not use ***");
+        output.ShouldContain(line => line.EndsWith("EXTRA=***", StringComparison.Ordinal));
+        output.ShouldNotContain(line => line.Contains("s3cr3t", StringComparison.Ordinal));
+        error.Message.ShouldContain("    could not use ***");
+        error.Message.ShouldNotContain("s3cr3t");
     }
 
     [Test]

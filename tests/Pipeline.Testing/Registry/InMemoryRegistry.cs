@@ -82,6 +82,43 @@ public sealed class InMemoryRegistry : IServiceRegistry
         });
 
     /// <inheritdoc />
+    public Task<bool> PutIfHeldAsync(LeaseFence fence, string key, string value, CancellationToken ct = default) =>
+        Call($"put '{key}' holding {fence.LockKey}", ct, s => s.Holds(fence) && s.Put(key, value, null, $"put '{key}'"));
+
+    /// <inheritdoc />
+    public Task<bool> DeleteIfHeldAsync(LeaseFence fence, string key, CancellationToken ct = default) =>
+        Call($"delete '{key}' holding {fence.LockKey}", ct, s =>
+        {
+            if (!s.Holds(fence))
+            {
+                return false;
+            }
+
+            s.Entries.Remove(key);
+            return true;
+        });
+
+    /// <inheritdoc />
+    public Task<bool> DeletePrefixIfHeldAsync(LeaseFence fence, string prefix, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(prefix);
+        return Call($"delete keys under '{prefix}' holding {fence.LockKey}", ct, s =>
+        {
+            if (!s.Holds(fence))
+            {
+                return false;
+            }
+
+            foreach (var key in s.Range(prefix).Keys)
+            {
+                s.Entries.Remove(key);
+            }
+
+            return true;
+        });
+    }
+
+    /// <inheritdoc />
     public Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
@@ -187,6 +224,9 @@ public sealed class InMemoryRegistry : IServiceRegistry
             Entries[key] = new Entry(value, leaseId);
             return true;
         }
+
+        public bool Holds(LeaseFence fence) =>
+            Entries.TryGetValue(fence.LockKey, out var entry) && entry.LeaseId == fence.LeaseId && Leases.ContainsKey(fence.LeaseId);
 
         public bool Revoke(long leaseId)
         {

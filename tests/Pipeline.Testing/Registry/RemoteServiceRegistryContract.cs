@@ -12,6 +12,9 @@ namespace Pipeline.Testing.Support;
 /// </summary>
 public abstract class RemoteServiceRegistryContract : ServiceRegistryContract
 {
+    /// <summary>Retries of transient failures, kept short so the tests of an unreachable registry stay quick.</summary>
+    protected static readonly RegistryRetry ContractRetry = new() { MaxElapsed = TimeSpan.FromSeconds(1) };
+
     /// <summary>The address of the registry under test.</summary>
     protected abstract Uri Endpoint { get; }
 

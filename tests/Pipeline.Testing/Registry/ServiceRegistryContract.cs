@@ -314,6 +314,89 @@ public abstract class ServiceRegistryContract
         (await _registry.GetAsync(Key("lock"))).ShouldBe(contenders[Array.IndexOf(results, true)]);
     }
 
+    // ---- Writes conditioned on holding a lock (fencing) ---------------------------------------------------------
+
+    /// <summary>A lock held the way the deploy lock is: its key created if absent, bound to a fresh lease.</summary>
+    private async Task<LeaseFence> HoldLockAsync(string name)
+    {
+        var lease = await GrantAsync(TimeSpan.FromSeconds(30));
+        (await _registry.CompareAndSwapAsync(Key(name), null, "holder", lease)).ShouldBeTrue();
+        return new LeaseFence(Key(name), lease);
+    }
+
+    [Test]
+    public async Task Should_Put_And_Delete_When_The_Fence_Holds()
+    {
+        // Given
+        var fence = await HoldLockAsync("locks/svc");
+        await _registry.PutAsync(Key("journal/svc/2"), "old");
+
+        // When
+        var put = await _registry.PutIfHeldAsync(fence, Key("journal/svc/1"), "step");
+        var deleted = await _registry.DeleteIfHeldAsync(fence, Key("journal/svc/2"));
+        var deletedMissing = await _registry.DeleteIfHeldAsync(fence, Key("journal/svc/never"));
+
+        // Then
+        (put, deleted, deletedMissing).ShouldBe((true, true, true));
+        (await _registry.GetPrefixAsync(Key("journal/"))).ShouldBe(new Dictionary<string, string> { [Key("journal/svc/1")] = "step" });
+
+        // And a prefix goes only with the fence holding, its siblings stay
+        await _registry.PutAsync(Key("journal/svcx"), "sibling");
+        (await _registry.DeletePrefixIfHeldAsync(fence, Key("journal/svc/"))).ShouldBeTrue();
+        (await _registry.GetPrefixAsync(Key("journal/"))).Keys.ShouldBe([Key("journal/svcx")]);
+        (await _registry.GetAsync(Key("locks/svc"))).ShouldBe("holder");
+    }
+
+    [Test]
+    public async Task Should_Write_Nothing_When_The_Fences_Lease_Was_Revoked()
+    {
+        // Given a lock whose lease is gone (expired or revoked: the lock key went with it)
+        var fence = await HoldLockAsync("locks/svc");
+        await _registry.PutAsync(Key("journal/svc/1"), "kept");
+        await _registry.RevokeLeaseAsync(fence.LeaseId);
+
+        // When
+        var put = await _registry.PutIfHeldAsync(fence, Key("journal/svc/2"), "late");
+        var deleted = await _registry.DeleteIfHeldAsync(fence, Key("journal/svc/1"));
+        var cleared = await _registry.DeletePrefixIfHeldAsync(fence, Key("journal/"));
+
+        // Then
+        (put, deleted, cleared).ShouldBe((false, false, false));
+        (await _registry.GetPrefixAsync(Key("journal/"))).ShouldBe(new Dictionary<string, string> { [Key("journal/svc/1")] = "kept" });
+    }
+
+    [Test]
+    public async Task Should_Write_Nothing_When_Another_Holder_Took_The_Lock()
+    {
+        // Given a lock lost by its first holder and taken by a second, under another lease
+        var first = await HoldLockAsync("locks/svc");
+        await _registry.RevokeLeaseAsync(first.LeaseId);
+        var second = await HoldLockAsync("locks/svc");
+        await _registry.PutIfHeldAsync(second, Key("services/svc/color"), "green");
+
+        // When the first holder writes under its old fence, from another client (another process)
+        using var other = CreateClient();
+        var put = await other.PutIfHeldAsync(first, Key("services/svc/color"), "blue");
+        var deleted = await other.DeleteIfHeldAsync(first, Key("services/svc/color"));
+
+        // Then nothing changed; the second holder's writes still go through
+        (put, deleted).ShouldBe((false, false));
+        (await _registry.GetAsync(Key("services/svc/color"))).ShouldBe("green");
+        (await other.PutIfHeldAsync(second, Key("services/svc/color"), "blue")).ShouldBeTrue();
+    }
+
+    [Test]
+    public async Task Should_Write_Nothing_When_The_Lock_Key_Is_Not_Bound_To_The_Lease()
+    {
+        // Given a lock key someone wrote without a lease, and a live lease that does not hold it
+        var lease = await GrantAsync(TimeSpan.FromSeconds(30));
+        await _registry.PutAsync(Key("locks/svc"), "forged holder");
+
+        // When / Then
+        (await _registry.PutIfHeldAsync(new LeaseFence(Key("locks/svc"), lease), Key("k"), "v")).ShouldBeFalse();
+        (await _registry.GetAsync(Key("k"))).ShouldBeNull();
+    }
+
     // ---- Leases -------------------------------------------------------------------------------------------------
 
     [Test]

@@ -184,6 +184,40 @@ public sealed class OptionResolverTests
     }
 
     [Test]
+    public void Should_Read_Release_Environment_Values_From_The_Environment_Only()
+    {
+        // Given names on the command line and in PIPELINE_RELEASE_ENV, values in the pipeline's environment
+        var code = new DeploymentOptions { ServiceDirectory = _serviceDir, Version = "1.0.0", ReleaseEnvironment = new Dictionary<string, string> { ["LOG_LEVEL"] = "info" } };
+        var environment = new Dictionary<string, string> { ["DATABASE_URL"] = "postgres://app:pw-123456@db/app", ["FEATURE"] = "on", ["PIPELINE_RELEASE_ENV"] = "FEATURE" };
+
+        // When resolved
+        var fromEnvironment = Resolve(environment: environment, code: code);
+        var fromArgument = Resolve(new() { ["release-env"] = "DATABASE_URL, FEATURE" }, environment, code);
+
+        // Then the values come from the environment and add to those from code; printing shows names only
+        fromEnvironment.ReleaseEnvironment.ShouldBe(new Dictionary<string, string> { ["LOG_LEVEL"] = "info", ["FEATURE"] = "on" });
+        fromArgument.ReleaseEnvironment.ShouldBe(new Dictionary<string, string> { ["LOG_LEVEL"] = "info", ["DATABASE_URL"] = "postgres://app:pw-123456@db/app", ["FEATURE"] = "on" });
+        fromArgument.ToString().ShouldContain("ReleaseEnvironment = [LOG_LEVEL=***, DATABASE_URL=***, FEATURE=***]");
+        fromArgument.ToString().ShouldNotContain("pw-123456");
+        OptionResolver.IsRepeatable("release-env").ShouldBeTrue();
+    }
+
+    [TestCase("DATABASE_URL", "--release-env=DATABASE_URL: the pipeline's environment has no DATABASE_URL; export it (its value is read from the environment only, so secrets stay off the command line)")]
+    [TestCase("DATABASE_URL=postgres://app:pw@db/app", "--release-env=***: give the variable's name only ('DATABASE_URL'); its value is read from the pipeline's environment so that secrets never appear on a command line; e.g. --release-env=DATABASE_URL")]
+    [TestCase("PORT", "--release-env=PORT: the pipeline sets PORT itself (SERVICE_NAME, SERVICE_VERSION, SERVICE_COLOR, SERVICE_ROUTE, PORT, TEST_TYPE, TARGET_URL, TARGET_HOST, PROXY_URL); give your variable another name")]
+    [TestCase("1BAD", "--release-env=1BAD: an environment variable name is letters, digits and _, not starting with a digit; e.g. --release-env=DATABASE_URL")]
+    public void Should_Name_A_Bad_Release_Variable_Without_Showing_A_Value(string value, string problem)
+    {
+        // Given the variable in the environment when it is a name
+        var environment = new Dictionary<string, string> { ["PORT"] = "1", ["1BAD"] = "x" };
+
+        // When resolved / Then the problem names the variable and the fix, never a value
+        var error = Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["release-env"] = value }, environment));
+        error.Problems.ShouldBe([problem]);
+        error.Message.ShouldNotContain("pw@");
+    }
+
+    [Test]
     public void Should_Read_Volumes_Comma_Separated()
     {
         var options = Resolve(new() { ["volume"] = "data:/srv/data, cache:/var/cache/app" });
@@ -229,6 +263,42 @@ public sealed class OptionResolverTests
         var error = Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["registry-username"] = "ci" }));
 
         error.Problems.ShouldHaveSingleItem().ShouldBe("--registry-username and PIPELINE_REGISTRY_PASSWORD: set both or neither");
+    }
+
+    [TestCase("ftp://u:s3cret@files.example.test/x", "--notify=ftp://***@files.example.test/…: the scheme 'ftp' is not http or https")]
+    [TestCase("hooks.example.test/T0/s3cret", "--notify=***: not a URL; give an absolute http(s) URL")]
+    public void Should_Refuse_A_Notify_Url_That_Is_Not_Http_Without_Showing_Its_Credentials(string value, string expected)
+    {
+        var error = Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["notify"] = value }));
+
+        error.Problems.ShouldHaveSingleItem().ShouldStartWith(expected);
+        error.Message.ShouldNotContain("s3cret");
+    }
+
+    [Test]
+    public void Should_Take_Several_Notify_Urls_And_Never_Print_Their_Credentials()
+    {
+        var options = Resolve(environment: new() { ["PIPELINE_NOTIFY"] = "https://ci:s3cret@hooks.example.test/a,http://127.0.0.1:9/b" });
+
+        options.Notify.Select(u => u.Host).ShouldBe(["hooks.example.test", "127.0.0.1"]);
+        options.ToString().ShouldNotContain("s3cret");
+        options.ToString().ShouldContain("Notify = [https://***@hooks.example.test/…, http://127.0.0.1:9/…]");
+    }
+
+    [Test]
+    public void Should_Need_The_Version_To_Redeploy_From_The_Registry()
+    {
+        Resolve(new() { ["from-registry"] = "" }).FromRegistry.ShouldBeTrue();
+        Should.Throw<InvalidOptionsException>(() => Resolve(new() { ["from-registry"] = "true" }, code: new DeploymentOptions { ServiceDirectory = _serviceDir }))
+            .Problems.ShouldHaveSingleItem().ShouldStartWith("--from-registry: give the version to redeploy with --release-version=V");
+        Resolve(new() { ["from-registry"] = "false" }, code: new DeploymentOptions { ServiceDirectory = _serviceDir }).FromRegistry.ShouldBeFalse();
+    }
+
+    [Test]
+    public void Should_Leave_The_Service_Port_To_The_Image_Unless_Given()
+    {
+        Resolve().ServicePort.ShouldBeNull();
+        Resolve(new() { ["service-port"] = "80" }).ServicePort.ShouldBe(80);
     }
 
     [Test]

@@ -54,27 +54,44 @@ public sealed class DockerEndpointTests
         cd.ShouldBe(new DockerEndpoint(new Uri("unix:///run/cd.sock")));
     }
 
-    [TestCase("0")]
-    [TestCase("")]
-    [TestCase("false")]
-    public void Should_Not_Use_Tls_When_Verify_Is_Off(string verify)
+    [Test]
+    public void Should_Not_Use_Tls_When_Verify_Is_Empty()
     {
         // When
-        var endpoint = DockerEndpoint.FromEnvironment(new Dictionary<string, string> { ["DOCKER_HOST"] = "tcp://127.0.0.1:2375", ["DOCKER_TLS_VERIFY"] = verify }.GetValueOrDefault);
+        var endpoint = DockerEndpoint.FromEnvironment(new Dictionary<string, string> { ["DOCKER_HOST"] = "tcp://127.0.0.1:2375", ["DOCKER_TLS_VERIFY"] = "" }.GetValueOrDefault);
 
         // Then
         endpoint.ShouldBe(new DockerEndpoint(new Uri("tcp://127.0.0.1:2375")));
     }
 
-    [Test]
-    public void Should_Name_The_Variable_When_Tls_Verify_Is_Not_A_Flag()
+    [TestCase("1")]
+    [TestCase("0")]
+    [TestCase("false")]
+    [TestCase("no")]
+    [TestCase("maybe")]
+    public void Should_Use_Tls_For_Any_Non_Empty_Tls_Verify_As_The_Docker_Cli_Does(string verify)
     {
-        // When
-        var error = Should.Throw<FormatException>(() => DockerEndpoint.FromEnvironment(
-            new Dictionary<string, string> { ["DOCKER_HOST"] = "tcp://127.0.0.1:2376", ["DOCKER_TLS_VERIFY"] = "maybe" }.GetValueOrDefault));
+        // Given any non-empty DOCKER_TLS_VERIFY (the docker CLI turns TLS on for "0" and "false" too), for either engine
+        var variables = new Dictionary<string, string>
+        {
+            ["DOCKER_HOST"] = "tcp://127.0.0.1:2376",
+            ["DOCKER_TLS_VERIFY"] = verify,
+            ["DOCKER_CERT_PATH"] = _certs,
+            ["PRODUCTION_DOCKER_HOST"] = "tcp://127.0.0.1:2377",
+            ["PRODUCTION_DOCKER_TLS_VERIFY"] = verify,
+            ["PRODUCTION_DOCKER_CERT_PATH"] = _certs,
+        };
 
-        // Then
-        error.Message.ShouldBe("DOCKER_TLS_VERIFY='maybe' is not a yes/no value. Use 1 (verify TLS) or unset it.");
+        // When
+        var cd = DockerEndpoint.FromEnvironment(variables.GetValueOrDefault);
+        var production = DockerEndpoint.FromEnvironment(variables.GetValueOrDefault, "PRODUCTION_");
+
+        // Then both engines verify TLS
+        cd.ShouldBe(new DockerEndpoint(new Uri("tcp://127.0.0.1:2376"), true, _certs));
+        production.ShouldBe(new DockerEndpoint(new Uri("tcp://127.0.0.1:2377"), true, _certs));
+        DockerEndpoint.IsTlsVerifyOn(verify).ShouldBeTrue();
+        DockerEndpoint.IsTlsVerifyOn("").ShouldBeFalse();
+        DockerEndpoint.IsTlsVerifyOn(null).ShouldBeFalse();
     }
 
     [Test]
@@ -167,6 +184,6 @@ public sealed class DockerEndpointTests
         var error = Should.Throw<ArgumentException>(() => DockerEndpoint.Parse("unix:///var/run/docker.sock", tlsVerify: true, certPath: _certs));
 
         // Then
-        error.Message.ShouldBe("TLS was asked for with 'unix:///var/run/docker.sock', but TLS works only with tcp:// hosts. Use tcp://host:2376 or turn DOCKER_TLS_VERIFY off.");
+        error.Message.ShouldBe("TLS was asked for with 'unix:///var/run/docker.sock', but TLS works only with tcp:// hosts. Use tcp://host:2376 or unset DOCKER_TLS_VERIFY.");
     }
 }

@@ -89,7 +89,102 @@ public sealed class CakeHostLifetimeTests
         journal.Entries.ShouldBe(["Setup target=Second tasks=First,Second", "Teardown successful=True"]);
     }
 
+    [Test]
+    public void Should_Call_A_Context_That_Observes_Tasks_Beside_The_Registered_Lifetimes()
+    {
+        // Given a context implementing the task lifetime and teardown interfaces, and a registered task lifetime
+        var journal = new Journal();
+
+        // When a run's second task fails
+        var result = FrostingHarness.Run(
+            journal,
+            [typeof(First), typeof(BrokenAfterFirst)],
+            host => host.UseContext<ObservingContext>().UseTaskLifetime<PerTaskLifetime>(),
+            "--target=BrokenAfterFirst");
+
+        // Then the context saw each task start and end (with its failure) and the run end, beside the lifetime
+        result.ExitCode.ShouldBe(1);
+        journal.Entries.ShouldBe(
+        [
+            "context: start First", "TaskSetup First", "First", "TaskTeardown First skipped=False", "context: end First ok",
+            "context: start BrokenAfterFirst", "TaskSetup BrokenAfterFirst", "TaskTeardown BrokenAfterFirst skipped=False",
+            "context: end BrokenAfterFirst failed: registry unreachable",
+            "context: run failed",
+        ]);
+    }
+
+    [Test]
+    public void Should_Ask_Each_Task_That_Would_Run_What_It_Would_Do_On_A_Dry_Run()
+    {
+        // Given a target whose dependency can describe itself, and a target task that can too
+        var journal = new Journal();
+
+        // When it is dry-run
+        var result = FrostingHarness.Run(journal, [typeof(Describing), typeof(DescribingTarget)], "--target=DescribingTarget", "--dryrun");
+
+        // Then both said what they would do, dependencies first, and neither ran
+        result.ExitCode.ShouldBe(0, result.All);
+        journal.Entries.ShouldBe(["would do Describing", "would do DescribingTarget"]);
+        result.Out.ShouldContain("DescribingTarget");
+    }
+
+    [Test]
+    public void Should_Not_Ask_Tasks_What_They_Would_Do_On_A_Real_Run()
+    {
+        var journal = new Journal();
+
+        var result = FrostingHarness.Run(journal, [typeof(Describing), typeof(DescribingTarget)], "--target=DescribingTarget");
+
+        result.ExitCode.ShouldBe(0, result.All);
+        journal.Entries.ShouldBe(["ran Describing", "ran DescribingTarget"]);
+    }
+
     // ---- tasks and lifetimes ----
+
+    [IsDependentOn(typeof(First))]
+    private sealed class BrokenAfterFirst : FrostingTask
+    {
+        public override void Run(ICakeContext context) => throw new HttpRequestException("registry unreachable");
+    }
+
+    private sealed class Describing(Journal journal) : FrostingTask, IFrostingDryRunTask
+    {
+        public override void Run(ICakeContext context) => journal.Add("ran Describing");
+
+        public Task DryRunAsync(ICakeContext context)
+        {
+            journal.Add("would do Describing");
+            return Task.CompletedTask;
+        }
+    }
+
+    [IsDependentOn(typeof(Describing))]
+    private sealed class DescribingTarget(Journal journal) : AsyncFrostingTask, IFrostingDryRunTask
+    {
+        public override Task RunAsync(ICakeContext context)
+        {
+            journal.Add("ran DescribingTarget");
+            return Task.CompletedTask;
+        }
+
+        public async Task DryRunAsync(ICakeContext context)
+        {
+            await Task.Yield();
+            journal.Add("would do DescribingTarget");
+        }
+    }
+
+    private sealed class ObservingContext(ICakeContext context, Journal journal)
+        : FrostingContext(context), IFrostingTaskSetup, IFrostingTaskTeardown, IFrostingTeardown
+    {
+        void IFrostingTaskSetup.Setup(ICakeContext context, ITaskSetupContext info) => journal.Add($"context: start {info.Task.Name}");
+
+        void IFrostingTaskTeardown.Teardown(ICakeContext context, ITaskTeardownContext info) =>
+            journal.Add($"context: end {info.Task.Name} {(info.Successful ? "ok" : $"failed: {info.ThrownException?.Message}")}");
+
+        void IFrostingTeardown.Teardown(ICakeContext context, ITeardownContext info) =>
+            journal.Add(info.Successful ? "context: run ok" : "context: run failed");
+    }
 
     private sealed class First(Journal journal) : FrostingTask
     {

@@ -28,7 +28,7 @@ public sealed class DeploymentJournalTests
         // Then
         var steps = await journal.ReadAsync();
         steps.Select(s => s.Key).ShouldBe(["p/journal/hello/000001", "p/journal/hello/000002", "p/journal/hello/000003"]);
-        steps.Select(s => s.Step.Description).ShouldBe(["removed network pipeline", "removed container hello-green-1", "restored registry key p/services/hello/color"]);
+        steps.Select(s => s.Step!.Description).ShouldBe(["removed network pipeline", "removed container hello-green-1", "restored registry key p/services/hello/color"]);
     }
 
     [Test]
@@ -43,7 +43,7 @@ public sealed class DeploymentJournalTests
         // Then it finds the same step, written as plain JSON
         _registry.Snapshot()["p/journal/hello/000001"].ShouldBe(
             """{"kind":"restore-key","arguments":{"key":"p/services/hello/color","value":null},"description":"deleted registry key p/services/hello/color"}""");
-        var step = read.ShouldHaveSingleItem().Step;
+        var step = read.ShouldHaveSingleItem().Step.ShouldNotBeNull();
         step.Kind.ShouldBe(UndoKinds.RestoreKey);
         step.Arguments.ShouldBe(new Dictionary<string, string?> { ["key"] = "p/services/hello/color", ["value"] = null });
     }
@@ -63,7 +63,7 @@ public sealed class DeploymentJournalTests
         await journal.RecordAsync(UndoStep.RemoveContainer("d"));
 
         // Then
-        (await journal.ReadAsync()).Select(s => (s.Key, s.Step.Arguments["name"])).ShouldBe([("p/journal/hello/000001", "a"), ("p/journal/hello/000002", "d")]);
+        (await journal.ReadAsync()).Select(s => (s.Key, s.Step!.Arguments["name"])).ShouldBe([("p/journal/hello/000001", "a"), ("p/journal/hello/000002", "d")]);
     }
 
     [Test]
@@ -80,19 +80,84 @@ public sealed class DeploymentJournalTests
 
         // Then the other is untouched
         (await hello.ReadAsync()).ShouldBeEmpty();
-        (await helloApi.ReadAsync()).ShouldHaveSingleItem().Step.Description.ShouldBe("removed container hello-api-green-1");
+        (await helloApi.ReadAsync()).ShouldHaveSingleItem().Step!.Description.ShouldBe("removed container hello-api-green-1");
     }
 
     [Test]
-    public async Task Should_Name_The_Entry_When_It_Is_Not_An_Undo_Step()
+    public async Task Should_Read_An_Entry_That_Is_Not_An_Undo_Step_As_Damaged()
     {
         // Given
         await _registry.PutAsync("p/journal/hello/000001", "null");
 
         // When
-        var error = await Should.ThrowAsync<ServiceRegistryException>(() => new DeploymentJournal(_registry, "p", "hello").ReadAsync());
+        var entry = (await new DeploymentJournal(_registry, "p", "hello").ReadAsync()).ShouldHaveSingleItem();
 
         // Then
-        error.Message.ShouldBe("Journal entry p/journal/hello/000001 is not an undo step: null");
+        entry.Step.ShouldBeNull();
+        entry.Damage.ShouldBe("not an undo step: null");
+        entry.Describe().ShouldBe("000001 (unreadable: not an undo step: null)");
+    }
+
+    [Test]
+    public async Task Should_Stamp_Each_Step_With_The_Deploy_That_Recorded_It()
+    {
+        // When
+        await new DeploymentJournal(_registry, "p", "hello", "20261130-abc123").RecordAsync(UndoStep.RemoveContainer("hello-green-1"));
+
+        // Then
+        _registry.Snapshot()["p/journal/hello/000001"].ShouldBe(
+            """{"kind":"remove-container","arguments":{"name":"hello-green-1"},"description":"removed container hello-green-1","deployId":"20261130-abc123"}""");
+    }
+
+    [Test]
+    public async Task Should_Ignore_Keys_That_Are_Not_Sequence_Numbers_With_A_Warning_And_Go_On_Recording()
+    {
+        // Given a journal holding keys something else (or a newer Pipeline) wrote
+        var warnings = new List<string>();
+        var journal = new DeploymentJournal(_registry, "p", "hello", warn: warnings.Add);
+        await journal.RecordAsync(UndoStep.RemoveContainer("a"));
+        await _registry.PutAsync("p/journal/hello/notes", "written by hand");
+        await _registry.PutAsync("p/journal/hello/000002/sub", "nested");
+
+        // When a step is recorded and the journal read
+        await journal.RecordAsync(UndoStep.RemoveContainer("b"));
+        var steps = await journal.ReadAsync();
+
+        // Then the foreign keys broke nothing, were left alone, and were named
+        steps.Select(s => s.Key).ShouldBe(["p/journal/hello/000001", "p/journal/hello/000002"]);
+        _registry.Snapshot().Keys.ShouldContain("p/journal/hello/notes");
+        warnings.ShouldContain("Ignoring p/journal/hello/notes in the journal of hello: not a journal step (its name is not a sequence number; written by something else or a newer Pipeline?).");
+        warnings.ShouldContain(w => w.StartsWith("Ignoring p/journal/hello/000002/sub ", StringComparison.Ordinal));
+    }
+
+    [Test]
+    public async Task Should_Record_Who_Skipped_A_Step_Before_Removing_It()
+    {
+        // Given a journal with a stuck step
+        var journal = new DeploymentJournal(_registry, "p", "hello");
+        await journal.RecordAsync(UndoStep.RemoveContainer("a"));
+        await _registry.PutAsync("p/journal/hello/000002", """{"kind":"scale-service","arguments":{},"description":"scaled back"}""");
+        var at = new DateTimeOffset(2026, 11, 30, 12, 0, 0, 123, TimeSpan.Zero);
+
+        // When an operator skips it by its sequence number
+        var skipped = await journal.SkipAsync("2", new AuditEntry("skip-undo-step", "", "", "alice", "ops-1", 4242, "20261130120000-ffffff", at));
+
+        // Then it is gone, the other step stays, and the audit key says who cleared what
+        skipped.Describe().ShouldBe("000002 scale-service (scaled back)");
+        (await journal.ReadAsync()).ShouldHaveSingleItem().Sequence.ShouldBe("000001");
+        _registry.Snapshot()["p/audit/hello/20261130120000123-20261130120000-ffffff"].ShouldBe(
+            """{"action":"skip-undo-step","key":"p/journal/hello/000002","step":"{\u0022kind\u0022:\u0022scale-service\u0022,\u0022arguments\u0022:{},\u0022description\u0022:\u0022scaled back\u0022}","user":"alice","host":"ops-1","pid":4242,"deployId":"20261130120000-ffffff","at":"2026-11-30T12:00:00.123+00:00"}""");
+    }
+
+    [Test]
+    public async Task Should_Name_The_Steps_There_Are_When_Skipping_One_That_Is_Not()
+    {
+        var journal = new DeploymentJournal(_registry, "p", "hello");
+        await journal.RecordAsync(UndoStep.RemoveContainer("a"));
+
+        var error = await Should.ThrowAsync<ArgumentException>(() => journal.SkipAsync("000009", new AuditEntry("skip-undo-step", "", "", "u", "h", 1, "d", DateTimeOffset.UnixEpoch)));
+
+        error.Message.ShouldStartWith("The journal of hello has no step '000009' to skip; its steps are: 000001.");
+        (await journal.ReadAsync()).Count.ShouldBe(1);
     }
 }

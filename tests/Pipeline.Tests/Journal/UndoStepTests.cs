@@ -12,8 +12,7 @@ public sealed class UndoStepTests
         UndoStep.RemoveNetwork("pipeline").Description.ShouldBe("removed network pipeline");
         UndoStep.RestoreKey("p/services/hello/color", "blue").Description.ShouldBe("restored registry key p/services/hello/color");
         UndoStep.RestoreKey("p/services/hello/color", null).Description.ShouldBe("deleted registry key p/services/hello/color");
-        UndoStep.RestoreProxy("config", rerender: true).Description.ShouldBe("restored the proxy config from the registry");
-        UndoStep.RestoreProxy("config", rerender: false).Description.ShouldBe("restored the previous proxy config");
+        UndoStep.RestoreProxy("config", "applied").Description.ShouldBe("restored the proxy config from the registry");
     }
 
     [Test]
@@ -30,7 +29,7 @@ public sealed class UndoStepTests
     {
         var step = new UndoStep(UndoKinds.RemoveContainer, new Dictionary<string, string?>(), "removed container ?");
 
-        Should.Throw<InvalidOperationException>(() => step.Required("name"))
-            .Message.ShouldBe("Journal step remove-container lacks its 'name' argument.");
+        Should.Throw<UndoRefusedException>(() => step.Required("name"))
+            .Message.ShouldBe("it lacks its 'name' argument");
     }
 }

@@ -7,6 +7,7 @@ namespace Pipeline.Tests.Provisioning;
 public sealed class BaseImagesTests
 {
     private const string Proxy = ProxyOptions.DefaultImage;
+    private const string Database = "127.0.0.1:5000/pipeline/postgres:bookworm";
 
     private FakeImageEngine _engine = null!;
     private FakeRunner _runner = null!;
@@ -52,17 +53,17 @@ public sealed class BaseImagesTests
     }
 
     [Test]
-    public async Task Should_Do_Nothing_When_The_Engine_Has_Both_Images_And_The_Registry_Has_The_Proxy()
+    public async Task Should_Do_Nothing_When_The_Engine_Has_Every_Image_And_The_Registry_Has_The_Pushed_Ones()
     {
         // Given
-        _engine.Images.UnionWith(["busybox:latest", Proxy]);
-        _registry.Add(Proxy);
+        _engine.Images.UnionWith(["busybox:latest", Proxy, Database]);
+        _registry.UnionWith([Proxy, Database]);
 
         // When
         var report = await Create().EnsureAsync(Options);
 
         // Then
-        report.ShouldBe(new BaseImagesReport(BaseImageAction.Existed, BaseImageAction.Existed));
+        report.ShouldBe(new BaseImagesReport(BaseImageAction.Existed, BaseImageAction.Existed, BaseImageAction.Existed));
         _engine.Calls.ShouldBeEmpty();
         _runner.Ran.ShouldBeEmpty();
     }
@@ -71,8 +72,8 @@ public sealed class BaseImagesTests
     public async Task Should_Build_Busybox_From_Scratch_With_The_Static_Binary_And_Its_Applet_Links()
     {
         // Given
-        _engine.Images.Add(Proxy);
-        _registry.Add(Proxy);
+        _engine.Images.UnionWith([Proxy, Database]);
+        _registry.UnionWith([Proxy, Database]);
 
         // When
         var report = await Create().EnsureAsync(Options);
@@ -109,6 +110,35 @@ public sealed class BaseImagesTests
         // Then
         action.ShouldBe(BaseImageAction.Pulled);
         _engine.Calls.ShouldBe(["pull docker.io/library/busybox:1.36"]);
+    }
+
+    [Test]
+    public async Task Should_Push_Busybox_As_The_Probe_Image_When_Its_Registry_Lacks_It()
+    {
+        // Given
+        _engine.Images.Add("busybox:latest");
+
+        // When
+        var action = await Create().EnsureProbeAsync(Options with { ProbeImage = "127.0.0.1:5000/pipeline/probe:latest" });
+
+        // Then
+        action.ShouldBe(BaseImageAction.Pushed);
+        _engine.Calls.ShouldBe(["tag busybox:latest 127.0.0.1:5000/pipeline/probe:latest", "push 127.0.0.1:5000/pipeline/probe:latest"]);
+    }
+
+    [Test]
+    public async Task Should_Leave_The_Probe_Image_Alone_When_Its_Registry_Has_It_Or_None_Is_Asked_For()
+    {
+        // Given
+        _registry.Add("127.0.0.1:5000/pipeline/probe:latest");
+
+        // When
+        var present = await Create().EnsureProbeAsync(Options with { ProbeImage = "127.0.0.1:5000/pipeline/probe:latest" });
+        var none = await Create().EnsureProbeAsync(Options);
+
+        // Then
+        (present, none).ShouldBe((BaseImageAction.Existed, BaseImageAction.Existed));
+        _engine.Calls.ShouldBeEmpty();
     }
 
     [Test]
@@ -167,6 +197,37 @@ public sealed class BaseImagesTests
         ]);
         _log.ShouldContain("  mmdebstrap: I: success");
         Directory.EnumerateDirectories(_work).ShouldBeEmpty();
+    }
+
+    [Test]
+    public async Task Should_Build_The_Database_Image_From_Postgresql_And_Psycopg2_Packages()
+    {
+        // Given no database image anywhere, and mmdebstrap
+        _runner.Programs.Add("mmdebstrap");
+        _runner.OnRun = (program, args) =>
+        {
+            File.WriteAllText(args[args.ToList().IndexOf("bookworm") + 1], "rootfs");
+            return new CommandResult(program, 0, "I: success");
+        };
+
+        // When
+        var action = await Create().EnsureDatabaseAsync(Options);
+
+        // Then it is built from Debian's packages, imported with its own changes and pushed
+        action.ShouldBe(BaseImageAction.Built);
+        _runner.Ran.Single().ShouldStartWith("mmdebstrap --variant=apt --include=postgresql,python3-psycopg2 bookworm ");
+        _engine.Calls.ShouldBe(
+        [
+            $"import {Database} changes=CMD [\"bash\"] | ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin | EXPOSE 5432",
+            $"push {Database}",
+        ]);
+    }
+
+    [Test]
+    public async Task Should_Name_The_Database_Source_Option_When_Mmdebstrap_Is_Missing()
+    {
+        var error = await Should.ThrowAsync<ProvisioningException>(() => Create().EnsureDatabaseAsync(Options));
+        error.Message.ShouldBe($"Cannot build {Database}: mmdebstrap is not installed (Debian: apt-get install -y mmdebstrap), or set DatabaseSource to Pull where {Database} can be pulled.");
     }
 
     [Test]

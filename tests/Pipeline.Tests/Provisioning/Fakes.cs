@@ -20,6 +20,7 @@ internal sealed class FakeRunner : ICommandRunner
         ["docker.io"] = "dockerd",
         ["docker-registry"] = "docker-registry",
         ["etcd-server"] = "etcd",
+        ["prometheus"] = "prometheus",
         ["mmdebstrap"] = "mmdebstrap",
         ["busybox-static"] = "busybox",
     };
@@ -82,6 +83,9 @@ internal sealed class FakeProbe : IServiceProbe
     public Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) =>
         Task.FromResult(Answer(etcd.ToString(), "etcd 3.4.23"));
 
+    public Task<ProbeResult> CheckPrometheusAsync(Uri prometheus, TimeSpan timeout, CancellationToken ct = default) =>
+        Task.FromResult(Answer(prometheus.ToString(), "Prometheus 2.42.0+ds"));
+
     private ProbeResult Answer(string address, string answer)
     {
         lock (Probed)
@@ -90,6 +94,23 @@ internal sealed class FakeProbe : IServiceProbe
         }
 
         return Up.Contains(address) ? ProbeResult.Up(answer) : ProbeResult.Down("connection refused");
+    }
+}
+
+/// <summary>An etcd's authentication in a test: off until turned on; records the accounts it was given.</summary>
+internal sealed class FakeEtcdSecurity : IEtcdSecurity
+{
+    public bool AuthenticationOn { get; set; }
+
+    public List<(Uri Etcd, EtcdAccounts Accounts)> Enabled { get; } = [];
+
+    public Task<bool> IsAuthenticationOnAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) => Task.FromResult(AuthenticationOn);
+
+    public Task EnableAuthenticationAsync(Uri etcd, EtcdAccounts accounts, TimeSpan timeout, CancellationToken ct = default)
+    {
+        Enabled.Add((etcd, accounts));
+        AuthenticationOn = true;
+        return Task.CompletedTask;
     }
 }
 
@@ -107,6 +128,9 @@ internal sealed class FakeImageEngine : IDockerEngine
     public DockerEndpoint Endpoint => DockerEndpoint.Local;
 
     public Task<bool> ImageExistsAsync(string reference, CancellationToken ct = default) => Task.FromResult(Images.Contains(reference));
+
+    public Task<ImageInfo?> InspectImageAsync(string reference, CancellationToken ct = default) =>
+        Task.FromResult(Images.Contains(reference) ? new ImageInfo(reference, [], [], new Dictionary<string, string>()) : null);
 
     public Task<string> BuildImageAsync(ImageBuildRequest request, IProgress<string>? progress = null, CancellationToken ct = default)
     {
@@ -141,7 +165,12 @@ internal sealed class FakeImageEngine : IDockerEngine
         return Task.CompletedTask;
     }
 
-    public Task TagImageAsync(string source, ImageRef target, CancellationToken ct = default) => throw new NotSupportedException();
+    public Task TagImageAsync(string source, ImageRef target, CancellationToken ct = default)
+    {
+        Calls.Add($"tag {source} {target}");
+        Images.Add(target.ToString());
+        return Task.CompletedTask;
+    }
     public Task<string> PingAsync(CancellationToken ct = default) => throw new NotSupportedException();
     public Task<string> CreateContainerAsync(ContainerSpec spec, CancellationToken ct = default) => throw new NotSupportedException();
     public Task StartContainerAsync(string id, CancellationToken ct = default) => throw new NotSupportedException();

@@ -13,6 +13,7 @@ public sealed class LocalServicesTests
 
     private FakeRunner _runner = null!;
     private FakeProbe _probe = null!;
+    private FakeEtcdSecurity _etcdSecurity = null!;
     private List<string> _log = null!;
     private string _state = null!;
 
@@ -21,6 +22,7 @@ public sealed class LocalServicesTests
     {
         _runner = new FakeRunner();
         _probe = new FakeProbe();
+        _etcdSecurity = new FakeEtcdSecurity();
         _log = [];
         _state = Path.Combine(Path.GetTempPath(), $"pipeline-local-test-{Guid.NewGuid().ToString("N")[..8]}");
         // A started daemon answers at once.
@@ -51,7 +53,7 @@ public sealed class LocalServicesTests
         ExitGracePeriod = TimeSpan.Zero,
     };
 
-    private LocalServices Create(HostFacts? host = null) => new(_runner, _probe, host ?? DebianRoot, _log.Add);
+    private LocalServices Create(HostFacts? host = null) => new(_runner, _probe, _etcdSecurity, host ?? DebianRoot, _log.Add);
 
     private void AllProgramsInstalled() =>
         _runner.Programs.UnionWith(["dockerd", "docker-registry", "etcd", "mmdebstrap", "busybox", "apt-get"]);
@@ -340,7 +342,7 @@ public sealed class LocalServicesTests
         var probe = new CountingProbe(_probe, () => ++polls == 4 ? Docker : null);
 
         // When
-        var report = await new LocalServices(_runner, probe, DebianRoot, _log.Add).EnsureAsync(Options with { ExitGracePeriod = TimeSpan.FromSeconds(5) });
+        var report = await new LocalServices(_runner, probe, _etcdSecurity, DebianRoot, _log.Add).EnsureAsync(Options with { ExitGracePeriod = TimeSpan.FromSeconds(5) });
 
         // Then
         report.Services.Single(s => s.Name == "Docker engine").Action.ShouldBe(ServiceAction.AlreadyRunning);
@@ -363,6 +365,8 @@ public sealed class LocalServicesTests
         public Task<ProbeResult> CheckImageRegistryAsync(string hostAndPort, TimeSpan timeout, CancellationToken ct = default) => inner.CheckImageRegistryAsync(hostAndPort, timeout, ct);
 
         public Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) => inner.CheckEtcdAsync(etcd, timeout, ct);
+
+        public Task<ProbeResult> CheckPrometheusAsync(Uri prometheus, TimeSpan timeout, CancellationToken ct = default) => inner.CheckPrometheusAsync(prometheus, timeout, ct);
     }
 
     [Test]
@@ -396,6 +400,101 @@ public sealed class LocalServicesTests
         // Then
         error.Message.ShouldBe("Installing docker.io, containerd, runc failed: `apt-get install -y docker.io containerd runc` exited with 100.\n    E: Unable to locate package docker.io");
         _runner.Started.ShouldBeEmpty();
+    }
+
+    [Test]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Should_Turn_Authentication_On_In_An_Etcd_It_Starts_With_Passwords_Only_Its_Owner_Can_Read()
+    {
+        // Given a machine whose etcd does not run
+        AllProgramsInstalled();
+        _probe.Up.UnionWith([Docker, Registry]);
+
+        // When
+        var report = await Create().EnsureAsync(Options);
+
+        // Then etcd got root and the pipeline's user, with passwords generated into owner-only files
+        var (etcd, accounts) = _etcdSecurity.Enabled.ShouldHaveSingleItem();
+        etcd.ShouldBe(new Uri(Etcd));
+        accounts.User.ShouldBe("pipeline");
+        var secrets = Path.Combine(_state, "secrets");
+        File.ReadAllText(Path.Combine(secrets, "etcd-pipeline.password")).ShouldBe(accounts.UserPassword + "\n");
+        File.ReadAllText(Path.Combine(secrets, "etcd-root.password")).ShouldBe(accounts.RootPassword + "\n");
+        accounts.UserPassword.Length.ShouldBeGreaterThanOrEqualTo(40);
+        accounts.UserPassword.ShouldNotBe(accounts.RootPassword);
+        File.GetUnixFileMode(secrets).ShouldBe(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.GetUnixFileMode(Path.Combine(secrets, "etcd-pipeline.password")).ShouldBe(UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        report.EtcdPasswordFile.ShouldBe(Path.Combine(secrets, "etcd-pipeline.password"));
+        accounts.ToString().ShouldNotContain(accounts.UserPassword);
+        _log.ShouldNotContain(line => line.Contains(accounts.UserPassword) || line.Contains(accounts.RootPassword));
+    }
+
+    [Test]
+    public async Task Should_Keep_The_Passwords_It_Generated_Once()
+    {
+        // Given etcd started and secured once, then found down again (its passwords stay in the state folder)
+        AllProgramsInstalled();
+        _probe.Up.UnionWith([Docker, Registry]);
+        await Create().EnsureAsync(Options);
+        _probe.Up.Remove(Etcd);
+        _etcdSecurity.AuthenticationOn = false;
+
+        // When it is provisioned again
+        await Create().EnsureAsync(Options);
+
+        // Then the same passwords were given again
+        _etcdSecurity.Enabled.Count.ShouldBe(2);
+        _etcdSecurity.Enabled[1].Accounts.ShouldBe(_etcdSecurity.Enabled[0].Accounts);
+    }
+
+    [Test]
+    public async Task Should_Leave_A_Running_Etcd_Without_Authentication_As_It_Is_And_Say_So()
+    {
+        // Given etcd that already runs without authentication (other clients may use it without credentials)
+        AllProgramsInstalled();
+        _probe.Up.UnionWith([Docker, Registry, Etcd]);
+
+        // When provisioned by default, then with SecureExistingEtcd
+        var report = await Create().EnsureAsync(Options);
+        var untouched = _etcdSecurity.Enabled.Count;
+        var secured = await Create().EnsureAsync(Options with { SecureExistingEtcd = true });
+
+        // Then it is left as it is and the log says why and how to change it; when told, it is secured
+        untouched.ShouldBe(0);
+        report.EtcdPasswordFile.ShouldBeNull();
+        _log.ShouldContain("etcd at http://127.0.0.1:2379/ runs without authentication (it ran before this build): whoever reaches it can write the deploy journal. "
+            + "It is left so, because turning authentication on makes every client without credentials fail; turn it on with --secure-etcd=true.");
+        _etcdSecurity.Enabled.ShouldHaveSingleItem();
+        secured.EtcdPasswordFile.ShouldBe(Path.Combine(_state, "secrets", "etcd-pipeline.password"));
+    }
+
+    [Test]
+    public async Task Should_Name_The_Variables_When_Etcd_Has_Authentication_But_No_Password_File_Is_Here()
+    {
+        // Given etcd with authentication on, secured by someone else
+        AllProgramsInstalled();
+        _probe.Up.UnionWith([Docker, Registry, Etcd]);
+        _etcdSecurity.AuthenticationOn = true;
+
+        // When
+        var report = await Create().EnsureAsync(Options);
+
+        // Then
+        _etcdSecurity.Enabled.ShouldBeEmpty();
+        report.EtcdPasswordFile.ShouldBeNull();
+        _log.ShouldContain($"etcd at http://127.0.0.1:2379/ has authentication on, and {Path.Combine(_state, "secrets", "etcd-pipeline.password")} does not exist: give the pipeline an etcd user with PIPELINE_ETCD_USERNAME and PIPELINE_ETCD_PASSWORD (or PIPELINE_ETCD_PASSWORD_FILE).");
+    }
+
+    [Test]
+    public async Task Should_Not_Secure_Etcd_When_Told_Not_To()
+    {
+        AllProgramsInstalled();
+        _probe.Up.UnionWith([Docker, Registry]);
+
+        var report = await Create().EnsureAsync(Options with { EtcdAuthentication = false });
+
+        _etcdSecurity.Enabled.ShouldBeEmpty();
+        report.EtcdPasswordFile.ShouldBeNull();
     }
 
     [TestCase("http://127.0.0.1:5000")]

@@ -103,8 +103,9 @@ public sealed class ProxyTemplateTests
 
         // Then every route has blue and green servers; the live colour's are ready, the others disabled; a colour
         // without a release is a disabled placeholder
-        config.ShouldMatch(@"backend api_0\n(.*\n)*    server blue 172\.18\.0\.4:8080 disabled\n    server green 172\.18\.0\.6:8080\n    server green_2 172\.18\.0\.7:8081\n");
-        config.ShouldMatch(@"backend hello_1\n(.*\n)*    server blue 172\.18\.0\.5:8080\n    server green 127\.0\.0\.1:9 disabled\n");
+        const string Check = " check inter 1s fall 2 rise 2";
+        config.ShouldMatch($@"backend api_0\n(.*\n)*    server blue 172\.18\.0\.4:8080{Check} disabled\n    server green 172\.18\.0\.6:8080{Check}\n    server green_2 172\.18\.0\.7:8081{Check}\n");
+        config.ShouldMatch($@"backend hello_1\n(.*\n)*    server blue 172\.18\.0\.5:8080{Check}\n    server green 127\.0\.0\.1:9{Check} disabled\n");
         config.ShouldContain("option redispatch 1", customMessage: "a request whose connection to the old colour fails must go to the new one");
         config.ShouldContain("expose-fd listeners", customMessage: "reloads hand the listening sockets over");
     }

@@ -73,7 +73,8 @@ public sealed class LocalSwarm
         var pids = await EnsureDaemonsAsync(options, certificates.ManagerReissued, changes, ct).ConfigureAwait(false);
         var nodeIds = await EnsureSwarmAsync(options, changes, ct).ConfigureAwait(false);
         await EnsureClusterOverTlsAsync(options, changes, ct).ConfigureAwait(false);
-        await EnsureProbeImageAsync(options, changes, ct).ConfigureAwait(false);
+        await EnsureImageInRegistryAsync(options, options.ProbeImageSource, options.ProbeImage, options.AllNodes, changes, ct).ConfigureAwait(false);
+        await EnsureImageInRegistryAsync(options, options.ProxyImageSource, options.ProxyImage, [options.Node(1)], changes, ct).ConfigureAwait(false);
 
         var elapsed = _time.GetElapsedTime(started);
         var report = new LocalSwarmReport(
@@ -87,7 +88,10 @@ public sealed class LocalSwarm
             options.OverlayNetwork,
             options.ProbeImage,
             changes,
-            elapsed);
+            elapsed)
+        {
+            ProxyImage = options.ProxyImage,
+        };
         _log(changes.Count == 0
             ? $"Swarm healthy; nothing changed ({elapsed.TotalSeconds:0.0} s)."
             : $"Swarm ready in {elapsed.TotalSeconds:0.0} s ({changes.Count} change{(changes.Count == 1 ? "" : "s")}).");
@@ -153,23 +157,26 @@ public sealed class LocalSwarm
             }
         }
 
-        // The CD engine kept the tag it pushed the probe image with (the image itself is its busybox).
+        // The CD engine kept the tags it pushed with (the probe and proxy images, and every release a deploy onto this
+        // swarm pushed): they name a registry that is gone now.
         var cd = _cdEngine.Endpoint;
-        var untag = await _runner.RunAsync(
-            "docker",
-            ["image", "rm", options.ProbeImage],
-            new Dictionary<string, string>
-            {
-                ["DOCKER_HOST"] = cd.Host.ToString(),
-                ["DOCKER_TLS_VERIFY"] = cd.TlsVerify ? "1" : "",
-                ["DOCKER_CERT_PATH"] = cd.CertPath ?? "",
-                ["DOCKER_CONTEXT"] = "",
-            },
-            null,
-            ct).ConfigureAwait(false);
-        if (untag.Succeeded)
+        var cdEnvironment = new Dictionary<string, string>
         {
-            done.Add($"removed the tag {options.ProbeImage} from the CD engine");
+            ["DOCKER_HOST"] = cd.Host.ToString(),
+            ["DOCKER_TLS_VERIFY"] = cd.TlsVerify ? "1" : "",
+            ["DOCKER_CERT_PATH"] = cd.CertPath ?? "",
+            ["DOCKER_CONTEXT"] = "",
+        };
+        var listed = await _runner.RunAsync("docker", ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], cdEnvironment, null, ct).ConfigureAwait(false);
+        var tags = listed.Succeeded
+            ? listed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(t => t.StartsWith(options.Registry + "/", StringComparison.Ordinal)).ToList()
+            : [options.ProbeImage, options.ProxyImage];
+        foreach (var tag in tags)
+        {
+            if ((await _runner.RunAsync("docker", ["image", "rm", tag], cdEnvironment, null, ct).ConfigureAwait(false)).Succeeded)
+            {
+                done.Add($"removed the tag {tag} from the CD engine");
+            }
         }
 
         var trusted = Path.Combine(options.DockerCertsDirectory, options.Registry);
@@ -770,9 +777,10 @@ public sealed class LocalSwarm
         _log($"{endpoint}: swarm manager over mutual TLS, {nodes.Count(n => n.Status == SwarmNodeStatus.Ready)} nodes Ready ({string.Join(", ", nodes.Where(n => n.Status == SwarmNodeStatus.Ready).Select(n => n.HostName))}), overlay network {options.OverlayNetwork}.");
     }
 
-    private async Task EnsureProbeImageAsync(LocalSwarmOptions options, List<string> changes, CancellationToken ct)
+    /// <summary>Puts <paramref name="source"/> (on the CD engine) into the swarm's registry as <paramref name="target"/>, and onto <paramref name="nodes"/>.</summary>
+    private async Task EnsureImageInRegistryAsync(LocalSwarmOptions options, string source, string target, IEnumerable<LocalSwarmNode> nodes, List<string> changes, CancellationToken ct)
     {
-        var image = ImageRef.Parse(options.ProbeImage);
+        var image = ImageRef.Parse(target);
         using (var client = TrustingOurCa(options))
         {
             using var request = new HttpRequestMessage(HttpMethod.Head, new Uri($"https://{options.Registry}/v2/{image.Repository}/manifests/{image.Tag}"));
@@ -780,18 +788,18 @@ public sealed class LocalSwarm
             using var response = await client.SendAsync(request, ct).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.OK)
             {
-                if (!await _cdEngine.ImageExistsAsync(options.ProbeImageSource, ct).ConfigureAwait(false))
+                if (!await _cdEngine.ImageExistsAsync(source, ct).ConfigureAwait(false))
                 {
-                    throw new ProvisioningException($"The probe image comes from {options.ProbeImageSource} on the CD engine ({_cdEngine.Endpoint}), which does not have it. Run ./build.sh --target=ProvisionLocalServices first (it builds busybox:latest).");
+                    throw new ProvisioningException($"{image} comes from {source} on the CD engine ({_cdEngine.Endpoint}), which does not have it. Run ./build.sh --target=ProvisionLocalServices first (it builds busybox:latest and the proxy image).");
                 }
 
-                await _cdEngine.TagImageAsync(options.ProbeImageSource, image, ct).ConfigureAwait(false);
+                await _cdEngine.TagImageAsync(source, image, ct).ConfigureAwait(false);
                 var digest = await _cdEngine.PushImageAsync(image, ct: ct).ConfigureAwait(false);
-                Change(changes, $"pushed {options.ProbeImageSource} as {image} from the CD engine ({digest})");
+                Change(changes, $"pushed {source} as {image} from the CD engine ({digest})");
             }
         }
 
-        await Task.WhenAll(options.AllNodes.Select(async node =>
+        await Task.WhenAll(nodes.Select(async node =>
         {
             using var engine = new DockerEngine(new DockerEndpoint(node.SocketUri));
             if (!await engine.ImageExistsAsync(image.ToString(), ct).ConfigureAwait(false))

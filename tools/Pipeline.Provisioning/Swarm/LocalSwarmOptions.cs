@@ -53,6 +53,10 @@ public sealed partial record LocalSwarmOptions
     /// <value>The default value is <c>busybox:latest</c>.</value>
     public string ProbeImageSource { get; init; } = "busybox:latest";
 
+    /// <summary>The proxy image on the CD engine that is pushed to the swarm's registry for the manager to run the proxy from.</summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm</c> (<see cref="Pipeline.Proxy.ProxyOptions.DefaultImage"/>).</value>
+    public string ProxyImageSource { get; init; } = Pipeline.Proxy.ProxyOptions.DefaultImage;
+
     /// <summary>Where every dockerd on this machine looks for a registry's CA (<c>{folder}/{host:port}/ca.crt</c>), read at each pull and push.</summary>
     /// <value>The default value is <c>/etc/docker/certs.d</c>.</value>
     public string DockerCertsDirectory { get; init; } = "/etc/docker/certs.d";
@@ -89,6 +93,9 @@ public sealed partial record LocalSwarmOptions
 
     /// <summary>The probe image as the nodes pull it.</summary>
     public string ProbeImage => $"{Registry}/pipeline/probe:latest";
+
+    /// <summary>The proxy image as the manager pulls it (a deploy's <c>--proxy-image</c> on this swarm).</summary>
+    public string ProxyImage => $"{Registry}/pipeline/proxy:bookworm";
 
     /// <summary>The certificate folder a client uses (ca.pem, cert.pem, key.pem), as DOCKER_CERT_PATH.</summary>
     public string ClientCertPath => Path.Combine(StateDirectory, "certs", "client");

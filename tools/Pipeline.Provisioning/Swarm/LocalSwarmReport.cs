@@ -27,6 +27,9 @@ public sealed record LocalSwarmReport(
     IReadOnlyList<string> Changes,
     TimeSpan Elapsed)
 {
+    /// <summary>The proxy image in the swarm's registry (the manager has it).</summary>
+    public string? ProxyImage { get; init; }
+
     /// <summary>The variables that point the docker CLI (or the pipeline, with the <c>PRODUCTION_</c> prefix) at the manager.</summary>
     public IReadOnlyList<string> Environment(string prefix = "") =>
     [
@@ -47,7 +50,7 @@ public sealed record LocalSwarmReport(
 
         yield return $"Manager API: {Manager.Host.ToString().TrimEnd('/')} (mutual TLS; client certificates in {Manager.CertPath}).";
         yield return $"Image registry: https://{Registry} (pid {RegistryPid}); the nodes and the CD engine push and pull as {Registry}/NAME:TAG.";
-        yield return $"Overlay network: {OverlayNetwork} (attachable; use endpoint mode dnsrr and host-mode published ports). Probe image: {ProbeImage}.";
+        yield return $"Overlay network: {OverlayNetwork} (attachable; use endpoint mode dnsrr and host-mode published ports). Probe image: {ProbeImage}. Proxy image: {ProxyImage}.";
         yield return "Use it:";
         yield return "  export " + string.Join(' ', Environment());
         yield return "  # or for the pipeline's production engine: " + string.Join(' ', Environment("PRODUCTION_"));
