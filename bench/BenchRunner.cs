@@ -30,7 +30,8 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
     public async Task<BenchReport> RunAsync(BenchOptions options, string command, CancellationToken ct = default)
     {
         var root = repositoryRoot;
-        var defaults = new DeploymentOptions();
+        // The local engines, etcd (with the provisioned user when its authentication is on) and image registry.
+        var defaults = TestEnvironment.Defaults;
         await CheckServicesAsync(defaults, ct);
 
         var startedAt = _time.GetUtcNow();

@@ -249,6 +249,24 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
         return task;
     }
 
+    /// <summary>
+    /// Waits until the work started beside the stages has ended (a failed stage reports after it: a build cut short
+    /// leaves its intermediate containers behind), without cancelling it; its own failures are left to whoever awaits it.
+    /// </summary>
+    public async Task SettleBesideWorkAsync()
+    {
+        List<Task> background;
+        lock (_background)
+        {
+            background = [.. _background.Select(b => b.Work)];
+        }
+
+        foreach (var work in background)
+        {
+            await work.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
     /// <summary>Captures the service's production state (see <see cref="ProductionSnapshot"/>).</summary>
     public Task<ProductionSnapshot> CaptureSnapshotAsync(CancellationToken ct = default) =>
         ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Runtime, ServiceRegistry, Proxy, ct);

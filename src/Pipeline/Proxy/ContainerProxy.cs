@@ -659,7 +659,8 @@ public abstract class ContainerProxy : IProxy
             {
                 // While it reloads the proxy may briefly refuse its control socket: that is "not yet", not a failure.
                 var now = await ServingProcessesAsync(id, deadline).ConfigureAwait(false);
-                if (now.Count > 0 && now.Any(p => !before.Contains(p)))
+                // Served by new workers only: an old one that still accepts would answer with the old config.
+                if (now.Count > 0 && !now.Overlaps(before))
                 {
                     return true;
                 }

@@ -81,9 +81,14 @@ public sealed class NginxProxy : ContainerProxy
 
     private protected override async Task<IReadOnlySet<string>> ServingProcessesAsync(string containerId, CancellationToken ct)
     {
-        // nginx runs as PID 1; its children are the workers. A reload starts new ones.
-        var result = await ExecCheckedAsync(containerId, ["/bin/cat", "/proc/1/task/1/children"], "list the nginx workers", ct).ConfigureAwait(false);
-        return result.Stdout.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+        // nginx runs as PID 1; its children are the workers. A reload starts new ones; an old one still accepts connections
+        // (with the old config) until it has closed its listeners and calls itself "worker process is shutting down".
+        var result = await ExecCheckedAsync(
+            containerId,
+            ["/bin/sh", "-c", "for p in $(cat /proc/1/task/1/children); do grep -q 'shutting down' /proc/$p/cmdline 2>/dev/null || echo $p; done"],
+            "list the nginx workers",
+            ct).ConfigureAwait(false);
+        return result.Stdout.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
     }
 
     private protected override async Task<bool> AnswersOnSessionAsync(string containerId, CancellationToken ct)

@@ -91,6 +91,7 @@ public static partial class ProxyConfigAddresses
     [GeneratedRegex(@"(?<![0-9A-Za-z.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])")]
     private static partial Regex Ipv4();
 
-    [GeneratedRegex(@"\[([0-9A-Fa-f:.]+)\]")]
+    // At least one colon: "[1]" (a Lua or array index) is no address.
+    [GeneratedRegex(@"\[([0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)\]")]
     private static partial Regex Ipv6();
 }

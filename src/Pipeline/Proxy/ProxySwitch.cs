@@ -68,12 +68,7 @@ public sealed class ProxySwitch(
         var routed = new Dictionary<(string Host, string Prefix), string>();
         foreach (var release in live.Releases)
         {
-            var route = new ProxyRoute(release.Service, release.Route, release.HostName, release.Color, release.Version, Upstreams(release))
-            {
-                Standby = live.Standbys?.GetValueOrDefault(release.Service) is { } standby && standby.Color != release.Color && standby.RegisteredAt < release.RegisteredAt
-                    ? new StandbyRelease(standby.Color, standby.Version, Upstreams(standby))
-                    : null,
-            };
+            var route = RouteOf(release, live.Standbys?.GetValueOrDefault(release.Service));
             try
             {
                 ProxyRouteValidation.Validate([route]);
@@ -110,7 +105,23 @@ public sealed class ProxySwitch(
     /// <summary>The proxy config for every service's live release in the registry (see the overload).</summary>
     public Task<string> RenderFromRegistryAsync(CancellationToken ct) => RenderFromRegistryAsync(null, null, ct);
 
-    private static List<UpstreamEndpoint> Upstreams(ReleaseRecord release) =>
+    /// <summary>
+    /// The route of a live release, every replica an upstream, with <paramref name="other"/> (the service's release of the
+    /// other colour) as its standby when it was registered before the live one (see <see cref="RenderFromRegistryAsync(IReadOnlyDictionary{string, string}?, string?, CancellationToken)"/>).
+    /// </summary>
+    public static ProxyRoute RouteOf(ReleaseRecord live, ReleaseRecord? other)
+    {
+        ArgumentNullException.ThrowIfNull(live);
+        return new ProxyRoute(live.Service, live.Route, live.HostName, live.Color, live.Version, Upstreams(live))
+        {
+            Standby = other is not null && other.Color != live.Color && other.RegisteredAt < live.RegisteredAt
+                ? new StandbyRelease(other.Color, other.Version, Upstreams(other))
+                : null,
+        };
+    }
+
+    /// <summary>Every replica of <paramref name="release"/> as an upstream.</summary>
+    public static List<UpstreamEndpoint> Upstreams(ReleaseRecord release) =>
         [.. release.AllEndpoints.Select(e => new UpstreamEndpoint(e.Address, e.Port))];
 
     /// <summary>

@@ -20,6 +20,8 @@ public sealed class DeployRelease : DeploymentStage
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
+        // The pushes may still run beside the stages before: production changes only once they succeeded.
+        await PushImage.AwaitAsync(context);
         var runtime = context.Runtime;
         var options = context.Options;
         context.State.PreviousColor = await context.Catalog.GetLiveColorAsync(context.Service, ct);
@@ -32,14 +34,9 @@ public sealed class DeployRelease : DeploymentStage
             await runtime.EnsureNetworkAsync(new Dictionary<string, string> { [Labels.Role] = Roles.Network, [Labels.DeployId] = context.DeployId }, ct);
         }
 
-        // Containers on the engine that built the image run it as it is; anything else (another engine, a swarm whose
-        // nodes pull by digest) needs the pushes, which may still run beside this stage, to be done first.
+        // Containers on the engine that built the image run it as it is (no pull); a swarm's nodes pull it by digest.
         var imageIsLocal = runtime.Kind == OrchestratorKind.Containers && PushImage.SameEngine(context)
             && await runtime.Engine.ImageExistsAsync(context.State.Image!.ToString(), ct);
-        if (!imageIsLocal)
-        {
-            await PushImage.AwaitAsync(context);
-        }
 
         var spec = new ReleaseSpec
         {

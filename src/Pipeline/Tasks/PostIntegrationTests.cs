@@ -8,7 +8,8 @@ namespace Pipeline.Tasks;
 /// service by that name: <c>TARGET_URL</c> is <c>http://{host name}:{proxy port}{route}</c> and the container's
 /// <c>/etc/hosts</c> points the name at the proxy's address; <c>TARGET_HOST</c> is the host name (the Host header to send)
 /// and <c>PROXY_URL</c> the proxy's own address, for tests that set the header themselves. When the proxy terminates TLS
-/// the URLs are <c>https://</c> and <c>TARGET_CA</c> holds the certificate to trust (PEM).
+/// the URLs are <c>https://</c>, <c>TARGET_CA</c> holds the certificate to trust (PEM) and <c>TARGET_HTTP_URL</c> the same
+/// route over plain HTTP (for a test client without modern TLS).
 /// </summary>
 [TaskName("PostIntegrationTests")]
 [TaskDescription("Runs the test image with TEST_TYPE=post-integration, TARGET_URL = the proxy (by --host-name when given; https:// with TARGET_CA when it terminates TLS).")]
@@ -30,6 +31,13 @@ public sealed class PostIntegrationTests : DeploymentStage
         }
 
         var proxyUrl = new Uri(baseUrl, context.Options.Route);
+        var httpUrl = new Uri(proxy.PublicUrl, context.Options.Route);
+        if (environment.ContainsKey(TargetCaVariable))
+        {
+            // For test clients that cannot speak TLS as the proxy does (busybox wget offers no SHA-256 signatures).
+            environment[TargetHttpUrlVariable] = context.Options.HostName is { } name ? new UriBuilder(httpUrl) { Host = name }.Uri.ToString() : httpUrl.ToString();
+        }
+
         if (context.Options.HostName is not { } host)
         {
             await TestStage.RunAsync(context, TestType.PostIntegration, proxyUrl.ToString(), network: "host", ct, environment);
@@ -51,4 +59,7 @@ public sealed class PostIntegrationTests : DeploymentStage
 
     /// <summary>The variable that carries the CA certificate (PEM) post-integration tests trust for an <c>https://</c> TARGET_URL.</summary>
     public const string TargetCaVariable = "TARGET_CA";
+
+    /// <summary>With an <c>https://</c> TARGET_URL: the same route through the proxy's plain HTTP port.</summary>
+    public const string TargetHttpUrlVariable = "TARGET_HTTP_URL";
 }

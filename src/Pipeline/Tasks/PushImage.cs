@@ -5,11 +5,12 @@ namespace Pipeline.Tasks;
 
 /// <summary>
 /// Pushes the service image and the test image to the image registry (both at once) and keeps the service image's digest.
-/// When the production engine is the CD engine (it runs the image it built), the pushes go on beside the next stages:
-/// RegisterRelease, which records the digest, waits for them.
+/// When the production engine is the CD engine (it runs the image it built), the pushes go on beside the next stages
+/// (the lock, migrations); DeployRelease waits for them before it changes anything in production, and a failed push is
+/// reported as PushImage's.
 /// </summary>
 [TaskName("PushImage")]
-[TaskDescription("Pushes the service image and the test image to the image registry, both at once (beside the release's start when production is the CD engine).")]
+[TaskDescription("Pushes the service image and the test image to the image registry, both at once (beside the lock and migrations when production is the CD engine).")]
 [IsDependentOn(typeof(BuildImage))]
 public sealed class PushImage : DeploymentStage
 {
@@ -41,7 +42,15 @@ public sealed class PushImage : DeploymentStage
         if (context.State.Pushes is { } pushes)
         {
             context.State.Pushes = null;
-            var span = await pushes;
+            StageSpan span;
+            try
+            {
+                span = await pushes;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new StageWorkFailedException("PushImage", e);
+            }
 
             // The stage itself only started them: report when they really ran.
             var state = context.State;

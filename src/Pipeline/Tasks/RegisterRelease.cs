@@ -13,8 +13,6 @@ public sealed class RegisterRelease : DeploymentStage
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
-        // The digest comes from the pushes, which may still run beside the release.
-        await PushImage.AwaitAsync(context);
         var state = context.State;
         var release = ReleaseRecord.For(
             context.Service,

@@ -163,7 +163,7 @@ public sealed partial class FaultMatrixTests
         [
             "restored the proxy config from the registry",
             $"kept the proxy container {harness.ProxyContainer}: it serves {second}",
-            $"removed container {first}-blue-",
+            $"removed release {first}-blue-",
             $"kept network {harness.Network}: in use by ",
         ]);
         firstRun.Error!.ShouldNotContain("FAILED to undo", Case.Sensitive);

@@ -29,6 +29,25 @@ public sealed class ProxyTemplateTests
 
     [TestCase("nginx")]
     [TestCase("haproxy")]
+    public void Should_Find_Only_Upstream_And_Unreachable_Addresses_In_A_Built_In_Config(string kind)
+    {
+        // Given a config of two routes, one with an IPv6 upstream (the nginx one's Lua indexes arrays: peer[1], peer[2])
+        var v6 = Hello with { Upstreams = [new UpstreamEndpoint("fd00::5", 8080)] };
+        var config = Proxy(kind).Render([v6, Api]);
+
+        // When its address literals are read
+        var found = ProxyConfigAddresses.Literals(config);
+
+        // Then they are the upstreams, plus only loopback or 0.0.0.0/8 stand-ins (nothing a rollback would call foreign)
+        found.ShouldContain("fd00::5");
+        found.ShouldContain("172.18.0.7");
+        found.Where(a => !a.StartsWith("0.", StringComparison.Ordinal) && !a.StartsWith("127.", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal).ShouldBe(["172.18.0.6", "172.18.0.7", "fd00::5"]);
+        ProxyConfigAddresses.Literals("local peer = peers[2]; set_current_peer(peer[1], peer[2])").ShouldBeEmpty();
+    }
+
+    [TestCase("nginx")]
+    [TestCase("haproxy")]
     public void Should_Answer_503_For_Everything_When_There_Are_No_Routes(string kind)
     {
         // Given no routes / When rendered
