@@ -12,8 +12,6 @@ namespace Pipeline.Proxy;
 /// </summary>
 public static partial class ProxyConfigAddresses
 {
-    private const string StateMarker = "# pipeline-proxy-state: ";
-
     /// <summary>The IP addresses <paramref name="config"/> routes live traffic to (normalised, e.g. <c>172.18.0.5</c>, <c>fd00::5</c>).</summary>
     public static IReadOnlySet<string> Upstreams(string config)
     {
@@ -53,15 +51,14 @@ public static partial class ProxyConfigAddresses
 
     private static HashSet<string>? FromStateLine(string config)
     {
-        if (!config.StartsWith(StateMarker, StringComparison.Ordinal))
+        if (ProxyDocument.StateJson(config) is not { } json)
         {
             return null;
         }
 
-        var end = config.IndexOf('\n', StringComparison.Ordinal);
         try
         {
-            using var state = JsonDocument.Parse(end < 0 ? config[StateMarker.Length..] : config[StateMarker.Length..end]);
+            using var state = JsonDocument.Parse(json);
             var found = new HashSet<string>(StringComparer.Ordinal);
             foreach (var route in state.RootElement.GetProperty("routes").EnumerateArray())
             {

@@ -1,11 +1,13 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Pipeline.Proxy;
 
 /// <summary>
-/// The config text Pipeline gives a proxy: a first line <c># pipeline-proxy-state: {json}</c> that records the routes it was
+/// The config text Pipeline gives a proxy: a first line <c># pipeline-proxy-state: {json}</c> (continued on
+/// <c># pipeline-proxy-state+ </c> lines when long) that records the routes it was
 /// rendered from (both colours of each), the config's shape and whether a change of colour can be made at runtime, then the
 /// template's output. The proxy's files beside the config (HAProxy's version map, nginx's route state) are derived from it,
 /// so the one text says everything the proxy runs, and two texts with the same shape differ only in where traffic goes.
@@ -13,6 +15,8 @@ namespace Pipeline.Proxy;
 internal sealed record ProxyDocument(string Text, string? Shape, bool Runtime, IReadOnlyList<ProxyRoute>? Routes)
 {
     private const string Marker = "# pipeline-proxy-state: ";
+    private const string ContinuationMarker = "# pipeline-proxy-state+ ";
+    private const int StateLineLength = 2000;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -34,20 +38,49 @@ internal sealed record ProxyDocument(string Text, string? Shape, bool Runtime, I
                 r.Version,
                 [.. r.Upstreams.Select(Endpoint)],
                 r.Standby is { } s ? new StandbyState(s.Color, s.Version, [.. s.Upstreams.Select(Endpoint)]) : null))]);
-        return Marker + JsonSerializer.Serialize(header, Json) + "\n" + body;
+        // nginx refuses a config line (a comment too) over 4 KiB: the state goes over as many lines as it needs.
+        var json = JsonSerializer.Serialize(header, Json);
+        var lines = new StringBuilder();
+        for (var at = 0; at == 0 || at < json.Length; at += StateLineLength)
+        {
+            lines.Append(at == 0 ? Marker : ContinuationMarker).Append(json.AsSpan(at, Math.Min(StateLineLength, json.Length - at))).Append('\n');
+        }
+
+        return lines + body;
+    }
+
+    /// <summary>The JSON of a config's state lines (the first line and its continuations), or null when it has none.</summary>
+    internal static string? StateJson(string text)
+    {
+        if (!text.StartsWith(Marker, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var json = new StringBuilder();
+        var at = 0;
+        var marker = Marker;
+        while (at < text.Length && text.AsSpan(at).StartsWith(marker, StringComparison.Ordinal))
+        {
+            var end = text.IndexOf('\n', at);
+            end = end < 0 ? text.Length : end;
+            json.Append(text.AsSpan(at + marker.Length, end - at - marker.Length));
+            at = end + 1;
+            marker = ContinuationMarker;
+        }
+
+        return json.ToString();
     }
 
     /// <summary>Reads the header of a config; a config without one (written by something else) has no shape and no routes.</summary>
     public static ProxyDocument Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        if (!text.StartsWith(Marker, StringComparison.Ordinal))
+        if (StateJson(text) is not { } json)
         {
             return new ProxyDocument(text, null, false, null);
         }
 
-        var end = text.IndexOf('\n', StringComparison.Ordinal);
-        var json = end < 0 ? text[Marker.Length..] : text[Marker.Length..end];
         try
         {
             var header = JsonSerializer.Deserialize<Header>(json, Json);

@@ -29,6 +29,24 @@ public sealed class ProxyTemplateTests
 
     [TestCase("nginx")]
     [TestCase("haproxy")]
+    public void Should_Keep_Every_Line_Of_A_Big_Config_Under_The_Limit_nginx_Reads_And_Read_Its_State_Back(string kind)
+    {
+        // Given 300 routes (a state far longer than the 4 KiB nginx allows on one line)
+        var routes = Enumerable.Range(1, 300)
+            .Select(i => new ProxyRoute($"svc{i}", $"/svc{i}/", null, "blue", "1.0.0", [new UpstreamEndpoint($"172.18.{i / 250}.{i % 250 + 2}", 8080)]))
+            .ToList();
+
+        // When rendered
+        var config = Proxy(kind).Render(routes);
+
+        // Then no line is longer than 4 KiB, and the state read back has every route and every upstream
+        config.Split('\n').Max(l => l.Length).ShouldBeLessThan(4096);
+        ProxyDocument.Parse(config).Routes.ShouldNotBeNull().Count.ShouldBe(300);
+        ProxyConfigAddresses.Upstreams(config).Count.ShouldBe(300);
+    }
+
+    [TestCase("nginx")]
+    [TestCase("haproxy")]
     public void Should_Find_Only_Upstream_And_Unreachable_Addresses_In_A_Built_In_Config(string kind)
     {
         // Given a config of two routes, one with an IPv6 upstream (the nginx one's Lua indexes arrays: peer[1], peer[2])
