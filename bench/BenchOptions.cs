@@ -51,6 +51,12 @@ internal sealed record BenchOptions
     /// </summary>
     public bool CaptureProxyLog { get; init; }
 
+    /// <summary>
+    /// <c>--orchestrator=swarm</c>: the swarm bench (<see cref="SwarmBench"/>: the deploys on one engine and on the test
+    /// swarm, and a worker killed) instead of the proxy bench. The default value is false.
+    /// </summary>
+    public bool Swarm { get; init; }
+
     /// <summary>Reads the options from <c>--name=value</c> arguments; throws <see cref="ArgumentException"/> naming a bad one.</summary>
     public static BenchOptions Parse(Func<string, string?> argument)
     {
@@ -81,8 +87,12 @@ internal sealed record BenchOptions
                 : throw new ArgumentException($"--{name}={text}: use true or false.");
         }
 
+        var orchestrator = argument("orchestrator") ?? "containers";
         return o with
         {
+            Swarm = orchestrator == "swarm" ? true
+                : orchestrator == "containers" ? false
+                : throw new ArgumentException($"--orchestrator={orchestrator}: the bench runs on containers (the proxy bench) or swarm."),
             Deploys = Int("deploys", o.Deploys, 1, 1000),
             Rollbacks = Int("rollbacks", o.Rollbacks, 0, 1000),
             Connections = Int("connections", o.Connections, 0, 1000),

@@ -39,7 +39,7 @@ internal sealed record LoadResult(
 internal sealed record HttpsLoad(int Port, string CaPem, int KeepAliveClients, int CloseClients);
 
 /// <summary>
-/// Sustained HTTP load on 127.0.0.1 from raw sockets: <c>keepAlive</c> clients that reuse one connection (and
+/// Sustained HTTP load on a proxy (127.0.0.1, or the test swarm's manager) from raw sockets: <c>keepAlive</c> clients that reuse one connection (and
 /// reconnect only after a response that says <c>Connection: close</c> or an error) and <c>close</c> clients that
 /// open a connection per request with <c>Connection: close</c>, optionally the same over TLS (<see cref="HttpsLoad"/>).
 /// Each client sends its next request <c>interval</c> after the previous answer. Nothing is retried: a request that gets
@@ -53,6 +53,7 @@ internal sealed class LoadGenerator : IAsyncDisposable
     private readonly List<LoadFailure> _failures = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly int _port;
+    private readonly IPAddress _address;
     private readonly string _path;
     private readonly TimeSpan _interval;
     private readonly TimeSpan _timeout;
@@ -66,10 +67,11 @@ internal sealed class LoadGenerator : IAsyncDisposable
     private long _httpsFailed;
     private LoadResult? _result;
 
-    private LoadGenerator(int port, string path, TimeSpan interval, TimeSpan timeout, HttpsLoad? https)
+    private LoadGenerator(int port, string path, TimeSpan interval, TimeSpan timeout, HttpsLoad? https, IPAddress address)
     {
         _port = port;
         _path = path;
+        _address = address;
         _interval = interval;
         _timeout = timeout;
         _https = https;
@@ -80,9 +82,9 @@ internal sealed class LoadGenerator : IAsyncDisposable
     public double ElapsedSeconds => _clock.Elapsed.TotalSeconds;
 
     /// <summary>Starts the clients; they run until <see cref="StopAsync"/>.</summary>
-    public static LoadGenerator Start(int port, string path, int keepAliveClients, int closeClients, TimeSpan interval, TimeSpan? timeout = null, HttpsLoad? https = null)
+    public static LoadGenerator Start(int port, string path, int keepAliveClients, int closeClients, TimeSpan interval, TimeSpan? timeout = null, HttpsLoad? https = null, IPAddress? address = null)
     {
-        var load = new LoadGenerator(port, path, interval, timeout ?? TimeSpan.FromSeconds(10), https);
+        var load = new LoadGenerator(port, path, interval, timeout ?? TimeSpan.FromSeconds(10), https, address ?? IPAddress.Loopback);
         for (var i = 0; i < keepAliveClients; i++)
         {
             var client = $"k{i}";
@@ -236,7 +238,7 @@ internal sealed class LoadGenerator : IAsyncDisposable
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, secure ? _https!.Port : _port), ct);
+            await socket.ConnectAsync(new IPEndPoint(_address, secure ? _https!.Port : _port), ct);
             Stream stream = new NetworkStream(socket, ownsSocket: false);
             if (secure)
             {
@@ -325,7 +327,7 @@ internal sealed class LoadGenerator : IAsyncDisposable
     }
 
     private byte[] Request(string id, bool close, bool secure) => Encoding.ASCII.GetBytes(
-        $"GET {_path} HTTP/1.1\r\nHost: 127.0.0.1:{(secure ? _https!.Port : _port)}\r\nUser-Agent: pipeline-bench\r\nX-Request-Id: {id}\r\n{(close ? "Connection: close\r\n" : "")}\r\n");
+        $"GET {_path} HTTP/1.1\r\nHost: {new IPEndPoint(_address, secure ? _https!.Port : _port)}\r\nUser-Agent: pipeline-bench\r\nX-Request-Id: {id}\r\n{(close ? "Connection: close\r\n" : "")}\r\n");
 
     /// <summary>A connection and the stream requests go over (the socket's, or TLS on it).</summary>
     private sealed class Connection(Socket socket, Stream stream) : IDisposable

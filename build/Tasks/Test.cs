@@ -44,10 +44,13 @@ public sealed class Test : FrostingTask<DeploymentContext>
         }
     }
 
-    /// <summary>The build's etcd user for the tests, when its password is in a file that exists (the tests read it the same way).</summary>
+    /// <summary>
+    /// The build's etcd user for the tests, when its password is in a file that exists, under PIPELINE_TEST_ names: the
+    /// tests run the pipeline in-process, where PIPELINE_ETCD_* would override the options a test gives it.
+    /// </summary>
     private static Dictionary<string, string> EtcdUserForTests(Pipeline.Configuration.DeploymentOptions options) =>
         options is { EtcdUsername: { } user, EtcdPassword: null, EtcdPasswordFile: { } file } && File.Exists(file)
-            ? new Dictionary<string, string> { ["PIPELINE_ETCD_USERNAME"] = user, ["PIPELINE_ETCD_PASSWORD_FILE"] = file }
+            ? new Dictionary<string, string> { ["PIPELINE_TEST_ETCD_USERNAME"] = user, ["PIPELINE_TEST_ETCD_PASSWORD_FILE"] = file }
             : [];
 
     /// <summary>

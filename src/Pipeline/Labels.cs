@@ -21,6 +21,8 @@ public static class Labels
     public const string TestType = "pipeline.test-type";
     /// <summary>On a release container of the containers runtime: its replica number (1…replicas).</summary>
     public const string Replica = "pipeline.replica";
+    /// <summary>On a release container Heal or Scale started in place of another (or beside the others): the id of that run.</summary>
+    public const string HealedBy = "pipeline.healed-by";
 }
 
 /// <summary>The values of the <see cref="Labels.Role"/> label.</summary>

@@ -10,9 +10,11 @@ namespace Pipeline.Testing.Support;
 /// Where the real engines listen during integration tests. `./build.sh --target=Test` provisions them first
 /// (dockerd, docker-registry on 127.0.0.1:5000, etcd on 127.0.0.1:2379); the same environment variables the
 /// build program reads point the tests elsewhere. When etcd has authentication on, the tests use the user
-/// PIPELINE_ETCD_USERNAME with PIPELINE_ETCD_PASSWORD or PIPELINE_ETCD_PASSWORD_FILE, or else the user the
-/// provisioning made (<see cref="ProvisionedEtcdUser"/>, password in <see cref="ProvisionedEtcdPasswordFile"/>)
-/// when that file exists.
+/// PIPELINE_TEST_ETCD_USERNAME with PIPELINE_TEST_ETCD_PASSWORD or PIPELINE_TEST_ETCD_PASSWORD_FILE (the Test target
+/// sets these), else the same without TEST_, or else the user the provisioning made (<see cref="ProvisionedEtcdUser"/>,
+/// password in <see cref="ProvisionedEtcdPasswordFile"/>) when that file exists. The TEST_ names exist because the tests
+/// run the pipeline in-process, where PIPELINE_ETCD_* in the environment would override the options a test gives (a
+/// private etcd's user, say).
 /// </summary>
 public static class TestEnvironment
 {
@@ -34,18 +36,23 @@ public static class TestEnvironment
 
     /// <summary>The etcd user the tests use, or null for none (etcd without authentication).</summary>
     public static string? EtcdUsername =>
-        Environment.GetEnvironmentVariable("PIPELINE_ETCD_USERNAME") is { Length: > 0 } user ? user
+        Variable("ETCD_USERNAME") is { } user ? user
         : File.Exists(ProvisionedEtcdPasswordFile) ? ProvisionedEtcdUser
         : null;
 
     /// <summary>The etcd user's password when given in the environment, else null.</summary>
-    public static string? EtcdPassword => Environment.GetEnvironmentVariable("PIPELINE_ETCD_PASSWORD") is { Length: > 0 } password ? password : null;
+    public static string? EtcdPassword => Variable("ETCD_PASSWORD");
 
     /// <summary>The file holding the etcd user's password, when the password is not in the environment.</summary>
     public static string? EtcdPasswordFile =>
         EtcdUsername is null || EtcdPassword is not null ? null
-        : Environment.GetEnvironmentVariable("PIPELINE_ETCD_PASSWORD_FILE") is { Length: > 0 } file ? file
-        : ProvisionedEtcdPasswordFile;
+        : Variable("ETCD_PASSWORD_FILE") ?? ProvisionedEtcdPasswordFile;
+
+    /// <summary>PIPELINE_TEST_{name}, else PIPELINE_{name}, when set and not empty.</summary>
+    private static string? Variable(string name) =>
+        Environment.GetEnvironmentVariable("PIPELINE_TEST_" + name) is { Length: > 0 } forTests ? forTests
+        : Environment.GetEnvironmentVariable("PIPELINE_" + name) is { Length: > 0 } value ? value
+        : null;
 
     /// <summary>The etcd variables a pipeline process the tests start needs (empty without authentication).</summary>
     public static IReadOnlyDictionary<string, string> EtcdEnvironment =>

@@ -61,8 +61,8 @@ public sealed record BaseImagesOptions
     ];
 
     /// <summary>The database image: PostgreSQL server and psql (the database, the migration runner) and python3 with psycopg2 (examples/notes).</summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm</c>.</value>
-    public string DatabaseImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm";
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm-2</c>.</value>
+    public string DatabaseImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm-2";
 
     /// <summary>Where the database image comes from when neither the engine nor its registry has it.</summary>
     /// <value>The default value is <see cref="BaseImageSource.Build"/>.</value>
@@ -73,12 +73,15 @@ public sealed record BaseImagesOptions
     public IReadOnlyList<string> DatabasePackages { get; init; } = ["postgresql", "python3-psycopg2"];
 
     /// <summary>Dockerfile instructions applied when importing the database root filesystem.</summary>
-    /// <value>The default value sets PATH, exposes 5432 and sets CMD to bash (the database server and the runner pass their own command).</value>
+    /// <value>
+    /// The default value sets PATH and sets CMD to bash (the database server and the runner pass their own command). It
+    /// exposes no port: services built on it (examples/notes) expose their own, and the release's port is the one its
+    /// image exposes.
+    /// </value>
     public IReadOnlyList<string> DatabaseImageChanges { get; init; } =
     [
         "CMD [\"bash\"]",
         "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "EXPOSE 5432",
     ];
 
     /// <summary>Whether the database image is pushed to its registry after it is built (or when only the engine has it).</summary>

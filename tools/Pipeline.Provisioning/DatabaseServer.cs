@@ -23,8 +23,8 @@ public sealed partial record DatabaseServerOptions
     public string? VolumeName { get; init; }
 
     /// <summary>The image the server runs (PostgreSQL from Debian, see <see cref="BaseImagesOptions.DatabaseImage"/>).</summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm</c>.</value>
-    public string Image { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm";
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm-2</c>.</value>
+    public string Image { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm-2";
 
     /// <summary>The application's database (owned by <see cref="User"/>).</summary>
     /// <value>The default value is <c>app</c>.</value>

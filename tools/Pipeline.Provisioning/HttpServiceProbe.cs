@@ -6,7 +6,7 @@ using Pipeline.Docker;
 
 namespace Pipeline.Provisioning;
 
-/// <summary>Probes services with plain HTTP; Docker's unix socket is spoken to directly (no Docker client library).</summary>
+/// <summary>Probes services with plain HTTP (HTTPS for an engine with TLS and a registry that speaks only HTTPS); Docker's unix socket is spoken to directly (no Docker client library).</summary>
 public sealed partial class HttpServiceProbe : IServiceProbe
 {
     /// <inheritdoc />
@@ -69,15 +69,62 @@ public sealed partial class HttpServiceProbe : IServiceProbe
     }
 
     /// <inheritdoc />
-    public Task<ProbeResult> CheckImageRegistryAsync(string hostAndPort, TimeSpan timeout, CancellationToken ct = default) =>
-        GetAsync(new Uri($"http://{hostAndPort}/v2/"), timeout, (url, response, _) =>
+    /// <remarks>
+    /// Plain HTTP first; a registry that answers it with 400 speaks HTTPS (Go's answer to HTTP on a TLS port), and is
+    /// asked again over HTTPS, trusting the CAs Docker trusts for it (<c>/etc/docker/certs.d/HOST:PORT/*.crt</c>).
+    /// </remarks>
+    public async Task<ProbeResult> CheckImageRegistryAsync(string hostAndPort, TimeSpan timeout, CancellationToken ct = default)
+    {
+        var plain = await GetAsync(new Uri($"http://{hostAndPort}/v2/"), timeout, JudgeImageRegistry, ct).ConfigureAwait(false);
+        if (plain.Reachable || !plain.Detail.Contains(" answered 400 ", StringComparison.Ordinal))
         {
-            var api = response.Headers.TryGetValues("Docker-Distribution-API-Version", out var values) ? values.FirstOrDefault() : null;
-            var status = (int)response.StatusCode;
-            return (status is 200 or 401) && api is not null && api.StartsWith("registry/2", StringComparison.Ordinal)
-                ? ProbeResult.Up($"{api} API")
-                : ProbeResult.Down($"GET {url} answered {status} without Docker-Distribution-API-Version: registry/2.0, so it is no image registry");
-        }, ct);
+            return plain;
+        }
+
+        var authorities = Directory.Exists(Path.Combine(DockerCertsDirectory, hostAndPort))
+            ? Directory.GetFiles(Path.Combine(DockerCertsDirectory, hostAndPort), "*.crt")
+            : [];
+        return await GetAsync(new Uri($"https://{hostAndPort}/v2/"), timeout, JudgeImageRegistry, ct, handler => TrustOnly(handler, authorities)).ConfigureAwait(false);
+    }
+
+    /// <summary>Docker's folder of per-registry CAs.</summary>
+    public const string DockerCertsDirectory = "/etc/docker/certs.d";
+
+    private static ProbeResult JudgeImageRegistry(Uri url, HttpResponseMessage response, string body)
+    {
+        var api = response.Headers.TryGetValues("Docker-Distribution-API-Version", out var values) ? values.FirstOrDefault() : null;
+        var status = (int)response.StatusCode;
+        return (status is 200 or 401) && api is not null && api.StartsWith("registry/2", StringComparison.Ordinal)
+            ? ProbeResult.Up($"{api} API")
+            : ProbeResult.Down($"GET {url} answered {status} without Docker-Distribution-API-Version: registry/2.0, so it is no image registry");
+    }
+
+    /// <summary>Accepts a server certificate that chains to one of <paramref name="caFiles"/> (and names the host), or that the system trusts.</summary>
+    private static void TrustOnly(SocketsHttpHandler handler, IReadOnlyList<string> caFiles)
+    {
+        var authorities = caFiles.Select(f => X509CertificateLoader.LoadCertificateFromFile(f)).ToList();
+        handler.SslOptions = new SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (errors == SslPolicyErrors.None)
+                {
+                    return true;
+                }
+
+                if (certificate is null || authorities.Count == 0 || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+                {
+                    return false;
+                }
+
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.AddRange(authorities.ToArray());
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                return chain.Build(new X509Certificate2(certificate));
+            },
+        };
+    }
 
     /// <inheritdoc />
     public Task<ProbeResult> CheckEtcdAsync(Uri etcd, TimeSpan timeout, CancellationToken ct = default) =>
@@ -93,9 +140,11 @@ public sealed partial class HttpServiceProbe : IServiceProbe
                 ? ProbeResult.Up($"Prometheus {match.Groups[1].Value}")
                 : ProbeResult.Down($"GET {url} answered {(int)response.StatusCode} without a Prometheus version, so it is no Prometheus (or it is still starting)"), ct);
 
-    private static async Task<ProbeResult> GetAsync(Uri url, TimeSpan timeout, Func<Uri, HttpResponseMessage, string, ProbeResult> judge, CancellationToken ct)
+    private static async Task<ProbeResult> GetAsync(Uri url, TimeSpan timeout, Func<Uri, HttpResponseMessage, string, ProbeResult> judge, CancellationToken ct, Action<SocketsHttpHandler>? configure = null)
     {
-        using var client = new HttpClient(new SocketsHttpHandler { ConnectTimeout = timeout, UseProxy = false }) { Timeout = timeout };
+        var handler = new SocketsHttpHandler { ConnectTimeout = timeout, UseProxy = false };
+        configure?.Invoke(handler);
+        using var client = new HttpClient(handler) { Timeout = timeout };
         try
         {
             using var response = await client.GetAsync(url, ct).ConfigureAwait(false);

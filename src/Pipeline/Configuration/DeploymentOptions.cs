@@ -175,6 +175,10 @@ public sealed record DeploymentOptions
     /// <value>The default value is <see cref="ScalingOptions"/>' defaults.</value>
     public ScalingOptions Scaling { get; init; } = new();
 
+    /// <summary>How <c>--target=Heal</c> finds instances to replace and how often it may (<c>--watch</c>, <c>--heal-interval</c>, <c>--heal-failures</c>, …).</summary>
+    /// <value>The default value is <see cref="Healing.HealingOptions"/>' defaults.</value>
+    public Healing.HealingOptions Healing { get; init; } = new();
+
     /// <summary>
     /// Image registries (<c>host:port</c>) that may be spoken to over plain HTTP or with a certificate that does not
     /// verify, as Docker's <c>--insecure-registry</c>. Registries on loopback may use plain HTTP without being listed;
@@ -274,8 +278,8 @@ public sealed record DeploymentOptions
     /// The image the migration runner uses (it needs <c>psql</c>); it runs on the production engine, on <see cref="Network"/>,
     /// when the service folder has a <c>migrations/</c> folder. The database is <c>DATABASE_URL</c> from <see cref="ReleaseEnvironment"/>.
     /// </summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm</c>.</value>
-    public string MigrationImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm";
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm-2</c>.</value>
+    public string MigrationImage { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm-2";
 
     /// <summary>Names given with <c>--release-env</c>, whose values <see cref="OptionResolver"/> reads from the environment.</summary>
     internal IReadOnlyList<string> ReleaseEnvironmentNames { get; init; } = [];

@@ -52,7 +52,13 @@ public static partial class OptionResolver
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
         new("release-env", "--release-env=DATABASE_URL", (o, v) => o with { ReleaseEnvironmentNames = ParseNames(v) }),
-        new("migration-image", "--migration-image=127.0.0.1:5000/pipeline/postgres:bookworm", (o, v) => o with { MigrationImage = v }),
+        new("replicas", "--replicas=2", (o, v) => o with { Replicas = ParseInt(v) }),
+        new("orchestrator", null, (o, v) => o with { Orchestrator = OrchestratorKind.TryParse(v, out var kind) ? kind : throw new FormatException(UnknownOrchestrator) }),
+        new("placement-constraint", "--placement-constraint=node.role==worker", (o, v) => o with { PlacementConstraints = ParseList(v) }),
+        new("placement-spread", "--placement-spread=node.labels.zone", (o, v) => o with { PlacementSpread = ParseList(v) }),
+        new("endpoint-mode", null, (o, v) => o with { EndpointMode = v switch { "dnsrr" => SwarmEndpointMode.Dnsrr, "vip" => SwarmEndpointMode.Vip, _ => throw new FormatException("unknown endpoint mode; use --endpoint-mode=dnsrr or --endpoint-mode=vip") } }),
+        new("probe-image", $"--probe-image={DeploymentOptions.DefaultProbeImage}", (o, v) => o with { ProbeImage = v }),
+        new("migration-image", "--migration-image=127.0.0.1:5000/pipeline/postgres:bookworm-2", (o, v) => o with { MigrationImage = v }),
 
         new("insecure-registry", "--insecure-registry=registry.internal:5000", (o, v) => o with { InsecureRegistries = ParseList(v) }),
         new("image-registry-ca", "--image-registry-ca=/etc/pipeline/registry-ca.pem", (o, v) => o with { ImageRegistryCa = v.Length == 0 ? null : v }),
@@ -69,6 +75,13 @@ public static partial class OptionResolver
         new("max-replicas", "--max-replicas=10", (o, v) => o with { Scaling = o.Scaling with { MaxReplicas = ParseInt(v) } }),
         new("stabilization-window", "--stabilization-window=300", (o, v) => o with { Scaling = o.Scaling with { StabilizationWindow = ParseSeconds(v) } }),
         new("forecast-only", "--forecast-only=true", (o, v) => o with { Scaling = o.Scaling with { ForecastOnly = ParseBool(v) } }),
+        new("watch", "--watch=true", (o, v) => o with { Healing = o.Healing with { Watch = ParseBool(v) } }),
+        new("heal-interval", "--heal-interval=10", (o, v) => o with { Healing = o.Healing with { Interval = ParseSeconds(v) } }),
+        new("heal-failures", "--heal-failures=3", (o, v) => o with { Healing = o.Healing with { FailureThreshold = ParseInt(v) } }),
+        new("heal-backoff", "--heal-backoff=10", (o, v) => o with { Healing = o.Healing with { Backoff = ParseSeconds(v) } }),
+        new("heal-backoff-max", "--heal-backoff-max=300", (o, v) => o with { Healing = o.Healing with { BackoffMax = ParseSeconds(v) } }),
+        new("heal-max-replacements", "--heal-max-replacements=3", (o, v) => o with { Healing = o.Healing with { MaxReplacements = ParseInt(v) } }),
+        new("heal-window", "--heal-window=600", (o, v) => o with { Healing = o.Healing with { Window = ParseSeconds(v) } }),
         new("notify", "--notify=https://hooks.example.test/deploys", (o, v) => o with { Notify = ParseNotify(v) }),
         new("notify-timeout", "--notify-timeout=10", (o, v) => o with { NotifyTimeout = ParseSeconds(v) }),
         new("from-registry", "--from-registry --release-version=1.4.0", (o, v) => o with { FromRegistry = ParseBool(v) }),
@@ -210,7 +223,7 @@ public static partial class OptionResolver
         Check(IPAddress.TryParse(o.ProxyAddress, out _), $"--proxy-address={Escape(o.ProxyAddress)}: must be an IP address; e.g. --proxy-address=127.0.0.1");
         Check(DockerName().IsMatch(o.ProxyContainer), $"--proxy-container={Escape(o.ProxyContainer)}: a container name is letters, digits and _ . -; e.g. --proxy-container=pipeline-proxy");
         Check(DockerName().IsMatch(o.Network), $"--network={Escape(o.Network)}: a network name is letters, digits and _ . -; e.g. --network=pipeline");
-        Check(ImageRef.TryParse(o.MigrationImage, out _, out var migrationImageProblem), $"--migration-image={Escape(o.MigrationImage)}: {migrationImageProblem}; e.g. --migration-image=127.0.0.1:5000/pipeline/postgres:bookworm");
+        Check(ImageRef.TryParse(o.MigrationImage, out _, out var migrationImageProblem), $"--migration-image={Escape(o.MigrationImage)}: {migrationImageProblem}; e.g. --migration-image=127.0.0.1:5000/pipeline/postgres:bookworm-2");
         Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image={ProxyOptions.DefaultImage}");
         Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
         if (o.HttpsPort is { } https)
@@ -296,6 +309,7 @@ public static partial class OptionResolver
         Check(o.PrometheusUrl.IsAbsoluteUri && o.PrometheusUrl.Scheme is "http" or "https",
             $"--prometheus-url={Escape(o.PrometheusUrl.OriginalString)}: must be Prometheus' http(s) URL; e.g. --prometheus-url=http://127.0.0.1:9090");
         problems.AddRange(o.Scaling.Problems());
+        problems.AddRange(o.Healing.Problems());
 
         return problems;
 

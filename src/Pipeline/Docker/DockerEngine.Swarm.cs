@@ -157,37 +157,71 @@ public sealed partial class DockerEngine : ISwarmEngine
         });
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The update is confirmed by reading the node back; an update that lost a race with the node's own update (out of
+    /// sequence) or that does not show is made again from a fresh read, at most <see cref="NodeUpdateAttempts"/> times.
+    /// </remarks>
     public Task SetNodeAvailabilityAsync(string idOrHostName, SwarmNodeAvailability availability, CancellationToken ct = default) =>
         CallAsync($"setting node {idOrHostName} to {availability.ToString().ToLowerInvariant()}", async () =>
         {
-            var nodes = await _client.Swarm.ListNodesAsync(ct).ConfigureAwait(false);
-            var byId = nodes.Where(n => n.ID == idOrHostName).ToList();
-            var candidates = byId.Count > 0 ? byId : nodes.Where(n => n.Description?.Hostname == idOrHostName).ToList();
-            if (candidates.Count > 1)
+            var wanted = availability.ToString().ToLowerInvariant();
+            for (var attempt = 1; ; attempt++)
             {
-                // A node that left and joined again is listed twice under one host name: the live one counts.
-                candidates = candidates.Where(n => !string.Equals(n.Status?.State, "down", StringComparison.OrdinalIgnoreCase)).ToList();
-            }
+                var nodes = await _client.Swarm.ListNodesAsync(ct).ConfigureAwait(false);
+                var byId = nodes.Where(n => n.ID == idOrHostName).ToList();
+                var candidates = byId.Count > 0 ? byId : nodes.Where(n => n.Description?.Hostname == idOrHostName).ToList();
+                if (candidates.Count > 1)
+                {
+                    // A node that left and joined again is listed twice under one host name: the live one counts.
+                    candidates = candidates.Where(n => !string.Equals(n.Status?.State, "down", StringComparison.OrdinalIgnoreCase)).ToList();
+                }
 
-            if (candidates.Count != 1)
-            {
-                var known = string.Join(", ", nodes.Select(n => $"{n.Description?.Hostname} ({n.ID[..Math.Min(12, n.ID.Length)]})"));
-                throw new DockerEngineException(
-                    $"Setting node {idOrHostName} to {availability.ToString().ToLowerInvariant()} on {Endpoint} failed: {(candidates.Count == 0 ? "no" : "more than one live")} node has that id or host name. The swarm's nodes: {known}.",
-                    404);
-            }
+                if (candidates.Count != 1)
+                {
+                    var known = string.Join(", ", nodes.Select(n => $"{n.Description?.Hostname} ({n.ID[..Math.Min(12, n.ID.Length)]})"));
+                    throw new DockerEngineException(
+                        $"Setting node {idOrHostName} to {wanted} on {Endpoint} failed: {(candidates.Count == 0 ? "no" : "more than one live")} node has that id or host name. The swarm's nodes: {known}.",
+                        404);
+                }
 
-            var node = candidates[0];
-            var spec = new Models.NodeUpdateParameters
-            {
-                Name = node.Spec?.Name!,
-                Labels = node.Spec?.Labels ?? new Dictionary<string, string>(),
-                Role = node.Spec?.Role!,
-                Availability = availability.ToString().ToLowerInvariant(),
-            };
-            await _client.Swarm.UpdateNodeAsync(node.ID, node.Version?.Index ?? 0, spec, ct).ConfigureAwait(false);
-            return true;
+                var node = candidates[0];
+                if (string.Equals(node.Spec?.Availability, wanted, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+
+                var spec = new Models.NodeUpdateParameters
+                {
+                    Name = node.Spec?.Name!,
+                    Labels = node.Spec?.Labels ?? new Dictionary<string, string>(),
+                    Role = node.Spec?.Role!,
+                    Availability = wanted,
+                };
+                try
+                {
+                    await _client.Swarm.UpdateNodeAsync(node.ID, node.Version?.Index ?? 0, spec, ct).ConfigureAwait(false);
+                }
+                catch (DockerApiException e) when (attempt < NodeUpdateAttempts && e.ResponseBody?.Contains("out of sequence", StringComparison.OrdinalIgnoreCase) == true)
+                {
+                    continue;
+                }
+
+                var now = await _client.Swarm.InspectNodeAsync(node.ID, ct).ConfigureAwait(false);
+                if (string.Equals(now.Spec?.Availability, wanted, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+
+                if (attempt >= NodeUpdateAttempts)
+                {
+                    throw new DockerEngineException(
+                        $"Setting node {idOrHostName} ({node.ID}) to {wanted} on {Endpoint} failed: the manager accepted the update {attempt} times, but the node still shows availability '{now.Spec?.Availability}'.");
+                }
+            }
         });
+
+    /// <summary>How many times <see cref="SetNodeAvailabilityAsync"/> updates a node before it gives up.</summary>
+    private const int NodeUpdateAttempts = 3;
 
     /// <inheritdoc />
     public async Task<string> EnsureOverlayNetworkAsync(string name, IReadOnlyDictionary<string, string> labels, CancellationToken ct = default)

@@ -75,19 +75,19 @@ public sealed partial class DockerEngine : IDockerEngine
         }
         catch (Exception e) when (IsUnreachable(e) && _tls?.LastRejection is { } rejection && HasInChain<System.Security.Authentication.AuthenticationException>(e))
         {
-            throw new DockerEngineException($"The TLS handshake with the Docker engine at {Endpoint} failed while {what}: {rejection.Reason}. {rejection.Fix}", null, null, e);
+            throw new DockerEngineException($"The TLS handshake with the Docker engine at {Endpoint} failed while {what}: {rejection.Reason}. {rejection.Fix}", null, null, e) { TlsRefused = true };
         }
         catch (Exception e) when (IsUnreachable(e) && _tls is not null && IsRefusedClientCertificate(e, _tls))
         {
             throw new DockerEngineException(
                 $"The Docker engine at {Endpoint} ended the connection right after the TLS handshake while {what} ({Innermost(e).Message.TrimEnd('.')}): it refuses our client certificate. Check that {Path.Combine(Endpoint.CertPath ?? "DOCKER_CERT_PATH", "cert.pem")} is a client certificate signed by a CA the engine trusts (dockerd --tlscacert).",
-                null, null, e);
+                null, null, e) { TlsRefused = true };
         }
         catch (Exception e) when (IsUnreachable(e) && HasInChain<System.Security.Authentication.AuthenticationException>(e))
         {
             throw new DockerEngineException(
                 $"The TLS handshake with the Docker engine at {Endpoint} failed while {what}: {Innermost(e).Message} Check that {Endpoint.CertPath ?? "DOCKER_CERT_PATH"} holds the CA that signed the engine's certificate (ca.pem) and a client certificate the engine trusts (cert.pem, key.pem).",
-                null, null, e);
+                null, null, e) { TlsRefused = true };
         }
         catch (Exception e) when (IsUnreachable(e))
         {

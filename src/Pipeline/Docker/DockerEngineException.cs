@@ -9,4 +9,7 @@ public sealed class DockerEngineException(string message, int? statusCode = null
 
     /// <summary>The engine's response body, when it answered.</summary>
     public string? ResponseBody { get; } = responseBody;
+
+    /// <summary>The engine was reached but the TLS handshake failed (its certificate not trusted or not for this host, or ours refused); the message names the certificate files to fix.</summary>
+    public bool TlsRefused { get; init; }
 }

@@ -14,6 +14,9 @@ public static class HistoryKinds
 
     /// <summary>Healing: a small deploy that puts a service back as it should be (replacing dead replicas); written by the healing work.</summary>
     public const string Heal = "heal";
+
+    /// <summary>Scaling: a small deploy that changes how many replicas the live release runs (<c>--target=Scale</c>).</summary>
+    public const string Scale = "scale";
 }
 
 /// <summary>The values of <see cref="HistoryRecord.Outcome"/>.</summary>
@@ -33,9 +36,12 @@ public static class HistoryOutcomes
 
     /// <summary>A healing run put the service back.</summary>
     public const string Healed = "healed";
+
+    /// <summary>A scaling run changed the live release's replicas.</summary>
+    public const string Scaled = "scaled";
 }
 
-/// <summary>One thing that happened to a service: a deploy, a rollback or a heal.</summary>
+/// <summary>One thing that happened to a service: a deploy, a rollback, a heal or a scaling.</summary>
 /// <param name="Kind">One of <see cref="HistoryKinds"/>.</param>
 /// <param name="DeployId">The run it belongs to.</param>
 /// <param name="Version">The version deployed (or whose deploy was rolled back); null when unknown.</param>

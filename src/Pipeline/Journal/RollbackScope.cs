@@ -93,7 +93,7 @@ public sealed class RollbackScope(string service, ServiceCatalog catalog, IDocke
         }
 
         var live = await Catalog.ReadLiveReleasesAsync(ct: ct);
-        return live.Releases.FirstOrDefault(r => r.ContainerId == container.Id) is { } release
+        return live.Releases.FirstOrDefault(r => r.ContainerId == container.Id || r.AllEndpoints.Any(e => e.InstanceId == container.Id)) is { } release
             ? $"it is the live release of {release.Service} ({release.Color}) in the registry"
             : null;
     }

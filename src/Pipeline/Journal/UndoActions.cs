@@ -53,6 +53,7 @@ public static class UndoActions
         new RestoreProxyAction(),
         new RemoveReleaseAction(),
         new RestoreReplicasAction(),
+        new RemoveReplicaAction(),
     }.ToDictionary(a => a.Kind, StringComparer.Ordinal);
 
     /// <summary>The built-in actions plus <paramref name="more"/> (which replace a built-in one of the same kind).</summary>
@@ -334,6 +335,69 @@ internal sealed class RestoreReplicasAction : UndoAction
 
         await scope.RequireReleases(step).ScaleAsync(release, replicas, ct);
         return new UndoOutcome(step.Description);
+    }
+}
+
+/// <summary>
+/// <c>remove-replica {service, color, deployId, name}</c>: one replica container a Heal or Scale run started for a release of
+/// the service: its labels must name that release and carry <see cref="Labels.HealedBy"/> = the step's run. Never while the
+/// proxy's live config (or the registry) still routes to it.
+/// </summary>
+internal sealed class RemoveReplicaAction : UndoAction
+{
+    public override string Kind => UndoKinds.RemoveReplica;
+
+    public override string StillInPlace(UndoStep step) => $"replica {step.Arguments.GetValueOrDefault("name")}";
+
+    public override async Task<UndoOutcome> RunAsync(UndoStep step, RollbackScope scope, CancellationToken ct)
+    {
+        var release = ReleaseSteps.ReleaseOf(step, scope);
+        var name = step.Required("name");
+        if (await scope.Production.InspectContainerAsync(name, ct) is not { } container)
+        {
+            return new UndoOutcome(step.Description);
+        }
+
+        var labels = container.Labels;
+        if (step.DeployId is null
+            || labels.GetValueOrDefault(Labels.HealedBy) != step.DeployId
+            || labels.GetValueOrDefault(Labels.Role) != Roles.Release
+            || labels.GetValueOrDefault(Labels.Service) != release.Service
+            || labels.GetValueOrDefault(Labels.Color) != release.Color
+            || labels.GetValueOrDefault(Labels.DeployId) != release.DeployId)
+        {
+            throw new UndoRefusedException(
+                $"container {name} is not a replica of {release.Name} that run {step.DeployId ?? "(none named)"} started: its labels say {Labels.HealedBy}={labels.GetValueOrDefault(Labels.HealedBy) ?? "(none)"}, {Labels.Role}={labels.GetValueOrDefault(Labels.Role) ?? "(none)"}, {Labels.Service}={labels.GetValueOrDefault(Labels.Service) ?? "(none)"}, {Labels.Color}={labels.GetValueOrDefault(Labels.Color) ?? "(none)"}, {Labels.DeployId}={labels.GetValueOrDefault(Labels.DeployId) ?? "(none)"}");
+        }
+
+        if (await StillRoutedAsync(scope, release, container, ct) is { } routed)
+        {
+            throw new UndoBlockedException($"replica {name} was not removed: {routed}; removing it would take that traffic down");
+        }
+
+        await scope.Production.RemoveContainerAsync(container.Id, ct);
+        return new UndoOutcome(step.Description);
+    }
+
+    /// <summary>
+    /// Like <see cref="RollbackScope.StillRoutedAsync(ContainerInfo, CancellationToken)"/>, except that an address the
+    /// registry gives to another instance of the release (the dead one this copy replaced, whose address the engine
+    /// handed on to the copy) does not count: the proxy sends that traffic to the dead instance's registration.
+    /// </summary>
+    private static async Task<string?> StillRoutedAsync(RollbackScope scope, Runtime.ReleaseId release, ContainerInfo container, CancellationToken ct)
+    {
+        var live = await scope.Catalog.ReadLiveReleasesAsync(ct: ct);
+        var record = live.Releases.FirstOrDefault(r => r.Service == release.Service && r.Color == release.Color && r.DeployId == release.DeployId);
+        if (record is not null && record.AllEndpoints.Any(e => e.InstanceId == container.Id))
+        {
+            return $"the registry lists it as an endpoint of the live release of {release.Service} ({release.Color})";
+        }
+
+        var othersAddresses = record?.AllEndpoints.Where(e => e.InstanceId is not null && e.InstanceId != container.Id).Select(e => e.Address).ToHashSet(StringComparer.Ordinal) ?? [];
+        var addresses = container.NetworkAddresses.Values.Where(a => !othersAddresses.Contains(a)).ToList();
+        return addresses.Count > 0 && await scope.Proxy.Proxy.ReadLiveConfigAsync(ct) is { } config && ProxyConfigAddresses.RoutesTo(config, addresses)
+            ? $"the proxy's live config still routes to it ({string.Join(", ", addresses)})"
+            : null;
     }
 }
 

@@ -68,6 +68,15 @@ public sealed record UndoStep(string Kind, IReadOnlyDictionary<string, string?> 
             $"restored {new Runtime.ReleaseId(service, color, deployId).Name} to {replicas} replica(s)");
 
     /// <summary>
+    /// Remove one replica container Heal or Scale started for a release (labelled <see cref="Labels.HealedBy"/> with the
+    /// run's id): the run's new replica goes again when the run fails.
+    /// </summary>
+    public static UndoStep RemoveReplica(Runtime.ReleaseId release, string name) =>
+        new(UndoKinds.RemoveReplica,
+            new Dictionary<string, string?> { ["service"] = release.Service, ["color"] = release.Color, ["deployId"] = release.DeployId, ["name"] = name },
+            $"removed replica {name}");
+
+    /// <summary>
     /// Stop a migration runner: end its server sessions (an unfinished migration's transaction rolls back instead of
     /// running on after the pipeline died), then remove its container.
     /// </summary>
@@ -121,6 +130,8 @@ public static class UndoKinds
     public const string RemoveRelease = "remove-release";
     /// <summary>Arguments: service, color, deployId, replicas.</summary>
     public const string RestoreReplicas = "restore-replicas";
+    /// <summary>Arguments: service, color, deployId (the release's), name (the replica container).</summary>
+    public const string RemoveReplica = "remove-replica";
     /// <summary>Arguments: name (the runner container, also its sessions' application_name).</summary>
     public const string StopMigrationRunner = "stop-migration-runner";
     /// <summary>Arguments: number, name, file, checksum, deployId, downFile, down (the down script's SQL).</summary>

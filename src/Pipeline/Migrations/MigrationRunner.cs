@@ -14,8 +14,8 @@ public sealed record MigrationRunnerOptions
     public required string Network { get; init; }
 
     /// <summary>An image with <c>psql</c> (PostgreSQL's client).</summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm</c> (pulled when the engine lacks it).</value>
-    public string Image { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm";
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/postgres:bookworm-2</c> (pulled when the engine lacks it).</value>
+    public string Image { get; init; } = "127.0.0.1:5000/pipeline/postgres:bookworm-2";
 
     /// <summary>Labels for the runner container; <c>pipeline.role=migration</c> is always set.</summary>
     /// <value>The default value is none.</value>

@@ -93,6 +93,10 @@ public sealed class PreflightChecks(
             await create().PingAsync(limit.Token).ConfigureAwait(false);
             return (true, null);
         }
+        catch (DockerEngineException e) when (e.TlsRefused)
+        {
+            return (false, $"{what} {endpoint}: refused over TLS: {e.Message}");
+        }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             return (false, $"{what} {endpoint}: does not answer ({Reason(e)}); start dockerd there or set {fix}");

@@ -21,12 +21,20 @@ public sealed record ReleaseRecord(
     string DeployId,
     string ContainerId,
     DateTimeOffset RegisteredAt,
-    IReadOnlyList<ReleaseEndpoint>? Endpoints = null)
+    IReadOnlyList<ReleaseEndpoint>? Endpoints = null,
+    int? Replicas = null)
 {
+    /// <summary>
+    /// How many replicas the release should run (<see cref="Replicas"/>, written by deploys, Heal and Scale; for a record
+    /// written before it existed, the number of its endpoints). <see cref="Endpoints"/> lists the ones that serve, which
+    /// may be fewer while Heal waits to replace one.
+    /// </summary>
+    public int DesiredReplicas => Replicas is { } replicas and > 0 ? replicas : AllEndpoints.Count;
+
     /// <summary>Every replica's endpoint: <see cref="Endpoints"/>, or the one <see cref="Address"/>:<see cref="Port"/> of a record written before it existed.</summary>
     public IReadOnlyList<ReleaseEndpoint> AllEndpoints => Endpoints is { Count: > 0 } endpoints ? endpoints : [new ReleaseEndpoint(Address, Port, null, ContainerId)];
 
-    /// <summary>A record for a release that answers at <paramref name="endpoints"/> (the first one fills the single-endpoint fields).</summary>
+    /// <summary>A record for a release that answers at <paramref name="endpoints"/> (the first one fills the single-endpoint fields) and should run <paramref name="replicas"/>.</summary>
     public static ReleaseRecord For(
         string service,
         string color,
@@ -37,11 +45,12 @@ public sealed record ReleaseRecord(
         string route,
         string? hostName,
         string deployId,
-        DateTimeOffset registeredAt)
+        DateTimeOffset registeredAt,
+        int? replicas = null)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         var first = endpoints.Count > 0 ? endpoints[0] : throw new ArgumentException($"Release {service} {color} has no endpoint to register.", nameof(endpoints));
-        return new ReleaseRecord(service, color, version, image, digest, first.Address, first.Port, route, hostName, deployId, first.InstanceId ?? "", registeredAt, endpoints);
+        return new ReleaseRecord(service, color, version, image, digest, first.Address, first.Port, route, hostName, deployId, first.InstanceId ?? "", registeredAt, endpoints, replicas);
     }
 }
 

@@ -26,6 +26,12 @@ public sealed class SwarmRuntime : IReleaseRuntime
     /// <summary>How long a task gets between SIGTERM and SIGKILL.</summary>
     public static readonly TimeSpan StopGracePeriod = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a test run waits for the overlay on the manager to reach its target before the tests start anyway.</summary>
+    public static readonly TimeSpan OverlayWarmUp = TimeSpan.FromSeconds(30);
+
+    /// <summary>How many answers in a row (any HTTP status) from the target count as the overlay reaching it (dnsrr rotates the task addresses).</summary>
+    private const int OverlayAnswersInARow = 4;
+
     /// <summary>The label Swarm puts on a task's container.</summary>
     private const string SwarmTaskLabel = "com.docker.swarm.task.id";
 
@@ -358,10 +364,42 @@ public sealed class SwarmRuntime : IReleaseRuntime
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A node that has no container on an overlay leaves it, and the next container there reaches tasks on other nodes
+    /// only after a few seconds (most often after a node rejoined). So a probe joins the overlay first, waits (at most
+    /// <see cref="OverlayWarmUp"/>) until the target answers it several times in a row, and stays on the overlay while
+    /// the tests run.
+    /// </remarks>
     public async Task<TestRunResult> RunTestsAsync(TestRun run, RegistryCredentials? credentials, Action<string>? onOutput = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(run);
         await Engine.PullImageAsync(ImageRef.Parse(run.Image), credentials, null, ct).ConfigureAwait(false);
+        var probeLabels = new Dictionary<string, string>(run.Labels) { [Labels.Role] = Roles.Probe };
+        var probeName = $"{run.ServiceName}-{run.Type.ToContractName()}-probe-{Guid.NewGuid().ToString("N")[..4]}";
+        var probeCredentials = ImageRef.TryParse(ProbeImage, out var probeRef, out _) && ImageRef.TryParse(run.Image, out var testRef, out _) && probeRef.Registry == testRef.Registry ? credentials : null;
+        await using var probe = await ProductionProbe.StartAsync(Engine, ProbeImage, Network, probeName, probeLabels, probeCredentials, _time, ct).ConfigureAwait(false);
+        if (run.TargetUrl is { } target)
+        {
+            var inARow = 0;
+            var last = "";
+            var reached = await Poll.UntilAsync(
+                async deadline =>
+                {
+                    var (ok, answer) = await probe.GetAsync(target.ToString(), deadline).ConfigureAwait(false);
+                    inARow = ok || answer.StartsWith("HTTP ", StringComparison.Ordinal) ? inARow + 1 : 0;
+                    last = answer;
+                    return inARow >= OverlayAnswersInARow;
+                },
+                OverlayWarmUp,
+                PollInterval,
+                _time,
+                ct).ConfigureAwait(false);
+            if (!reached)
+            {
+                onOutput?.Invoke($"(the overlay {Network} did not reach {target} {OverlayAnswersInARow} times in a row within {OverlayWarmUp.TotalSeconds:0} s, last: {last}; the tests run anyway)");
+            }
+        }
+
         return await new TestContainerRunner(Engine, _time).RunAsync(run with { Network = Network }, onOutput, ct).ConfigureAwait(false);
     }
 

@@ -155,7 +155,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
                 rolledBack: false);
         }
 
-        context.Log.Error($"{what}. Rolling back.");
+        context.Log.Error($"{what.TrimEnd('.')}. Rolling back.");
         var rollbackStarted = context.Time.GetTimestamp();
         RollbackReport report;
         try

@@ -24,7 +24,8 @@ public sealed class RegisterRelease : DeploymentStage
             context.Options.Route,
             context.Options.HostName,
             context.DeployId,
-            context.Time.GetUtcNow());
+            context.Time.GetUtcNow(),
+            context.Replicas);
         var key = context.Catalog.ReleaseKey(release.Service, release.Color);
         await context.Journal.RecordAsync(UndoStep.RestoreKey(key, await context.ServiceRegistry.GetAsync(key, ct)), ct);
         await context.Catalog.PutReleaseAsync(release, ct);

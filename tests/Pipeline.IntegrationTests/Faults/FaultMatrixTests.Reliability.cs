@@ -35,7 +35,7 @@ public sealed partial class FaultMatrixTests
             [
                 $"\nRolled back: restored registry key {live.Catalog.ColorKey(live.Service)}; FAILED to undo (kept in the journal, retry with --target=Rollback): restored the proxy config from the registry: ",
                 "fault injected: reload",
-                $"; the unwind stopped there (restore-proxy failed and the older steps depend on it), so these are still in place: registry key {live.Catalog.ReleaseKey(live.Service, "green")} (not restored), container {live.Service}-green-",
+                $"; the unwind stopped there (restore-proxy failed and the older steps depend on it), so these are still in place: registry key {live.Catalog.ReleaseKey(live.Service, "green")} (not restored), release {live.Service}-green of deploy ",
             ]);
             var (status, served, body) = await live.Harness.GetThroughProxyAsync(live.Route);
             (status, served, body.Trim()).ShouldBe((HttpStatusCode.OK, "green", $"hello from {live.Service} {version} (green)"));
@@ -74,7 +74,7 @@ public sealed partial class FaultMatrixTests
             [
                 $"SwitchProxy failed: The haproxy proxy '{live.Harness.ProxyContainer}' did not activate the new config; the previous config was put back and loaded again, so the proxy runs it. ",
                 "started no new worker within 20 s of the reload",
-                $"\nRolled back: restored registry key {live.Catalog.ColorKey(live.Service)}, the proxy still ran the previous config, deleted registry key {live.Catalog.ReleaseKey(live.Service, "green")}, removed container {live.Service}-green-",
+                $"\nRolled back: restored registry key {live.Catalog.ColorKey(live.Service)}, the proxy still ran the previous config, deleted registry key {live.Catalog.ReleaseKey(live.Service, "green")}, removed release {live.Service}-green-",
             ]);
         }
         finally

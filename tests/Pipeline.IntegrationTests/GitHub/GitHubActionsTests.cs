@@ -63,7 +63,7 @@ public sealed class GitHubActionsTests
         var mask = lines.IndexOf($"::add-mask::{HookPassword}");
         mask.ShouldBeGreaterThanOrEqualTo(0, run.Output);
         lines.FindIndex(l => l.StartsWith("::group::", StringComparison.Ordinal)).ShouldBeGreaterThan(mask);
-        string[] stages = ["Preflight", "PreDeploymentTests", "BuildImage", "PushImage", "AcquireLock", "DeployRelease", "RegisterRelease", "PreIntegrationTests", "SwitchProxy", "PostIntegrationTests", "RetireOldRelease", "Deploy"];
+        string[] stages = ["Preflight", "PreDeploymentTests", "BuildImage", "PushImage", "AcquireLock", "Migrate", "LiveReleaseTests", "DeployRelease", "RegisterRelease", "PreIntegrationTests", "SwitchProxy", "PostIntegrationTests", "RetireOldRelease", "ContractMigrations", "Deploy"];
         foreach (var stage in stages)
         {
             var start = lines.IndexOf($"::group::{stage}");
@@ -108,7 +108,7 @@ public sealed class GitHubActionsTests
         var error = run.Lines.Where(l => l.StartsWith("::error", StringComparison.Ordinal)).ShouldHaveSingleItem(run.Output);
         error.ShouldStartWith($"::error title=PostIntegrationTests%3A {service} 2.0.0::PostIntegrationTests failed: post-integration tests for {service} 2.0.0 (green) exited with 7");
         error.ShouldContain("%0ARolled back: ");
-        error.ShouldContain($"removed container {service}-green-");
+        error.ShouldContain($"removed release {service}-green-");
         error.ShouldNotContain("\n");
 
         // And the summary has the rollback and the retry command; the outputs say blue is still live

@@ -42,7 +42,7 @@ public sealed class HistoryTests
             ("deploy", "1.0.0", "blue", null, "succeeded"),
         ]);
         Text(entries[0], "stage").ShouldBe("PostIntegrationTests");
-        Text(entries[0], "summary")!.ShouldContain($"removed container {service}-blue-");
+        Text(entries[0], "summary")!.ShouldContain($"removed release {service}-blue-");
         entries[1].GetProperty("stageSeconds").EnumerateObject().Select(p => p.Name).ShouldContain("BuildImage");
         entries[0].GetProperty("stageSeconds").EnumerateObject().Select(p => p.Name).ShouldContain("SwitchProxy");
         table.All.ShouldContain($"History of {service} (3 entries, newest first):");

@@ -28,7 +28,7 @@ internal sealed class PostgresServer : IAsyncDisposable
         };
     }
 
-    public static string Image => $"{TestEnvironment.ImageRegistry}/pipeline/postgres:bookworm";
+    public static string Image => $"{TestEnvironment.ImageRegistry}/pipeline/postgres:bookworm-2";
 
     public IDockerEngine Engine { get; }
 

@@ -102,7 +102,7 @@ public sealed class NotificationTests
         failed.GetProperty("previousColor").GetString().ShouldBe("blue");
         failed.GetProperty("liveColor").GetString().ShouldBe("blue");
         failed.GetProperty("cause").GetString()!.ShouldContain("exited with 7");
-        failed.GetProperty("rollback").GetString()!.ShouldContain($"removed container {service}-green-");
+        failed.GetProperty("rollback").GetString()!.ShouldContain($"removed release {service}-green-");
         failed.GetProperty("retryCommand").GetString()!.ShouldContain("--target=Deploy --release-version=2.0.0");
         failed.GetProperty("text").GetString()!.ShouldStartWith(
             $"{service} 2.0.0 failed in PostIntegrationTests and was rolled back; blue is live. Post-integration tests for {service} 2.0.0 (green) exited with 7. Retry: `");

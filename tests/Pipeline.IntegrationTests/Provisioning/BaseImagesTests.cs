@@ -38,7 +38,7 @@ public sealed class BaseImagesTests
     private static BaseImagesOptions Options => new()
     {
         ProxyImage = (ImageRef.Parse(ProxyOptions.DefaultImage) with { Registry = TestEnvironment.ImageRegistry }).ToString(),
-        DatabaseImage = $"{TestEnvironment.ImageRegistry}/pipeline/postgres:bookworm",
+        DatabaseImage = $"{TestEnvironment.ImageRegistry}/pipeline/postgres:bookworm-2",
     };
 
     [Test]

@@ -9,6 +9,7 @@ namespace Pipeline.IntegrationTests.Swarm;
 /// dockerd --tlsverify with certificates from the local CA ProvisionSwarm made.
 /// </summary>
 [TestFixture]
+[Order(1)]
 public sealed class ManagerTlsTests
 {
     private readonly List<string> _folders = [];

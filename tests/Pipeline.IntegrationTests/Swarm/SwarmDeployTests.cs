@@ -11,6 +11,7 @@ namespace Pipeline.IntegrationTests.Swarm;
 /// publishes on the manager's address.
 /// </summary>
 [NonParallelizable]
+[Order(3)]
 public sealed class SwarmDeployTests
 {
     [Test]

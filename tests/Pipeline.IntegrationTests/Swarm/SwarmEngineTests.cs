@@ -9,6 +9,7 @@ namespace Pipeline.IntegrationTests.Swarm;
 /// are checked from a probe container on the overlay, never from this machine.
 /// </summary>
 [TestFixture]
+[Order(2)]
 public sealed class SwarmEngineTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
@@ -163,7 +164,10 @@ public sealed class SwarmEngineTests
         var after = await RunningTasksAsync(spec.Name, 2, t => t.NodeHostName != worker);
 
         // Then
-        (await _manager.ListNodesAsync()).Single(n => n.HostName == worker).Availability.ShouldBe(SwarmNodeAvailability.Drain);
+        var nodes = await _manager.ListNodesAsync();
+        nodes.Where(n => n.HostName == worker).Select(n => n.Availability).ShouldBe(
+            [SwarmNodeAvailability.Drain],
+            "the nodes: " + string.Join(", ", nodes.Select(n => $"{n.HostName} {n.Id[..12]} {n.Status} {n.Availability}")));
         after.ShouldAllBe(t => t.NodeHostName != worker);
         var moved = before.Single(t => t.NodeHostName == worker);
         (await _manager.ListTasksAsync(spec.Name)).Single(t => t.Id == moved.Id).DesiredState.ShouldBe(SwarmTaskState.Shutdown);

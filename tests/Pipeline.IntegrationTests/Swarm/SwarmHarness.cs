@@ -73,12 +73,13 @@ internal sealed class SwarmLiveService
     }
 
     /// <summary>A new service deployed in blue (1.0.0) on its own harness.</summary>
-    public static async Task<SwarmLiveService> DeployAsync(string prefix = "sw")
+    public static async Task<SwarmLiveService> DeployAsync(string prefix = "sw", Func<DeploymentOptions, DeploymentOptions>? configure = null)
     {
         var harness = TestSwarm.Own(SwarmHarness.Create());
         var service = TestEnvironment.UniqueName(prefix);
         var directory = harness.CreateService(service);
-        var run = PipelineHarness.RunInProcess(SwarmHarness.For(harness, directory, "1.0.0"));
+        var options = SwarmHarness.For(harness, directory, "1.0.0");
+        var run = PipelineHarness.RunInProcess(configure?.Invoke(options) ?? options);
         run.ExitCode.ShouldBe(0, $"the live release of {service} deploys onto the swarm");
         await Task.CompletedTask;
         return new SwarmLiveService(harness, service, directory);

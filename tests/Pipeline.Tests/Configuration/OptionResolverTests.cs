@@ -158,6 +158,12 @@ public sealed class OptionResolverTests
     [TestCase("proxy-template", "/nonexistent/haproxy.cfg.liquid", "--proxy-template=/nonexistent/haproxy.cfg.liquid: the file does not exist or cannot be read")]
     [TestCase("key-prefix", "Pipeline Keys", "--key-prefix=Pipeline Keys: lowercase letters")]
     [TestCase("service-dir", "/nonexistent/service", "--service-dir=/nonexistent/service: the folder does not exist")]
+    [TestCase("replicas", "0", "--replicas=0: a release runs 1 to 100 replicas; e.g. --replicas=2")]
+    [TestCase("replicas", "101", "--replicas=101: a release runs 1 to 100 replicas; e.g. --replicas=2")]
+    [TestCase("replicas", "two", "--replicas=two: not a whole number; e.g. --replicas=2")]
+    [TestCase("orchestrator", "kubernetes", "--orchestrator=kubernetes: unknown orchestrator; use")]
+    [TestCase("endpoint-mode", "ipvs", "--endpoint-mode=ipvs: unknown endpoint mode; use --endpoint-mode=dnsrr or --endpoint-mode=vip")]
+    [TestCase("probe-image", "Probe:Latest", "--probe-image=Probe:Latest: repository 'Probe' must be lowercase")]
     public void Should_Name_The_Bad_Value_And_The_Fix_When_An_Option_Is_Invalid(string option, string value, string expected)
     {
         // Given one bad command-line value / When the options are resolved
@@ -166,6 +172,19 @@ public sealed class OptionResolverTests
         // Then the problem names the option, its value and what to do
         error.Problems.ShouldHaveSingleItem().ShouldStartWith(expected);
         error.Message.ShouldStartWith("Invalid options (nothing was changed):");
+    }
+
+    [Test]
+    public void Should_Read_The_Release_Runtime_Options_From_The_Command_Line()
+    {
+        // Given the runtime options on the command line / When resolved
+        var options = Resolve(new() { ["replicas"] = "3", ["orchestrator"] = "containers", ["probe-image"] = "127.0.0.1:5000/pipeline/probe:1", ["endpoint-mode"] = "vip" });
+
+        // Then each is taken (they were once dropped from the option table by a merge)
+        options.Replicas.ShouldBe(3);
+        options.Orchestrator.ShouldBe(Pipeline.Runtime.OrchestratorKind.Containers);
+        options.ProbeImage.ShouldBe("127.0.0.1:5000/pipeline/probe:1");
+        options.EndpointMode.ShouldBe(Pipeline.Docker.SwarmEndpointMode.Vip);
     }
 
     [TestCase("data", "--volume=data: 'data' is not NAME:/path; e.g. --volume=data:/var/lib/app")]

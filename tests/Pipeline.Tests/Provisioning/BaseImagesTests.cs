@@ -7,7 +7,7 @@ namespace Pipeline.Tests.Provisioning;
 public sealed class BaseImagesTests
 {
     private const string Proxy = ProxyOptions.DefaultImage;
-    private const string Database = "127.0.0.1:5000/pipeline/postgres:bookworm";
+    private const string Database = "127.0.0.1:5000/pipeline/postgres:bookworm-2";
 
     private FakeImageEngine _engine = null!;
     private FakeRunner _runner = null!;
@@ -218,7 +218,7 @@ public sealed class BaseImagesTests
         _runner.Ran.Single().ShouldStartWith("mmdebstrap --variant=apt --include=postgresql,python3-psycopg2 bookworm ");
         _engine.Calls.ShouldBe(
         [
-            $"import {Database} changes=CMD [\"bash\"] | ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin | EXPOSE 5432",
+            $"import {Database} changes=CMD [\"bash\"] | ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             $"push {Database}",
         ]);
     }

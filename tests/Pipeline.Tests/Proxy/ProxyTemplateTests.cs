@@ -191,6 +191,8 @@ public sealed class ProxyTemplateTests
         order.ShouldBe(order.Order().ToArray(), "longest prefix first, a host route before a host-less one of the same length");
         config.ShouldContain("timeout connect 2s");
         config.ShouldContain("option idle-close-on-response", customMessage: "without it a reload closes idle keep-alive connections under the clients");
+        config.ShouldContain("retry-on conn-failure empty-response response-timeout", customMessage: "without it a GET whose replica's node is lost mid-request fails");
+        config.ShouldContain("http-request disable-l7-retry if !METH_GET", customMessage: "only idempotent requests are sent twice");
     }
 
     [Test]

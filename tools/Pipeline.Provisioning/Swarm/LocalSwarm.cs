@@ -596,6 +596,35 @@ public sealed class LocalSwarm
         }
     }
 
+    /// <summary>
+    /// Loses node <paramref name="number"/> the way a power cut would: SIGKILL to its dockerd and, at once, to everything
+    /// else running in its network namespace and below it (containerd, the shims and every task's processes). Nothing is
+    /// cleaned up; <see cref="EnsureAsync"/> starts its dockerd again and the node rejoins. Returns the pids it killed.
+    /// </summary>
+    /// <exception cref="ProvisioningException">The node is the manager (the swarm would be lost), or not running.</exception>
+    public async Task<IReadOnlyList<int>> KillNodeAsync(LocalSwarmOptions options, int number, CancellationToken ct = default)
+    {
+        options.Validate();
+        var node = options.Node(number);
+        if (node.IsManager)
+        {
+            throw new ProvisioningException($"Node {number} ({node.HostName}) is the swarm's only manager: losing it loses the swarm. Kill a worker (2-{options.Nodes}).");
+        }
+
+        if (ReadPid(node.PidFile) is not { } dockerd || !IsOurs(dockerd, node.Socket))
+        {
+            throw new ProvisioningException($"dockerd of {node.HostName} does not run (pid file {node.PidFile}); nothing to kill. Run ./build.sh --target=ProvisionSwarm.");
+        }
+
+        var listed = await RunAsync("ip", ["netns", "pids", node.Namespace], ct).ConfigureAwait(false);
+        var roots = listed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => int.TryParse(p, CultureInfo.InvariantCulture, out var id) ? id : 0).Where(p => p > 0).Append(dockerd).ToHashSet();
+        var all = ProcessTable.WithDescendants(roots).OrderBy(pid => pid == dockerd ? 0 : 1).ToList();
+        await RunAsync("kill", ["-KILL", .. all.Select(pid => pid.ToString(CultureInfo.InvariantCulture))], ct).ConfigureAwait(false);
+        _log($"Killed {node.HostName}: SIGKILL to its dockerd (pid {dockerd}) and {all.Count - 1} other process(es) in {node.Namespace} and below.");
+        return all;
+    }
+
     /// <summary>Kills what still runs in a node's namespace after its dockerd stopped (e.g. shims of a SIGKILLed dockerd) and their children.</summary>
     private async Task KillWhatIsLeftInAsync(LocalSwarmNode node, List<string> done, CancellationToken ct)
     {
