@@ -43,7 +43,7 @@ public sealed class NodeLossTests
         // Given a service live in blue (two tasks, one on a worker), and load through the proxy
         var live = await SwarmLiveService.DeployAsync("swloss");
         var (release, worker) = await LiveReleaseAndAWorkerRunningItAsync(live);
-        await using var load = ProxyLoad.Start(live.Harness.ProxyUrl);
+        await using var load = ProxyLoad.Start(live.Harness.ProxyUrl, clients: 4);
         await Task.Delay(TimeSpan.FromSeconds(2));
 
         // When that worker is lost
@@ -73,7 +73,7 @@ public sealed class NodeLossTests
         var idle = TestSwarm.Options.Node(TestSwarm.Options.Nodes);
         var live = await SwarmLiveService.DeployAsync("swmid", o => o with { PlacementConstraints = [$"node.hostname!={idle.HostName}"] });
         var before = await live.SnapshotAsync();
-        await using var load = ProxyLoad.Start(live.Harness.ProxyUrl);
+        await using var load = ProxyLoad.Start(live.Harness.ProxyUrl, clients: 4);
         var swarm = LocalSwarm.ForThisMachine(new DockerEngine(TestEnvironment.Docker), TestContext.Progress.WriteLine);
 
         // When the next version is deployed and that worker is lost as soon as the new service exists
@@ -120,7 +120,7 @@ public sealed class NodeLossTests
         var live = await SwarmLiveService.DeployAsync("swdrain");
         var (release, worker) = await LiveReleaseAndAWorkerRunningItAsync(live);
         using var manager = new DockerEngine(TestSwarm.Manager);
-        await using var load = ProxyLoad.Start(live.Harness.ProxyUrl);
+        await using var load = ProxyLoad.Start(live.Harness.ProxyUrl, clients: 4);
         await Task.Delay(TimeSpan.FromSeconds(2));
 
         // When the worker is drained
