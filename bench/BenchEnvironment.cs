@@ -21,12 +21,18 @@ internal sealed class BenchEnvironment : IDisposable
         BaselinePort = TestEnvironment.FreePort();
     }
 
+    /// <summary>The host port the pipeline's proxy publishes HTTPS on, or null for none.</summary>
+    public int? HttpsPort { get; set; }
+
     public PipelineHarness Harness { get; }
     public string Id => Harness.Id;
     public string ProxyKind => Harness.ProxyKind.Name;
     public int BaselinePort { get; }
     public string BaselineNetwork => $"{Harness.Network}-base";
     public string BaselineProxyContainer => $"{Harness.ProxyContainer}-base";
+
+    /// <summary>A template the pipeline's deploys render with instead of the built-in one (e.g. one that logs every request).</summary>
+    public string? ProxyTemplate { get; set; }
 
     /// <summary>A copy of examples/hello for <paramref name="service"/>; <paramref name="failAt"/> (a TEST_TYPE) makes those tests fail.</summary>
     public string CreateService(string service, string? failAt = null)
@@ -43,7 +49,7 @@ internal sealed class BenchEnvironment : IDisposable
     }
 
     public DeploymentOptions OptionsFor(string serviceDirectory, string service, string version, string route = "/") =>
-        Harness.OptionsFor(serviceDirectory, version, route, service);
+        Harness.OptionsFor(serviceDirectory, version, route, service) with { ProxyTemplate = ProxyTemplate, HttpsPort = HttpsPort };
 
     /// <summary>Environment for bench/baseline.sh deploying <paramref name="service"/> into the baseline's own network and proxy.</summary>
     public Dictionary<string, string> BaselineEnvironment(string serviceDirectory, string service, string version) => new()

@@ -37,6 +37,21 @@ internal sealed record BenchOptions
     public bool Baseline { get; init; } = true;
 
     /// <summary>
+    /// Clients that go through the proxy's HTTPS port (a generated certificate; they trust only its CA), half keep-alive and
+    /// half <c>Connection: close</c>; 0 deploys without HTTPS. The default value is 4.
+    /// </summary>
+    public int HttpsConnections { get; init; } = 4;
+
+    /// <summary>Deploy a new service (a new route) while the load runs, and count what the load on the first one lost meanwhile. The default value is true.</summary>
+    public bool RouteAdded { get; init; } = true;
+
+    /// <summary>
+    /// Log every request in the proxy (termination state, timers, server, status) with the load client's request id,
+    /// and the engine's events, into artifacts/bench/; each failed request is looked up in the log. The default value is false.
+    /// </summary>
+    public bool CaptureProxyLog { get; init; }
+
+    /// <summary>
     /// <c>--orchestrator=swarm</c>: the swarm bench (<see cref="SwarmBench"/>: the deploys on one engine and on the test
     /// swarm, and a worker killed) instead of the proxy bench. The default value is false.
     /// </summary>
@@ -63,7 +78,15 @@ internal sealed record BenchOptions
         IReadOnlyList<string> proxies = proxy == "all" ? AllProxies
             : ProxyKind.TryParse(proxy, out var kind) ? [kind.Name]
             : throw new ArgumentException($"--proxy={proxy}: use {string.Join(", ", AllProxies)} or all.");
-        var baseline = argument("baseline") ?? "true";
+        bool Bool(string name, bool fallback)
+        {
+            var text = argument(name);
+            return text is null ? fallback
+                : text is "true" or "1" or "yes" ? true
+                : text is "false" or "0" or "no" ? false
+                : throw new ArgumentException($"--{name}={text}: use true or false.");
+        }
+
         var orchestrator = argument("orchestrator") ?? "containers";
         return o with
         {
@@ -74,13 +97,14 @@ internal sealed record BenchOptions
             Rollbacks = Int("rollbacks", o.Rollbacks, 0, 1000),
             Connections = Int("connections", o.Connections, 0, 1000),
             CloseConnections = Int("close-connections", o.CloseConnections, 0, 1000),
+            HttpsConnections = Int("https-connections", o.HttpsConnections, 0, 1000),
+            RouteAdded = Bool("route-added", o.RouteAdded),
             Interval = TimeSpan.FromMilliseconds(Int("interval-ms", (int)o.Interval.TotalMilliseconds, 0, 10_000)),
             Proxies = proxies,
             ConcurrentServices = Int("services", o.ConcurrentServices, 0, 50),
             ConfigRoutes = Int("config-routes", o.ConfigRoutes, 0, 100_000),
-            Baseline = baseline is "true" or "1" or "yes" ? true
-                : baseline is "false" or "0" or "no" ? false
-                : throw new ArgumentException($"--baseline={baseline}: use true or false."),
+            Baseline = Bool("baseline", o.Baseline),
+            CaptureProxyLog = Bool("capture-proxy-log", o.CaptureProxyLog),
         };
     }
 

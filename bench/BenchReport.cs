@@ -17,6 +17,9 @@ internal sealed record ProxyFigures
     public long KeepAliveFailed { get; init; }
     public long CloseRequests { get; init; }
     public long CloseFailed { get; init; }
+    public long HttpsRequests { get; init; }
+    public long HttpsFailed { get; init; }
+    public long? RouteAddedFailed { get; init; }
     public double LoadSeconds { get; init; }
     public double? SwitchP50Ms { get; init; }
     public double? SwitchP99Ms { get; init; }
@@ -79,6 +82,8 @@ internal sealed record BenchReport
             ("requests failed", f => f.Failed.ToString(CultureInfo.InvariantCulture)),
             ("  keep-alive sent/failed", f => $"{f.KeepAliveRequests}/{f.KeepAliveFailed}"),
             ("  close sent/failed", f => $"{f.CloseRequests}/{f.CloseFailed}"),
+            ("  of them HTTPS sent/failed", f => $"{f.HttpsRequests}/{f.HttpsFailed}"),
+            ("new route under load: failed", f => f.RouteAddedFailed is { } n ? n.ToString(CultureInfo.InvariantCulture) : "n/a"),
             ("switch p50 / p99 ms", f => $"{Whole(f.SwitchP50Ms)} / {Whole(f.SwitchP99Ms)}"),
             ("rollback p50 / max ms", f => $"{Whole(f.RollbackP50Ms)} / {Whole(f.RollbackMaxMs)}"),
             ("deploy median s (pipeline)", f => Seconds(f.PipelineDeployMedianS)),

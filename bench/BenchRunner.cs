@@ -30,7 +30,8 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
     public async Task<BenchReport> RunAsync(BenchOptions options, string command, CancellationToken ct = default)
     {
         var root = repositoryRoot;
-        var defaults = new DeploymentOptions();
+        // The local engines, etcd (with the provisioned user when its authentication is on) and image registry.
+        var defaults = TestEnvironment.Defaults;
         await CheckServicesAsync(defaults, ct);
 
         var startedAt = _time.GetUtcNow();
@@ -99,11 +100,27 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
             var baseService = $"bench{env.Id}-base";
             var baseDir = env.CreateService(baseService);
             log($"[{kind}] bench {env.Id}: proxy {env.Harness.ProxyContainer} on 127.0.0.1:{env.Harness.ProxyPort}, keys {env.Harness.KeyPrefix}/, network {env.Harness.Network}; baseline on 127.0.0.1:{env.BaselinePort}.");
+            var artifacts = Path.Combine(root, "artifacts", "bench");
+            if (options.CaptureProxyLog)
+            {
+                env.ProxyTemplate = ProxyLogCapture.WriteTemplate(kind, root, artifacts, env.Id);
+            }
 
+            env.HttpsPort = options.HttpsConnections > 0 ? TestEnvironment.FreePort() : null;
             var warmUp = await Task.Run(() => Deploy(env.OptionsFor(good, service, "1.0.0")), ct);
             if (warmUp.ExitCode != 0)
             {
                 throw new BenchException($"[{kind}] the warm-up deploy of {service} 1.0.0 failed (exit {warmUp.ExitCode}); nothing to measure.");
+            }
+
+            HttpsLoad? https = null;
+            if (env.HttpsPort is { } httpsPort)
+            {
+                // The proxy generated its certificate when it was created: the HTTPS clients trust its CA, nothing else.
+                await using var tls = ProxyFactory.Create(env.OptionsFor(good, service, "1.0.0").ToProxyOptions(), env.Harness.Engine);
+                var ca = await tls.CertificateAuthorityAsync(ct) ?? throw new BenchException($"[{kind}] the proxy terminates TLS on {httpsPort} but gave no CA.");
+                https = new HttpsLoad(httpsPort, ca, options.HttpsConnections - options.HttpsConnections / 2, options.HttpsConnections / 2);
+                log($"[{kind}] HTTPS on 127.0.0.1:{httpsPort}: {https.KeepAliveClients} keep-alive + {https.CloseClients} Connection: close clients trusting the proxy's generated CA.");
             }
 
             if (options.Baseline)
@@ -121,7 +138,11 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
             var baselineS = new List<double>();
             var stages = new Dictionary<string, List<double>>();
             int deploysFailed = 0, restored = 0;
-            var load = LoadGenerator.Start(env.Harness.ProxyPort, "/", options.Connections, options.CloseConnections, options.Interval);
+            await using var capture = options.CaptureProxyLog
+                ? ProxyLogCapture.Start(env.Harness.Engine, env.Harness.ProxyContainer, artifacts, kind, env.Id)
+                : null;
+            var load = LoadGenerator.Start(env.Harness.ProxyPort, "/", options.Connections, options.CloseConnections, options.Interval, https: https);
+            long? routeAddedFailed = null;
             LoadResult result;
             try
             {
@@ -189,6 +210,23 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
                             $"{(run.State?.RollbackDuration is { } d ? $", rollback {d.TotalMilliseconds:0} ms" : "")}");
                     }
                 }
+
+                if (options.RouteAdded)
+                {
+                    // A new service with its own route while the first one is under load: what did the load lose meanwhile?
+                    var added = $"{service}-new";
+                    var failedBefore = load.FailedSoFar;
+                    var from = load.ElapsedSeconds;
+                    var run = await Task.Run(() => Deploy(env.OptionsFor(env.CreateService(added), added, "1.0.0", $"/{added}/")), ct);
+                    await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                    routeAddedFailed = load.FailedSoFar - failedBefore;
+                    if (run.ExitCode != 0)
+                    {
+                        problems.Add($"the deploy of {added} (a new route) failed with exit {run.ExitCode}");
+                    }
+
+                    log($"[{kind}] new service {added} on /{added}/ (load clock {from:0.0}-{load.ElapsedSeconds:0.0} s): {(run.ExitCode == 0 ? "ok" : $"FAILED (exit {run.ExitCode})")}, {routeAddedFailed} request(s) of the load failed meanwhile.");
+                }
             }
             finally
             {
@@ -196,10 +234,20 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
             }
 
             log($"[{kind}] load: {result.Requests} requests in {result.Seconds:0} s ({result.Requests / Math.Max(result.Seconds, 1):0}/s), {result.Failed} failed" +
-                $" (keep-alive {result.KeepAliveFailed}/{result.KeepAliveRequests}, close {result.CloseFailed}/{result.CloseRequests}).");
-            foreach (var failure in result.FirstFailures.Take(10))
+                $" (keep-alive {result.KeepAliveFailed}/{result.KeepAliveRequests}, close {result.CloseFailed}/{result.CloseRequests}, of them HTTPS {result.HttpsFailed}/{result.HttpsRequests}).");
+            foreach (var failure in result.FirstFailures.Take(capture is null ? 10 : 50))
             {
-                log($"[{kind}]   failed at {failure.AtMs / 1000:0.000} s ({failure.Client}): {failure.Reason}");
+                log($"[{kind}]   failed at {failure.AtMs / 1000:0.000} s ({failure.At:HH:mm:ss.fff} UTC, {failure.RequestId}, local port {failure.LocalPort}, {failure.Client}): {failure.Reason}");
+                if (capture is not null)
+                {
+                    var lines = capture.LinesFor(failure.RequestId);
+                    log(lines.Count == 0 ? $"[{kind}]     not in the proxy log" : string.Join('\n', lines.Select(l => $"[{kind}]     proxy: {l}")));
+                }
+            }
+
+            if (capture is not null)
+            {
+                log($"[{kind}] proxy log: {Path.GetRelativePath(root, capture.LogFile)}; engine events: {Path.GetRelativePath(root, capture.EventsFile)}");
             }
 
             var config = options.ConfigRoutes > 0 ? await MeasureBigConfigAsync(env, service, options.ConfigRoutes, problems, log, ct) : default;
@@ -218,6 +266,9 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
                 KeepAliveFailed = result.KeepAliveFailed,
                 CloseRequests = result.CloseRequests,
                 CloseFailed = result.CloseFailed,
+                HttpsRequests = result.HttpsRequests,
+                HttpsFailed = result.HttpsFailed,
+                RouteAddedFailed = routeAddedFailed,
                 LoadSeconds = Math.Round(result.Seconds, 1),
                 SwitchP50Ms = Statistics.Percentile(switchMs, 50),
                 SwitchP99Ms = Statistics.Percentile(switchMs, 99),

@@ -9,8 +9,9 @@ namespace Build.Tasks;
 /// <summary>
 /// Runs the bench (bench/, see <see cref="BenchRunner"/>): deploys under load per proxy, against bench/baseline.sh.
 /// Options: --deploys=20 --rollbacks=5 --connections=16 --close-connections=4 --interval-ms=50
-/// --proxy=haproxy|nginx|all (default all) --services=10 --config-routes=1000 --baseline=true; --orchestrator=swarm runs
-/// the swarm bench instead (<see cref="SwarmBench"/>: --deploys on one engine and on the test swarm, then a worker killed).
+/// --proxy=haproxy|nginx|all (default all) --services=10 --config-routes=1000 --baseline=true --capture-proxy-log=false
+/// --https-connections=4 --route-added=true; --orchestrator=swarm runs the swarm bench instead (<see cref="SwarmBench"/>:
+/// --deploys on one engine and on the test swarm, then a worker killed).
 /// </summary>
 [TaskName("Bench")]
 [TaskDescription("Benchmarks deploys under load per proxy (dropped requests, switch/rollback latency, overhead vs bench/baseline.sh, 1,000-route config, K concurrent services).")]

@@ -26,6 +26,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
     private readonly DeploymentOptions _fromCode;
     private readonly RunCancellation _cancellation;
     private readonly List<IDisposable> _owned = [];
+    private readonly List<(Task Work, CancellationTokenSource Cancel)> _background = [];
     private DeploymentOptions? _options;
     private IDockerEngine? _cdEngine;
     private IDockerEngine? _productionEngine;
@@ -230,6 +231,42 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
         return labels;
     }
 
+    /// <summary>
+    /// Starts <paramref name="work"/> beside the running stage (e.g. the service image build while the pre-deployment
+    /// tests run); a later stage awaits the task. Work the run no longer waits for (it failed first) is cancelled and
+    /// awaited when the context is disposed.
+    /// </summary>
+    public Task<T> StartBeside<T>(Func<CancellationToken, Task<T>> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        var cancel = CancellationTokenSource.CreateLinkedTokenSource(CancellationToken);
+        var task = Task.Run(() => work(cancel.Token), cancel.Token);
+        lock (_background)
+        {
+            _background.Add((task, cancel));
+        }
+
+        return task;
+    }
+
+    /// <summary>
+    /// Waits until the work started beside the stages has ended (a failed stage reports after it: a build cut short
+    /// leaves its intermediate containers behind), without cancelling it; its own failures are left to whoever awaits it.
+    /// </summary>
+    public async Task SettleBesideWorkAsync()
+    {
+        List<Task> background;
+        lock (_background)
+        {
+            background = [.. _background.Select(b => b.Work)];
+        }
+
+        foreach (var work in background)
+        {
+            await work.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
     /// <summary>Captures the service's production state (see <see cref="ProductionSnapshot"/>).</summary>
     public Task<ProductionSnapshot> CaptureSnapshotAsync(CancellationToken ct = default) =>
         ProductionSnapshot.CaptureAsync(Service, Options.KeyPrefix, Runtime, ServiceRegistry, Proxy, ct);
@@ -237,12 +274,30 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
     /// <summary>Releases the deploy lock if this run still holds it, unhooks the signals and disposes the adapters.</summary>
     public async ValueTask DisposeAsync()
     {
+        List<(Task Work, CancellationTokenSource Cancel)> background;
+        lock (_background)
+        {
+            background = [.. _background];
+        }
+
+        foreach (var (work, cancel) in background)
+        {
+            await cancel.CancelAsync();
+            await work.ContinueWith(_ => { }, TaskScheduler.Default);
+            cancel.Dispose();
+        }
+
         if (_deployLock is not null)
         {
             await _deployLock.ReleaseAsync();
         }
 
         await Lifecycle.EndAsync();
+
+        if (_proxy is not null)
+        {
+            await _proxy.DisposeAsync();
+        }
 
         _cancellation.Dispose();
         foreach (var owned in _owned)

@@ -38,6 +38,9 @@ public sealed class DeploymentState
     /// <summary>True once RetireOldRelease committed the deploy (history written, journal cleared): from then on a failure rolls nothing back.</summary>
     public bool Committed { get; set; }
 
+    /// <summary>The proxy's runtime session being opened while the pre-integration tests run (SwitchProxy waits for it); null before.</summary>
+    public Task? ProxyPrepared { get; set; }
+
     /// <summary>From the start of SwitchProxy (pre-integration tests passed) to the proxy answering from the new colour; null until confirmed.</summary>
     public TimeSpan? SwitchLatency { get; set; }
 
@@ -56,6 +59,28 @@ public sealed class DeploymentState
     /// <summary>The contract migrations this run applied (after the commit point), in order.</summary>
     public List<Migration> ContractedMigrations { get; } = [];
 
-    /// <summary>How long each stage took, in the order they ran.</summary>
+    /// <summary>How long each stage's work took, in the order the stages ran (work that ran beside an earlier stage included).</summary>
     public List<(string Stage, TimeSpan Duration)> StageDurations { get; } = [];
+
+    /// <summary>
+    /// When each stage's work started (from the start of the run) and how long it took: stages whose work overlaps (the
+    /// service image builds while the pre-deployment tests run) show it here.
+    /// </summary>
+    public List<StageSpan> StageSpans { get; } = [];
+
+    /// <summary>The pushes going on beside the release (production is the CD engine); RegisterRelease waits for them. Null otherwise.</summary>
+    public Task<StageSpan>? Pushes { get; set; }
+
+    /// <summary>The service image build started beside the pre-deployment tests (BuildImage waits for it); null before.</summary>
+    public Task<StageSpan>? ServiceImageBuild { get; set; }
+}
+
+/// <summary>When a stage's work ran, from the start of the run.</summary>
+/// <param name="Stage">The stage.</param>
+/// <param name="Start">When its work started.</param>
+/// <param name="Duration">How long it took.</param>
+public sealed record StageSpan(string Stage, TimeSpan Start, TimeSpan Duration)
+{
+    /// <summary>When its work ended.</summary>
+    public TimeSpan End => Start + Duration;
 }

@@ -15,6 +15,8 @@ public static class Labels
     public const string Role = "pipeline.role";
     /// <summary>On the proxy container: the proxy kind (<c>haproxy</c> or <c>nginx</c>).</summary>
     public const string Proxy = "pipeline.proxy";
+    /// <summary>On the proxy container: the host port its HTTPS port is published on (absent without HTTPS).</summary>
+    public const string ProxyHttpsPort = "pipeline.proxy.https-port";
     /// <summary>On a test container: its <c>TEST_TYPE</c>.</summary>
     public const string TestType = "pipeline.test-type";
     /// <summary>On a release container of the containers runtime: its replica number (1…replicas).</summary>

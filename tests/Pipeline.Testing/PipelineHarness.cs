@@ -220,6 +220,7 @@ public sealed class PipelineHarness : IDisposable
         }
         finally
         {
+            Proxy.Dispose();
             Registry.Dispose();
             Engine.Dispose();
         }

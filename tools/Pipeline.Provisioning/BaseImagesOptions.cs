@@ -35,8 +35,8 @@ public sealed record BaseImagesOptions
     /// <value>The default value is <c>/bin/busybox</c>.</value>
     public string BusyboxBinary { get; init; } = "/bin/busybox";
 
-    /// <summary>The proxy image (nginx-light, haproxy, socat, ca-certificates on Debian), pushed so a production engine can pull it.</summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm</c> (<see cref="ProxyOptions.DefaultImage"/>, the image a deploy runs by default).</value>
+    /// <summary>The proxy image (nginx-light with its Lua module, haproxy, socat, ca-certificates on Debian), pushed so a production engine can pull it. Change the tag (ProxyOptions.DefaultImage) when the packages change.</summary>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm-2</c> (<see cref="ProxyOptions.DefaultImage"/>, the image a deploy runs by default).</value>
     public string ProxyImage { get; init; } = ProxyOptions.DefaultImage;
 
     /// <summary>Where the proxy image comes from when neither the engine nor its registry has it.</summary>
@@ -48,8 +48,8 @@ public sealed record BaseImagesOptions
     public string ProxySuite { get; init; } = "bookworm";
 
     /// <summary>The Debian packages in the proxy image (on top of the <c>apt</c> variant).</summary>
-    /// <value>The default value is nginx-light, haproxy, socat and ca-certificates.</value>
-    public IReadOnlyList<string> ProxyPackages { get; init; } = ["nginx-light", "haproxy", "socat", "ca-certificates"];
+    /// <value>The default value is nginx-light, libnginx-mod-http-lua (the nginx colour switch and routes without a reload), haproxy, socat and ca-certificates.</value>
+    public IReadOnlyList<string> ProxyPackages { get; init; } = ["nginx-light", "libnginx-mod-http-lua", "haproxy", "socat", "ca-certificates"];
 
     /// <summary>Dockerfile instructions applied when importing the proxy root filesystem (what <c>docker import --change</c> takes).</summary>
     /// <value>The default value sets CMD to nginx in the foreground, PATH, and exposes 80 and 443.</value>

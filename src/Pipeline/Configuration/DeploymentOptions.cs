@@ -60,6 +60,13 @@ public sealed record DeploymentOptions
     /// <value>The default value is 30 seconds.</value>
     public TimeSpan SwitchTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long RetireOldRelease waits for the proxy to finish the requests in flight to the old colour before it removes
+    /// it (it goes on as soon as none are left); zero removes it at once.
+    /// </summary>
+    /// <value>The default value is 30 seconds.</value>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long each undo step may take during a rollback (it runs even when the run was cancelled).</summary>
     /// <value>The default value is 60 seconds.</value>
     public TimeSpan UndoTimeout { get; init; } = TimeSpan.FromSeconds(60);
@@ -121,8 +128,24 @@ public sealed record DeploymentOptions
     public string ProxyContainer { get; init; } = ProxyOptions.DefaultContainerName;
 
     /// <summary>The image the proxy runs (nginx and HAProxy with socat).</summary>
-    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm</c> (<see cref="ProxyOptions.DefaultImage"/>), which the repo's provisioning builds.</value>
+    /// <value>The default value is <c>127.0.0.1:5000/pipeline/proxy:bookworm-2</c> (<see cref="ProxyOptions.DefaultImage"/>), which the repo's provisioning builds.</value>
     public string ProxyImage { get; init; } = ProxyOptions.DefaultImage;
+
+    /// <summary>
+    /// The port the proxy publishes HTTPS on (443 in production; the proxy terminates TLS), or null for plain HTTP only.
+    /// Without <see cref="TlsCertificate"/> a self-signed certificate (and the CA that signed it) is generated when the
+    /// proxy container is created, for local use.
+    /// </summary>
+    /// <value>The default value is null.</value>
+    public int? HttpsPort { get; init; }
+
+    /// <summary>The proxy's TLS certificate (PEM, the server certificate then its intermediates), or null; needs <see cref="TlsKey"/>.</summary>
+    /// <value>The default value is null.</value>
+    public string? TlsCertificate { get; init; }
+
+    /// <summary>The private key (PEM) of <see cref="TlsCertificate"/>, or null.</summary>
+    /// <value>The default value is null.</value>
+    public string? TlsKey { get; init; }
 
     /// <summary>A Liquid template that replaces the built-in proxy config template, or null.</summary>
     /// <value>The default value is null.</value>
@@ -264,7 +287,8 @@ public sealed record DeploymentOptions
     /// <summary>
     /// The proxy's options, derived from these (the one place the proxy options are taken from a deploy's):
     /// <see cref="ProxyKind"/>, <see cref="ProxyContainer"/>, <see cref="ProxyImage"/>, <see cref="Network"/>,
-    /// <see cref="ProxyAddress"/>, <see cref="ProxyPort"/> and <see cref="ProxyTemplate"/>.
+    /// <see cref="ProxyAddress"/>, <see cref="ProxyPort"/>, <see cref="ProxyTemplate"/>, <see cref="HttpsPort"/> and the
+    /// certificate loaded from <see cref="TlsCertificate"/> and <see cref="TlsKey"/>.
     /// </summary>
     public ProxyOptions ToProxyOptions() => new()
     {
@@ -275,6 +299,8 @@ public sealed record DeploymentOptions
         ListenAddress = ProxyAddress,
         ListenPort = ProxyPort,
         TemplatePath = ProxyTemplate,
+        HttpsPort = HttpsPort,
+        Certificate = TlsCertificate is { } certificate && TlsKey is { } key ? ProxyCertificate.Load(certificate, key) : null,
     };
 
     /// <summary>Prints every option; the secrets (<see cref="RegistryPassword"/>, <see cref="ConsulToken"/>, <see cref="EtcdPassword"/>, the values of <see cref="ReleaseEnvironment"/>) only as <c>***</c>.</summary>

@@ -32,6 +32,7 @@ public static partial class OptionResolver
         new("test-timeout", "--test-timeout=600", (o, v) => o with { TestTimeout = ParseSeconds(v) }),
         new("switch-timeout", "--switch-timeout=30", (o, v) => o with { SwitchTimeout = ParseSeconds(v) }),
         new("undo-timeout", "--undo-timeout=60", (o, v) => o with { UndoTimeout = ParseSeconds(v) }),
+        new("drain-timeout", "--drain-timeout=30", (o, v) => o with { DrainTimeout = ParseSeconds(v) }),
         new("lock-timeout", "--lock-timeout=60", (o, v) => o with { LockTimeout = ParseSeconds(v) }),
         new("lock-ttl", "--lock-ttl=10", (o, v) => o with { LockTtl = ParseSeconds(v) }),
         new("image-registry", "--image-registry=127.0.0.1:5000", (o, v) => o with { ImageRegistry = v }),
@@ -44,6 +45,9 @@ public static partial class OptionResolver
         new("proxy-container", "--proxy-container=pipeline-proxy", (o, v) => o with { ProxyContainer = v }),
         new("proxy-image", $"--proxy-image={ProxyOptions.DefaultImage}", (o, v) => o with { ProxyImage = v }),
         new("proxy-template", "--proxy-template=deploy/haproxy.cfg.liquid", (o, v) => o with { ProxyTemplate = v }),
+        new("https-port", "--https-port=443", (o, v) => o with { HttpsPort = v.Length == 0 ? null : ParseInt(v) }),
+        new("tls-certificate", "--tls-certificate=/etc/pipeline/tls/proxy.crt", (o, v) => o with { TlsCertificate = v.Length == 0 ? null : v }),
+        new("tls-key", "--tls-key=/etc/pipeline/tls/proxy.key", (o, v) => o with { TlsKey = v.Length == 0 ? null : v }),
         new("network", "--network=pipeline", (o, v) => o with { Network = v }),
         new("key-prefix", "--key-prefix=pipeline", (o, v) => o with { KeyPrefix = v }),
         new("volume", "--volume=data:/var/lib/app", (o, v) => o with { Volumes = ParseVolumes(v) }),
@@ -146,6 +150,8 @@ public static partial class OptionResolver
             ProductionEngine = Engine(options.ProductionEngine, "PRODUCTION_", getArgument("production-docker-host"), getEnvironment, problems),
             ServiceDirectory = Path.GetFullPath(options.ServiceDirectory, workingDirectory),
             ProxyTemplate = options.ProxyTemplate is null ? null : Path.GetFullPath(options.ProxyTemplate, workingDirectory),
+            TlsCertificate = options.TlsCertificate is null ? null : Path.GetFullPath(options.TlsCertificate, workingDirectory),
+            TlsKey = options.TlsKey is null ? null : Path.GetFullPath(options.TlsKey, workingDirectory),
             ImageRegistryCa = options.ImageRegistryCa is null ? null : Path.GetFullPath(options.ImageRegistryCa, workingDirectory),
             EtcdPasswordFile = options.EtcdPasswordFile is null ? null : Path.GetFullPath(options.EtcdPasswordFile, workingDirectory),
         };
@@ -200,6 +206,8 @@ public static partial class OptionResolver
         CheckTimeout(o.TestTimeout, "test-timeout", 600);
         CheckTimeout(o.SwitchTimeout, "switch-timeout", 30);
         CheckTimeout(o.UndoTimeout, "undo-timeout", 60);
+        Check(o.DrainTimeout >= TimeSpan.Zero && o.DrainTimeout <= TimeSpan.FromHours(1),
+            $"--drain-timeout={Seconds(o.DrainTimeout)}: must be 0 (remove the old colour at once) to 3600 seconds; e.g. --drain-timeout=30");
         Check(o.LockTimeout >= TimeSpan.Zero && o.LockTimeout <= TimeSpan.FromDays(1),
             $"--lock-timeout={Seconds(o.LockTimeout)}: must be a number of seconds from 0 (fail at once when another run holds the lock) to a day; e.g. --lock-timeout=60");
         Check(o.LockTtl >= TimeSpan.FromSeconds(2) && o.LockTtl <= TimeSpan.FromHours(1),
@@ -218,6 +226,32 @@ public static partial class OptionResolver
         Check(ImageRef.TryParse(o.MigrationImage, out _, out var migrationImageProblem), $"--migration-image={Escape(o.MigrationImage)}: {migrationImageProblem}; e.g. --migration-image=127.0.0.1:5000/pipeline/postgres:bookworm-2");
         Check(ImageRef.TryParse(o.ProxyImage, out _, out var imageProblem), $"--proxy-image={Escape(o.ProxyImage)}: {imageProblem}; e.g. --proxy-image={ProxyOptions.DefaultImage}");
         Check(o.ProxyTemplate is null || IsReadableFile(o.ProxyTemplate), $"--proxy-template={o.ProxyTemplate}: the file does not exist or cannot be read");
+        if (o.HttpsPort is { } https)
+        {
+            Check(https is >= 1 and <= 65535, $"--https-port={https}: must be a port number 1-65535; e.g. --https-port=443");
+            Check(https != o.ProxyPort, $"--https-port={https}: it is also --proxy-port; give HTTPS its own port; e.g. --https-port=443");
+        }
+
+        if ((o.TlsCertificate is null) != (o.TlsKey is null))
+        {
+            problems.Add($"--tls-certificate and --tls-key: give both (the certificate and its private key, PEM) or neither (a self-signed certificate is generated)");
+        }
+        else if (o.TlsCertificate is { } certificate && o.TlsKey is { } key)
+        {
+            if (o.HttpsPort is null)
+            {
+                problems.Add($"--tls-certificate={certificate}: the proxy only uses a certificate on an HTTPS port; add --https-port (e.g. --https-port=443) or leave the certificate out");
+            }
+
+            try
+            {
+                ProxyCertificate.Load(certificate, key);
+            }
+            catch (ProxyCertificateException e)
+            {
+                problems.Add($"--tls-certificate={certificate} --tls-key={key}: {e.Message}");
+            }
+        }
         Check(o.Replicas is null or (>= 1 and <= MaxReplicas),
             $"--replicas={o.Replicas}: a release runs 1 to {MaxReplicas} replicas; e.g. --replicas=2");
         Check(ImageRef.TryParse(o.ProbeImage, out _, out var probeProblem),

@@ -234,6 +234,57 @@ public sealed partial class DockerEngine
     }
 
     /// <inheritdoc />
+    public async Task<IExecSession> StartSessionAsync(string id, IReadOnlyList<string> command, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var what = $"starting '{string.Join(' ', command)}' in container {id}";
+        return await CallAsync(what, async () =>
+        {
+            var exec = await _client.Exec.CreateContainerExecAsync(
+                id, new ContainerExecCreateParameters { Cmd = command.ToList(), AttachStdin = true, AttachStdout = true, AttachStderr = true }, ct).ConfigureAwait(false);
+            var stream = await _client.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), ct).ConfigureAwait(false);
+            return (IExecSession)new DockerExecSession(stream, $"'{string.Join(' ', command)}' in container {id} on {Endpoint}");
+        }).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task PutFilesAsync(string id, string directory, IReadOnlyDictionary<string, byte[]> files, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        if (!directory.StartsWith('/'))
+        {
+            throw new ArgumentException($"'{directory}' is not an absolute folder inside the container.", nameof(directory));
+        }
+
+        if (files.Keys.FirstOrDefault(name => name.Length == 0 || name.Contains('/')) is { } bad)
+        {
+            throw new ArgumentException($"'{bad}' is not a file name (no folders).", nameof(files));
+        }
+
+        await CallAsync($"writing {string.Join(", ", files.Keys)} into {directory} of container {id}", async () =>
+        {
+            using var tar = new MemoryStream();
+            await using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
+            {
+                foreach (var (name, content) in files)
+                {
+                    var entry = new PaxTarEntry(TarEntryType.RegularFile, name)
+                    {
+                        DataStream = new MemoryStream(content, writable: false),
+                        Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+                        ModificationTime = _time.GetUtcNow(),
+                    };
+                    await writer.WriteEntryAsync(entry, ct).ConfigureAwait(false);
+                }
+            }
+
+            tar.Position = 0;
+            await _client.Containers.ExtractArchiveToContainerAsync(id, new CopyToContainerParameters { Path = directory }, tar, ct).ConfigureAwait(false);
+            return true;
+        }).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task PutFileAsync(string id, string path, byte[] content, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(content);
@@ -293,8 +344,16 @@ public sealed partial class DockerEngine
                 return null;
             }
 
-            await using var stream = archive.Stream ?? Stream.Null;
-            await using var reader = new TarReader(stream);
+            // Read the whole archive first (the files read this way are small): a tar reader working on the engine's
+            // response stream directly stops short on files of a few KiB.
+            using var buffered = new MemoryStream();
+            await using (var stream = archive.Stream ?? Stream.Null)
+            {
+                await stream.CopyToAsync(buffered, ct).ConfigureAwait(false);
+            }
+
+            buffered.Position = 0;
+            await using var reader = new TarReader(buffered);
             while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is { } entry)
             {
                 if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile)

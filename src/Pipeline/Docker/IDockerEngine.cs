@@ -61,8 +61,25 @@ public interface IDockerEngine : IDisposable
     /// <summary>Runs a command inside a running container and collects its output.</summary>
     Task<ExecResult> ExecAsync(string id, IReadOnlyList<string> command, CancellationToken ct = default);
 
+    /// <summary>
+    /// Starts a process inside a running container with its stdin and stdout attached and keeps it running, for a
+    /// conversation of many commands over one exec (e.g. <c>socat</c> to an admin socket). Dispose it to end it.
+    /// </summary>
+    Task<IExecSession> StartSessionAsync(string id, IReadOnlyList<string> command, CancellationToken ct = default) =>
+        throw new NotSupportedException($"{GetType().Name} cannot attach to a process's stdin.");
+
     /// <summary>Writes one file into a container (through an archive upload), creating it or replacing it.</summary>
     Task PutFileAsync(string id, string path, byte[] content, CancellationToken ct = default);
+
+    /// <summary>Writes several files into one folder of a container in one archive upload, creating or replacing them.</summary>
+    async Task PutFilesAsync(string id, string directory, IReadOnlyDictionary<string, byte[]> files, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        foreach (var (name, content) in files)
+        {
+            await PutFileAsync(id, $"{directory.TrimEnd('/')}/{name}", content, ct).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Reads one file from a container; null when it does not exist.</summary>
     Task<byte[]?> GetFileAsync(string id, string path, CancellationToken ct = default);

@@ -123,8 +123,9 @@ public sealed class RollbackScope(string service, ServiceCatalog catalog, IDocke
     {
         var releases = await Production.ListContainersAsync(new Dictionary<string, string> { [Labels.Role] = Roles.Release }, ct);
         var allowed = releases.SelectMany(c => c.NetworkAddresses.Values).ToHashSet(StringComparer.Ordinal);
+        // Loopback and 0.0.0.0/8 (no host can be reached there: nginx's Lua upstream names 0.0.0.1 as a stand-in) are allowed.
         var foreign = ProxyConfigAddresses.Literals(config)
-            .Where(ip => !allowed.Contains(ip) && !System.Net.IPAddress.IsLoopback(System.Net.IPAddress.Parse(ip)) && ip is not "0.0.0.0" and not "::")
+            .Where(ip => !allowed.Contains(ip) && !System.Net.IPAddress.IsLoopback(System.Net.IPAddress.Parse(ip)) && !ip.StartsWith("0.", StringComparison.Ordinal) && ip is not "::")
             .Order(StringComparer.Ordinal)
             .ToList();
         if (foreign.Count > 0)

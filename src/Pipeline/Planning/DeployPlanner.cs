@@ -13,9 +13,6 @@ namespace Pipeline.Planning;
 /// </summary>
 public static class DeployPlanner
 {
-    /// <summary>Stands for the new release's address in the planned proxy config (known once it starts); only text.</summary>
-    private const string AddressPlaceholder = "127.255.255.254";
-
     /// <summary>The plan of a deploy of <paramref name="context"/>'s service and version.</summary>
     public static async Task<DeployPlan> CreateAsync(DeploymentContext context, CancellationToken ct = default)
     {
@@ -202,14 +199,31 @@ public static class DeployPlanner
     {
         var options = context.Options;
         var liveConfig = proxyExists ? await context.Proxy.ReadLiveConfigAsync(ct) ?? "" : "";
-        var releases = (await context.Catalog.GetLiveReleasesAsync(ct)).Where(r => r.Service != context.Service).ToList();
-        var routes = releases
-            .Select(r => new ProxyRoute(r.Service, r.Route, r.HostName, r.Color, r.Version, [new UpstreamEndpoint(r.Address, r.Port)]))
+        var live = await context.Catalog.ReadLiveReleasesAsync(ct: ct);
+        var current = live.Releases.FirstOrDefault(r => r.Service == context.Service);
+
+        // The switch renders every replica of the new colour (their addresses are known once they start: loopback
+        // stand-ins, shown as text), with the colour now live beside it as the standby.
+        var replicas = Math.Max(1, options.Replicas ?? 1);
+        var placeholders = Enumerable.Range(0, replicas).Select(i => $"127.255.255.{254 - i}").ToList();
+        var routes = live.Releases
+            .Where(r => r.Service != context.Service)
+            .Select(r => ProxySwitch.RouteOf(r, live.Standbys?.GetValueOrDefault(r.Service)))
             .Append(new ProxyRoute(context.Service, options.Route, options.HostName, next, version,
-                [new UpstreamEndpoint(AddressPlaceholder, port ?? Configuration.DeploymentOptions.DefaultServicePort)]))
+                [.. placeholders.Select(a => new UpstreamEndpoint(a, port ?? Configuration.DeploymentOptions.DefaultServicePort))])
+            {
+                Standby = current is not null && current.Color != next
+                    ? new StandbyRelease(current.Color, current.Version, ProxySwitch.Upstreams(current))
+                    : null,
+            })
             .OrderBy(r => r.Service, StringComparer.Ordinal)
             .ToList();
-        var planned = context.Proxy.Render(routes).Replace(AddressPlaceholder, $"<{next} address>", StringComparison.Ordinal);
+        var planned = context.Proxy.Render(routes);
+        for (var i = 0; i < placeholders.Count; i++)
+        {
+            planned = planned.Replace(placeholders[i], i == 0 ? $"<{next} address>" : $"<{next} address {i + 1}>", StringComparison.Ordinal);
+        }
+
         return UnifiedDiff.Create(liveConfig, planned, proxyExists ? $"{options.ProxyContainer} (live)" : $"{options.ProxyContainer} (not created yet)", $"{options.ProxyContainer} (planned)");
     }
 }

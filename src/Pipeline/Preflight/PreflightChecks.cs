@@ -223,6 +223,11 @@ public sealed class PreflightChecks(
                 problems.Add($"{options.ProxyAddress}:{options.ProxyPort} is already in use by another program ({why}); choose --proxy-port (or stop that program)");
             }
 
+            if (!ourProxyRuns && IsLocal(options.ProductionEngine) && options.HttpsPort is { } https && PortTaken(options.ProxyAddress, https) is { } httpsWhy)
+            {
+                problems.Add($"{options.ProxyAddress}:{https} is already in use by another program ({httpsWhy}); choose --https-port (or stop that program)");
+            }
+
             if (ours is null && !await engine.ImageExistsAsync(options.ProxyImage, limit.Token).ConfigureAwait(false)
                 && await ImageInRegistryAsync(options.ProxyImage, limit.Token).ConfigureAwait(false) is { } missing)
             {

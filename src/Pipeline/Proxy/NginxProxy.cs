@@ -1,15 +1,34 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
 using Pipeline.Docker;
 
 namespace Pipeline.Proxy;
 
 /// <summary>
-/// nginx in a container: the config is checked with <c>nginx -t</c> and activated with <c>nginx -s reload</c>
-/// (new workers take new connections, old ones finish their requests). A reload closes idle keep-alive
-/// connections, so clients that reuse a connection at that instant may see it fail (measured: a few per 20
-/// reloads under load; none with <c>Connection: close</c>); use HAProxy where that matters.
+/// nginx with its Lua module (Debian's libnginx-mod-http-lua) in a container. The built-in config holds no route: a Lua
+/// router picks the route by host and longest path prefix from a table in shared memory, and a Lua balancer sends the
+/// request to the live colour's upstream (a request whose connection fails is retried on the live colour). The table is
+/// loaded from <see cref="StatePath"/> at start and reload, and replaced at runtime by a PUT on a local admin socket over one
+/// exec session: a colour switch or a new route needs no reload (nginx 1.22 cannot re-resolve upstreams, and every reload
+/// closes idle keep-alive connections under their clients). A config that differs otherwise is checked with
+/// <c>nginx -t</c> and activated with <c>nginx -s reload</c>.
 /// </summary>
 public sealed class NginxProxy : ContainerProxy
 {
+    /// <summary>The routes nginx loads at start and reload (one line per route and per colour's release).</summary>
+    public const string StatePath = "/etc/nginx/pipeline-proxy.state";
+
+    /// <summary>The admin socket inside the container (routes in and out, requests in flight).</summary>
+    public const string AdminSocket = "/run/pipeline-nginx.sock";
+
+    /// <summary>The certificate chain and key nginx terminates TLS with (one PEM file, read at each handshake).</summary>
+    public const string CertificateFile = "/etc/nginx/pipeline-proxy.pem";
+
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
+    private readonly SemaphoreSlim sessionLock = new(1, 1);
+    private (string ContainerId, NginxAdminSession Session)? session;
+
     /// <summary>Creates the adapter; options are validated and the template parsed now.</summary>
     public NginxProxy(ProxyOptions options, IDockerEngine engine, TimeProvider? timeProvider = null)
         : base(WithKind(options), engine, timeProvider)
@@ -22,22 +41,196 @@ public sealed class NginxProxy : ContainerProxy
     /// <inheritdoc />
     public override string LiveConfigPath => "/etc/nginx/pipeline-proxy.conf";
 
-    private protected override IReadOnlyList<string> Command => ["/usr/sbin/nginx", "-c", LiveConfigPath, "-g", "daemon off;"];
+    private protected override string CompanionPath => StatePath;
+
+    private protected override string CertificatePath => CertificateFile;
+
+    // The workers (www-data, see the template) read it at each handshake.
+    private protected override string CertificateOwner => "root:www-data";
+
+    // A killed nginx leaves its admin socket behind, and a stale socket file would stop the next start from binding it.
+    private protected override IReadOnlyList<string> Command =>
+        ["/bin/sh", "-c", $"rm -f {AdminSocket} && exec /usr/sbin/nginx -c {LiveConfigPath} -g 'daemon off;'"];
 
     private protected override IReadOnlyList<string> ReadyCommand =>
         ["/bin/sh", "-c", "test -s /run/nginx.pid && test -n \"$(cat /proc/1/task/1/children)\""];
 
     private protected override IReadOnlyList<string> ValidateCommand(string path) => ["/usr/sbin/nginx", "-t", "-q", "-c", path, "-g", "daemon off;"];
 
-    private protected override async Task<IReadOnlySet<string>> ServingProcessesAsync(string containerId, CancellationToken ct)
+    private protected override bool CanSwitchAtRuntime(ProxyShape shape) =>
+        !shape.PrintsLiveValues && !shape.PrintsMemberAddresses && !shape.PrintsMemberVersions;
+
+    /// <summary>
+    /// <c>route {id} {service} {live colour} {host or *} {path prefix}</c> per route (longest prefix first), then
+    /// <c>release {id} {colour} {version} {address:port,…}</c> per colour that has a release.
+    /// </summary>
+    private protected override string Companion(ProxyTemplateModel model)
     {
-        // nginx runs as PID 1; its children are the workers. A reload starts new ones.
-        var result = await ExecCheckedAsync(containerId, ["/bin/cat", "/proc/1/task/1/children"], "list the nginx workers", ct).ConfigureAwait(false);
-        return result.Stdout.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+        var state = new StringBuilder();
+        foreach (var route in model.Routes)
+        {
+            state.Append(CultureInfo.InvariantCulture, $"route {route.Id} {route.Service} {route.Color} {(route.HostName.Length == 0 ? "*" : route.HostName)} {route.PathPrefix}\n");
+            foreach (var release in route.Members.Where(m => !m.Placeholder).GroupBy(m => m.Color))
+            {
+                state.Append(CultureInfo.InvariantCulture, $"release {route.Id} {release.Key} {release.First().Version} {string.Join(',', release.Select(m => m.Endpoint))}\n");
+            }
+        }
+
+        return state.ToString();
     }
 
-    private protected override Task SignalReloadAsync(string containerId, CancellationToken ct) =>
-        ExecCheckedAsync(containerId, ["/usr/sbin/nginx", "-c", LiveConfigPath, "-g", "daemon off;", "-s", "reload"], "reload nginx", ct);
+    private protected override async Task<IReadOnlySet<string>> ServingProcessesAsync(string containerId, CancellationToken ct)
+    {
+        // nginx runs as PID 1; its children are the workers. A reload starts new ones; an old one still accepts connections
+        // (with the old config) until it has closed its listeners and calls itself "worker process is shutting down".
+        var result = await ExecCheckedAsync(
+            containerId,
+            ["/bin/sh", "-c", "for p in $(cat /proc/1/task/1/children); do grep -q 'shutting down' /proc/$p/cmdline 2>/dev/null || echo $p; done"],
+            "list the nginx workers",
+            ct).ConfigureAwait(false);
+        return result.Stdout.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+    }
+
+    private protected override async Task<bool> AnswersOnSessionAsync(string containerId, CancellationToken ct)
+    {
+        try
+        {
+            return (await AdminAsync(containerId, "GET", "/state", null, ct).ConfigureAwait(false)).Status == 200;
+        }
+        catch (ProxyException)
+        {
+            // No admin socket (a user template without it) or not up yet.
+            return false;
+        }
+    }
+
+    private protected override async Task SignalReloadAsync(string containerId, CancellationToken ct)
+    {
+        await ExecCheckedAsync(containerId, ["/usr/sbin/nginx", "-c", LiveConfigPath, "-g", "daemon off;", "-s", "reload"], "reload nginx", ct).ConfigureAwait(false);
+
+        // The admin connection belongs to an old worker now, which exits once idle: talk to a new one from here on.
+        await CloseSessionAsync().ConfigureAwait(false);
+    }
+
+    private protected override async Task<bool> ApplyRuntimeAsync(string containerId, ProxyTemplateModel model, CancellationToken ct)
+    {
+        var desired = Companion(model);
+        var (status, running) = await AdminAsync(containerId, "GET", "/state", null, ct).ConfigureAwait(false);
+        if (status == 404)
+        {
+            throw new ProxyRuntimeMismatchException($"nginx in '{Options.ContainerName}' has no admin endpoint at {AdminSocket}.");
+        }
+
+        if (status == 200 && running == desired)
+        {
+            return false;
+        }
+
+        var (putStatus, answer) = await AdminAsync(containerId, "PUT", "/state", desired, ct).ConfigureAwait(false);
+        if (putStatus != 200)
+        {
+            throw new ProxyException($"nginx in '{Options.ContainerName}' refused the new routes (HTTP {putStatus}): {answer.Trim()}; the file on disk was not changed.");
+        }
+
+        return true;
+    }
+
+    // The config names the certificate through a variable, so nginx reads the file at each handshake: replacing the
+    // file (one rename) is the whole change.
+    private protected override Task ReplaceCertificateAsync(string containerId, string pem, CancellationToken ct) =>
+        WriteCertificateFileAsync(containerId, pem, ct);
+
+    private protected override async Task<int> CountInFlightAsync(string containerId, Regex routeId, string color, CancellationToken ct)
+    {
+        var (status, body) = await AdminAsync(containerId, "GET", "/inflight", null, ct).ConfigureAwait(false);
+        if (status != 200)
+        {
+            throw new ProxyException($"nginx in '{Options.ContainerName}' did not say how many requests are in flight (HTTP {status}): {body.Trim()}");
+        }
+
+        // One line per route and colour: "{route id} {colour} {count}".
+        return body.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split(' '))
+            .Where(f => f.Length == 3 && routeId.IsMatch(f[0]) && f[1] == color)
+            .Sum(f => int.Parse(f[2], CultureInfo.InvariantCulture));
+    }
+
+    private protected override void CloseSession()
+    {
+        if (session is { } open)
+        {
+            session = null;
+            open.Session.Dispose();
+        }
+    }
+
+    private protected override async ValueTask CloseSessionAsync()
+    {
+        await sessionLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await CloseSessionCoreAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            sessionLock.Release();
+        }
+    }
+
+    private async Task<(int Status, string Body)> AdminAsync(string containerId, string method, string path, string? body, CancellationToken ct)
+    {
+        await sessionLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            while (true)
+            {
+                // A connection left open since an earlier call may have been closed by nginx (idle, or its worker left
+                // after a reload): then it is opened again once.
+                var fresh = session is null || session.Value.ContainerId != containerId;
+                using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                limit.CancelAfter(CommandTimeout);
+                try
+                {
+                    var admin = await SessionAsync(containerId, limit.Token).ConfigureAwait(false);
+                    return await admin.SendAsync(method, path, body, limit.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or DockerEngineException or InvalidDataException or FormatException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+                {
+                    await CloseSessionCoreAsync().ConfigureAwait(false);
+                    if (fresh)
+                    {
+                        throw new ProxyException($"Could not talk to nginx's admin socket {AdminSocket} in '{Options.ContainerName}' ({method} {path}): {e.Message}", e);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            sessionLock.Release();
+        }
+    }
+
+    private async Task<NginxAdminSession> SessionAsync(string containerId, CancellationToken ct)
+    {
+        if (session is { } open && open.ContainerId == containerId)
+        {
+            return open.Session;
+        }
+
+        await CloseSessionCoreAsync().ConfigureAwait(false);
+        var admin = await NginxAdminSession.OpenAsync(Engine, containerId, AdminSocket, ct).ConfigureAwait(false);
+        session = (containerId, admin);
+        return admin;
+    }
+
+    private async ValueTask CloseSessionCoreAsync()
+    {
+        if (session is { } open)
+        {
+            session = null;
+            await open.Session.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 
     private static ProxyOptions WithKind(ProxyOptions options)
     {

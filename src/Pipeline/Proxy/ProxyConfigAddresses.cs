@@ -12,8 +12,6 @@ namespace Pipeline.Proxy;
 /// </summary>
 public static partial class ProxyConfigAddresses
 {
-    private const string StateMarker = "# pipeline-proxy-state: ";
-
     /// <summary>The IP addresses <paramref name="config"/> routes live traffic to (normalised, e.g. <c>172.18.0.5</c>, <c>fd00::5</c>).</summary>
     public static IReadOnlySet<string> Upstreams(string config)
     {
@@ -53,15 +51,14 @@ public static partial class ProxyConfigAddresses
 
     private static HashSet<string>? FromStateLine(string config)
     {
-        if (!config.StartsWith(StateMarker, StringComparison.Ordinal))
+        if (ProxyDocument.StateJson(config) is not { } json)
         {
             return null;
         }
 
-        var end = config.IndexOf('\n', StringComparison.Ordinal);
         try
         {
-            using var state = JsonDocument.Parse(end < 0 ? config[StateMarker.Length..] : config[StateMarker.Length..end]);
+            using var state = JsonDocument.Parse(json);
             var found = new HashSet<string>(StringComparer.Ordinal);
             foreach (var route in state.RootElement.GetProperty("routes").EnumerateArray())
             {
@@ -91,6 +88,7 @@ public static partial class ProxyConfigAddresses
     [GeneratedRegex(@"(?<![0-9A-Za-z.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])")]
     private static partial Regex Ipv4();
 
-    [GeneratedRegex(@"\[([0-9A-Fa-f:.]+)\]")]
+    // At least one colon: "[1]" (a Lua or array index) is no address.
+    [GeneratedRegex(@"\[([0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)\]")]
     private static partial Regex Ipv6();
 }

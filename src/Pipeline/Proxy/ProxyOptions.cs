@@ -14,11 +14,14 @@ public sealed partial record ProxyOptions
     /// <summary>The port the proxy listens on inside its container.</summary>
     public const int ContainerPort = 80;
 
+    /// <summary>The port the proxy terminates TLS on inside its container.</summary>
+    public const int ContainerHttpsPort = 443;
+
     /// <summary>The port HAProxy's built-in Prometheus exporter listens on inside the proxy container (<c>/metrics</c>; not published: Prometheus scrapes the container's address).</summary>
     public const int MetricsPort = 8405;
 
-    /// <summary>The default proxy image: Debian bookworm with nginx-light, haproxy and socat (the repo's provisioning builds it under this name).</summary>
-    public const string DefaultImage = "127.0.0.1:5000/pipeline/proxy:bookworm";
+    /// <summary>The default proxy image: Debian bookworm with nginx-light and its Lua module, haproxy and socat.</summary>
+    public const string DefaultImage = "127.0.0.1:5000/pipeline/proxy:bookworm-2";
 
     /// <summary>The default proxy container name.</summary>
     public const string DefaultContainerName = "pipeline-proxy";
@@ -56,6 +59,17 @@ public sealed partial record ProxyOptions
     /// <value>The default value is 8080.</value>
     public int ListenPort { get; init; } = DefaultListenPort;
 
+    /// <summary>The host port the proxy's HTTPS port (443 in the container) is published on, or null for no HTTPS.</summary>
+    /// <value>The default value is null: plain HTTP only.</value>
+    public int? HttpsPort { get; init; }
+
+    /// <summary>
+    /// The certificate and key the proxy terminates TLS with. Without one, a proxy with <see cref="HttpsPort"/> gets a
+    /// self-signed certificate (and the CA that signed it) generated when its container is created, for local use.
+    /// </summary>
+    /// <value>The default value is null.</value>
+    public ProxyCertificate? Certificate { get; init; }
+
     /// <summary>
     /// A Liquid template (a file on the machine running the pipeline) that replaces the built-in one for this kind.
     /// It gets the same model as the built-in templates (see the README); every value in it is validated before rendering.
@@ -78,6 +92,9 @@ public sealed partial record ProxyOptions
             return new Uri($"http://{host}:{ListenPort}/");
         }
     }
+
+    /// <summary>The URL clients reach the proxy's HTTPS port at, or null without HTTPS.</summary>
+    public Uri? PublicHttpsUrl => HttpsPort is { } port ? new UriBuilder(PublicUrl) { Scheme = "https", Port = port }.Uri : null;
 
     /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the option and its bad value.</summary>
     /// <returns>The same options, for chaining.</returns>
@@ -111,6 +128,25 @@ public sealed partial record ProxyOptions
         if (ListenPort is < 1 or > 65535)
         {
             throw new ArgumentException($"Proxy listen port {ListenPort} is out of range: use 1-65535.", nameof(ListenPort));
+        }
+
+        if (Certificate is not null && HttpsPort is null)
+        {
+            throw new ArgumentException("Proxy certificate given without an HTTPS port: set HttpsPort, or leave the certificate out.", nameof(Certificate));
+        }
+
+        if (HttpsPort is { } https)
+        {
+            if (https is < 1 or > 65535)
+            {
+                throw new ArgumentException($"Proxy HTTPS port {https} is out of range: use 1-65535.", nameof(HttpsPort));
+            }
+
+            if (https == ListenPort)
+            {
+                throw new ArgumentException($"Proxy HTTPS port {https} is also the HTTP port: give them different ports.", nameof(HttpsPort));
+            }
+
         }
 
         if (TemplatePath is not null && string.IsNullOrWhiteSpace(TemplatePath))

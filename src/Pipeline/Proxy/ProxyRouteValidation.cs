@@ -57,12 +57,37 @@ public static partial class ProxyRouteValidation
             throw Bad(what, "version", route.Version, "1-128 letters, digits, '.', '_', '+' or '-', starting with a letter or digit");
         }
 
-        if (route.Upstreams is null || route.Upstreams.Count == 0)
+        ValidateUpstreams(what, route.Upstreams);
+        if (route.Standby is { } standby)
+        {
+            var standbyWhat = $"{what}, standby release";
+            if (standby.Color is null || !ColorPattern().IsMatch(standby.Color))
+            {
+                throw Bad(standbyWhat, "colour", standby.Color, "1-32 lowercase letters, digits or '-', starting with a letter or digit");
+            }
+
+            if (standby.Color == route.Color)
+            {
+                throw new ArgumentException($"{standbyWhat} has the live colour '{route.Color}': the standby release is the other colour.", "routes");
+            }
+
+            if (standby.Version is null || !VersionPattern().IsMatch(standby.Version))
+            {
+                throw Bad(standbyWhat, "version", standby.Version, "1-128 letters, digits, '.', '_', '+' or '-', starting with a letter or digit");
+            }
+
+            ValidateUpstreams(standbyWhat, standby.Upstreams);
+        }
+    }
+
+    private static void ValidateUpstreams(string what, IReadOnlyList<UpstreamEndpoint>? upstreams)
+    {
+        if (upstreams is null || upstreams.Count == 0)
         {
             throw new ArgumentException($"{what} has no upstreams: a route needs at least one address:port to send requests to.", "routes");
         }
 
-        foreach (var upstream in route.Upstreams)
+        foreach (var upstream in upstreams)
         {
             if (upstream is null)
             {

@@ -5,10 +5,12 @@ namespace Pipeline.Proxy;
 
 /// <summary>
 /// How a deploy changes the shared proxy, consul-template style: the config is rendered from every service's live
-/// release in the registry and applied only when it differs from the live one, under the proxy's lock
-/// (<c>{prefix}/locks/proxy/{container}</c>), so concurrent deploys of different services never overwrite each
-/// other's routes. A rollback restores the proxy the same way. A service whose registry record cannot be used is left
-/// out of the config and reported; the other services' routes are rendered as usual.
+/// release in the registry (with the service's other registered release beside it, disabled, so that making either
+/// live is a runtime change) and applied under the proxy's lock (<c>{prefix}/locks/proxy/{container}</c>), so concurrent
+/// deploys of different services never overwrite each other's routes. The proxy changes only what differs from what
+/// it runs: a colour switch at runtime, a new set of routes by a seamless reload. A rollback restores the proxy the
+/// same way. A service whose registry record cannot be used is left out of the config and reported; the other
+/// services' routes are rendered as usual.
 /// </summary>
 /// <param name="proxy">The proxy.</param>
 /// <param name="containerName">The proxy's container name: its lock is named after it.</param>
@@ -49,8 +51,10 @@ public sealed class ProxySwitch(
         ct: ct);
 
     /// <summary>
-    /// The proxy config for every service's live release in the registry, rendered with the proxy's template. A service
-    /// whose record cannot be used (see <see cref="ServiceCatalog.ReadLiveReleasesAsync"/>) or whose route the proxy could
+    /// The proxy config for every service's live release in the registry, rendered with the proxy's template, every
+    /// replica an upstream. A release of the other colour registered before the live one (the colour a switch just left,
+    /// until it is retired) stays beside it as the standby; one registered after it (a deploy not switched yet) does not,
+    /// so the config before a switch, and after its rollback, is what it was before the deploy. A service whose record cannot be used (see <see cref="ServiceCatalog.ReadLiveReleasesAsync"/>) or whose route the proxy could
     /// not carry safely (see <see cref="ProxyRouteValidation"/>) is left out and reported; when that service is
     /// <paramref name="required"/> (the one being switched) the render fails instead. <paramref name="colors"/> overrides
     /// the live colour of the services it names.
@@ -64,7 +68,7 @@ public sealed class ProxySwitch(
         var routed = new Dictionary<(string Host, string Prefix), string>();
         foreach (var release in live.Releases)
         {
-            var route = new ProxyRoute(release.Service, release.Route, release.HostName, release.Color, release.Version, release.AllEndpoints.Select(e => new UpstreamEndpoint(e.Address, e.Port)).ToList());
+            var route = RouteOf(release, live.Standbys?.GetValueOrDefault(release.Service));
             try
             {
                 ProxyRouteValidation.Validate([route]);
@@ -102,20 +106,57 @@ public sealed class ProxySwitch(
     public Task<string> RenderFromRegistryAsync(CancellationToken ct) => RenderFromRegistryAsync(null, null, ct);
 
     /// <summary>
-    /// Applies <paramref name="config"/> when it differs from the live one (the proxy validates it first and keeps
-    /// the live one when it is rejected). Call it holding the proxy lock.
+    /// The route of a live release, every replica an upstream, with <paramref name="other"/> (the service's release of the
+    /// other colour) as its standby when it was registered before the live one (see <see cref="RenderFromRegistryAsync(IReadOnlyDictionary{string, string}?, string?, CancellationToken)"/>).
     /// </summary>
-    public async Task ApplyIfDifferentAsync(string config, CancellationToken ct = default)
+    public static ProxyRoute RouteOf(ReleaseRecord live, ReleaseRecord? other)
     {
-        if (await Proxy.ReadLiveConfigAsync(ct) != config)
+        ArgumentNullException.ThrowIfNull(live);
+        return new ProxyRoute(live.Service, live.Route, live.HostName, live.Color, live.Version, Upstreams(live))
         {
-            await Proxy.ApplyAsync(config, ct);
-        }
+            Standby = other is not null && other.Color != live.Color && other.RegisteredAt < live.RegisteredAt
+                ? new StandbyRelease(other.Color, other.Version, Upstreams(other))
+                : null,
+        };
+    }
+
+    /// <summary>Every replica of <paramref name="release"/> as an upstream.</summary>
+    public static List<UpstreamEndpoint> Upstreams(ReleaseRecord release) =>
+        [.. release.AllEndpoints.Select(e => new UpstreamEndpoint(e.Address, e.Port))];
+
+    /// <summary>
+    /// Makes the proxy run <paramref name="config"/>: what differs from what it runs is changed (at runtime when only
+    /// where traffic goes differs; the proxy validates anything else first and keeps the live config when it is
+    /// rejected), and nothing when nothing differs. The running proxy is compared with it, not only its file: a run
+    /// killed between a runtime change and the file write is put right too. Call it holding the proxy lock.
+    /// </summary>
+    public async Task<ProxyChange> ApplyIfDifferentAsync(string config, CancellationToken ct = default)
+    {
+        await Proxy.ReadLiveConfigAsync(ct);
+        return await Proxy.ApplyAsync(config, ct);
     }
 
     /// <summary>
-    /// Puts the proxy back after a switch, under its lock, and says what it did. When the proxy still runs
-    /// <paramref name="previous"/>, nothing. Otherwise the config is rendered again from the registry as it is now (the
+    /// <see cref="ApplyIfDifferentAsync"/>, calling <paramref name="changed"/> as soon as the proxy answers the new way
+    /// (after the runtime change, before the file is written; or once the reloaded config serves).
+    /// </summary>
+    public Task<ProxyChange> ApplyAsync(string config, Action<ProxyChange> changed, CancellationToken ct = default) =>
+        Proxy.ApplyAsync(config, changed, ct);
+
+    /// <summary>
+    /// Makes the proxy say what the registry says now, under the proxy's lock (e.g. once a retired colour is deregistered:
+    /// its member becomes a placeholder, at runtime), so that the live config keeps rendering the same as the registry.
+    /// </summary>
+    public async Task<ProxyChange> SyncWithRegistryAsync(CancellationToken ct = default)
+    {
+        await using var proxyLock = await AcquireLockAsync(ct);
+        return await ApplyIfDifferentAsync(await RenderFromRegistryAsync(ct), ct);
+    }
+
+    /// <summary>
+    /// Puts the proxy back after a switch, under its lock, and says what it did. When the proxy's file still says
+    /// <paramref name="previous"/>, only what runs is compared with it (a run killed between a runtime change and the
+    /// file write leaves the file behind). Otherwise the config is rendered again from the registry as it is now (the
     /// newer undo steps have put this service's keys back), so routes other services switched in the meantime stay.
     /// Only when the proxy still runs exactly <paramref name="applied"/> (nobody changed it since the switch) and the
     /// render differs from <paramref name="previous"/> (this run's template is not the one that rendered it) is
@@ -138,7 +179,9 @@ public sealed class ProxySwitch(
 
         if (live == previous)
         {
-            return "the proxy still ran the previous config";
+            return await Proxy.ApplyAsync(previous, ct) == ProxyChange.None
+                ? "the proxy still ran the previous config"
+                : "the proxy's file still held the previous config; put what it runs back to it (at runtime)";
         }
 
         var rendered = await RenderFromRegistryAsync(ct);

@@ -6,16 +6,25 @@ namespace Pipeline.Proxy;
 /// <summary>
 /// A proxy config template (Liquid, rendered with Fluid), consul-template style. The model it gets:
 /// <list type="bullet">
-/// <item><c>kind</c>, <c>port</c> (the port to listen on inside the container, 80), <c>metrics_port</c> (HAProxy's Prometheus exporter, 8405), <c>route_count</c>.</item>
+/// <item><c>kind</c>, <c>port</c> (the port to listen on inside the container, 80), <c>metrics_port</c> (HAProxy's Prometheus exporter, 8405), <c>https_port</c> (443 when the proxy
+/// terminates TLS, else 0) with <c>certificate_path</c> (the certificate chain and key in one PEM file), <c>route_count</c>, and the files and
+/// sockets the built-in templates use: <c>map_path</c> (HAProxy: route member → version), <c>state_path</c> and
+/// <c>admin_socket</c> (nginx: the routes, and the socket their runtime changes come through).</item>
 /// <item><c>routes</c>: every route, longest path prefix first (a route with a host name before one without at the same length).
 /// Each has <c>id</c> (unique, safe as an upstream/backend name), <c>service</c>, <c>path_prefix</c>, <c>host_name</c>
-/// (empty when any host), <c>color</c>, <c>version</c> and <c>upstreams</c> (each <c>address</c>, <c>port</c>,
-/// <c>endpoint</c> = <c>address:port</c>, IPv6 in brackets).</item>
+/// (empty when any host), <c>color</c>, <c>version</c> and <c>upstreams</c> of the live colour (each <c>address</c>, <c>port</c>,
+/// <c>endpoint</c> = <c>address:port</c>, IPv6 in brackets), and <c>members</c>: one per upstream of each colour (blue and
+/// green always, a colour without a release as one placeholder), in a fixed order whichever colour is live, each with
+/// <c>name</c> (the colour, then <c>colour_2</c>, …), <c>color</c>, <c>address</c>, <c>port</c>, <c>endpoint</c>,
+/// <c>active</c> (true for the live colour's), <c>placeholder</c> and <c>version</c>.</item>
 /// <item><c>servers</c>: one per distinct host name plus a default one first (<c>is_default</c>, <c>name</c> = <c>_</c>):
 /// each with <c>name</c>, <c>routes</c> (its own routes plus the host-less ones it does not override, longest prefix first)
 /// and <c>has_root</c> (a route for <c>/</c> exists).</item>
 /// </list>
 /// Paths are passed to the upstreams unchanged: a route for <c>/api/</c> sends <c>/api/users</c> as <c>/api/users</c>.
+/// A colour switch changes <c>color</c>, <c>version</c>, <c>upstreams</c> and the members' <c>address</c>, <c>port</c>,
+/// <c>active</c> and <c>version</c>; a template that prints only what its proxy can change at runtime (HAProxy: the members'
+/// addresses and states; nginx: nothing, the routes live in <c>state_path</c>) lets a switch happen without a reload.
 /// </summary>
 public sealed class ProxyTemplate
 {
@@ -78,10 +87,34 @@ public sealed class ProxyTemplate
     }
 
     /// <summary>Validates the routes (<see cref="ProxyRouteValidation"/>) and renders the config text.</summary>
-    public string Render(ProxyKind kind, IReadOnlyList<ProxyRoute> routes)
+    /// <param name="kind">The proxy kind.</param>
+    /// <param name="routes">The routes.</param>
+    /// <param name="https">True to terminate TLS too (<c>https_port</c> 443 and <c>certificate_path</c> in the model).</param>
+    public string Render(ProxyKind kind, IReadOnlyList<ProxyRoute> routes, bool https = false)
     {
         ProxyRouteValidation.Validate(routes);
-        var model = ProxyTemplateModel.From(kind.Name, routes);
+        return RenderModel(ProxyTemplateModel.From(kind.Name, routes, masked: false, https));
+    }
+
+    /// <summary>
+    /// The config's shape: the text rendered with every value that a colour switch changes replaced by a marker. Two
+    /// configs with the same shape differ only in where routes send traffic. Also says which kinds of switch values the
+    /// template prints (a proxy can change some of them at runtime, not others).
+    /// </summary>
+    internal ProxyShape Shape(ProxyKind kind, IReadOnlyList<ProxyRoute> routes, bool https = false)
+    {
+        ProxyRouteValidation.Validate(routes);
+        var text = RenderModel(ProxyTemplateModel.From(kind.Name, routes, masked: true, https));
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..32];
+        return new ProxyShape(
+            hash,
+            PrintsLiveValues: text.Contains(ProxyTemplateModel.LiveMarker, StringComparison.Ordinal),
+            PrintsMemberAddresses: text.Contains(ProxyTemplateModel.AddressMarker, StringComparison.Ordinal),
+            PrintsMemberVersions: text.Contains(ProxyTemplateModel.VersionMarker, StringComparison.Ordinal));
+    }
+
+    private string RenderModel(ProxyTemplateModel model)
+    {
         var context = new TemplateContext(model, Options);
         try
         {
@@ -101,6 +134,7 @@ public sealed class ProxyTemplate
         options.MemberAccessStrategy.Register<ProxyTemplateModel.Route>();
         options.MemberAccessStrategy.Register<ProxyTemplateModel.Upstream>();
         options.MemberAccessStrategy.Register<ProxyTemplateModel.Server>();
+        options.MemberAccessStrategy.Register<ProxyTemplateModel.Member>();
         return options;
     }
 }
@@ -113,76 +147,3 @@ public sealed class ProxyTemplateException(string source, string problem, Except
     public string TemplateSource { get; } = source;
 }
 
-/// <summary>What a template sees (snake_case names in Liquid). Built from validated routes only.</summary>
-internal sealed class ProxyTemplateModel
-{
-    public required string Kind { get; init; }
-
-    public int Port { get; init; } = ProxyOptions.ContainerPort;
-
-    public int MetricsPort { get; init; } = ProxyOptions.MetricsPort;
-
-    public int RouteCount => Routes.Count;
-
-    public required IReadOnlyList<Route> Routes { get; init; }
-
-    public required IReadOnlyList<Server> Servers { get; init; }
-
-    public static ProxyTemplateModel From(string kind, IReadOnlyList<ProxyRoute> routes)
-    {
-        var ordered = routes
-            .Select(r => r with { HostName = r.HostName?.ToLowerInvariant() })
-            .OrderByDescending(r => r.PathPrefix.Length)
-            .ThenBy(r => r.HostName is null ? 1 : 0)
-            .ThenBy(r => r.HostName, StringComparer.Ordinal)
-            .ThenBy(r => r.PathPrefix, StringComparer.Ordinal)
-            .Select((r, i) => new Route
-            {
-                Id = $"{r.Service}_{i}",
-                Service = r.Service,
-                PathPrefix = r.PathPrefix,
-                HostName = r.HostName ?? "",
-                Color = r.Color,
-                Version = r.Version,
-                Upstreams = r.Upstreams.Select(u => new Upstream { Address = u.Address, Port = u.Port }).ToList(),
-            })
-            .ToList();
-
-        var anyHost = ordered.Where(r => r.HostName.Length == 0).ToList();
-        var servers = new List<Server> { new() { Name = "_", IsDefault = true, Routes = anyHost } };
-        foreach (var host in ordered.Where(r => r.HostName.Length > 0).Select(r => r.HostName).Distinct().Order(StringComparer.Ordinal))
-        {
-            var own = ordered.Where(r => r.HostName == host).ToList();
-            var inherited = anyHost.Where(r => own.All(o => o.PathPrefix != r.PathPrefix));
-            servers.Add(new Server { Name = host, IsDefault = false, Routes = ordered.Where(r => own.Contains(r) || inherited.Contains(r)).ToList() });
-        }
-
-        return new ProxyTemplateModel { Kind = kind, Routes = ordered, Servers = servers };
-    }
-
-    internal sealed class Route
-    {
-        public required string Id { get; init; }
-        public required string Service { get; init; }
-        public required string PathPrefix { get; init; }
-        public required string HostName { get; init; }
-        public required string Color { get; init; }
-        public required string Version { get; init; }
-        public required IReadOnlyList<Upstream> Upstreams { get; init; }
-    }
-
-    internal sealed class Upstream
-    {
-        public required string Address { get; init; }
-        public required int Port { get; init; }
-        public string Endpoint => Address.Contains(':') ? $"[{Address}]:{Port}" : $"{Address}:{Port}";
-    }
-
-    internal sealed class Server
-    {
-        public required string Name { get; init; }
-        public required bool IsDefault { get; init; }
-        public required IReadOnlyList<Route> Routes { get; init; }
-        public bool HasRoot => Routes.Any(r => r.PathPrefix == "/");
-    }
-}

@@ -57,7 +57,8 @@ public sealed record ReleaseRecord(
 /// <summary>The live releases a proxy config is rendered from, and the services left out because their records cannot be used.</summary>
 /// <param name="Releases">The usable live releases, ordered by service name.</param>
 /// <param name="Problems">One line per service left out: "{service}: what is wrong".</param>
-public sealed record LiveReleases(IReadOnlyList<ReleaseRecord> Releases, IReadOnlyList<string> Problems);
+/// <param name="Standbys">By service: its other registered release (the colour that is not live), when it has one that can be read.</param>
+public sealed record LiveReleases(IReadOnlyList<ReleaseRecord> Releases, IReadOnlyList<string> Problems, IReadOnlyDictionary<string, ReleaseRecord>? Standbys = null);
 
 /// <summary>One finished deploy of a service.</summary>
 public sealed record HistoryEntry(
@@ -118,7 +119,9 @@ public sealed class ServiceCatalog(IServiceRegistry registry, string prefix)
     /// whose live release cannot be used: a colour whose release is missing, a release that is not valid JSON or not a
     /// release this Pipeline can read (a newer format), or one registered under another service or colour. A bad record
     /// affects only its own service. <paramref name="colors"/> overrides the live colour of the services it names (a
-    /// switch renders the config it is about to make live).
+    /// switch renders the config it is about to make live). Each live release's service also gets its other registered
+    /// release in <see cref="LiveReleases.Standbys"/> (the colour that is not live: the one being deployed before the
+    /// switch, or the one being retired after it) when that record can be read.
     /// </summary>
     public async Task<LiveReleases> ReadLiveReleasesAsync(IReadOnlyDictionary<string, string>? colors = null, CancellationToken ct = default)
     {
@@ -169,7 +172,34 @@ public sealed class ServiceCatalog(IServiceRegistry registry, string prefix)
             live.Add(release);
         }
 
-        return new LiveReleases(live, problems);
+        var standbys = new Dictionary<string, ReleaseRecord>(StringComparer.Ordinal);
+        foreach (var release in live)
+        {
+            var others = $"{KeyPrefix}/services/{release.Service}/releases/";
+            foreach (var (key, json) in keys.Where(k => k.Key.StartsWith(others, StringComparison.Ordinal)).OrderBy(k => k.Key, StringComparer.Ordinal))
+            {
+                var color = key[others.Length..];
+                if (color == release.Color || color.Contains('/', StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    if (JsonSerializer.Deserialize<ReleaseRecord>(json, Json) is { } other && other.Service == release.Service && other.Color == color)
+                    {
+                        standbys[release.Service] = other;
+                        break;
+                    }
+                }
+                catch (JsonException)
+                {
+                    // An unreadable record of the other colour only means no standby member: the live route is unaffected.
+                }
+            }
+        }
+
+        return new LiveReleases(live, problems, standbys);
     }
 
     /// <summary>Appends a history entry.</summary>

@@ -57,7 +57,10 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentOutOfRangeException.ThrowIfLessThan(spec.Replicas, 1);
-        await Engine.PullImageAsync(ImageRef.Parse(spec.Image), spec.Credentials, progress, ct).ConfigureAwait(false);
+        if (!spec.ImageIsLocal)
+        {
+            await Engine.PullImageAsync(ImageRef.Parse(spec.Image), spec.Credentials, progress, ct).ConfigureAwait(false);
+        }
 
         var volumes = new Dictionary<string, string>();
         foreach (var volume in spec.Volumes)

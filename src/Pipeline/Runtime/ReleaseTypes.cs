@@ -41,6 +41,10 @@ public sealed record ReleaseSpec
     /// <value>The default value is null: run the tag.</value>
     public string? ImageDigest { get; init; }
 
+    /// <summary>True when the image is already on the engine that runs the release (it was built there): the containers runtime does not pull it.</summary>
+    /// <value>The default value is false: pull the image from the registry.</value>
+    public bool ImageIsLocal { get; init; }
+
     /// <summary>Environment variables of every replica.</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 

@@ -19,9 +19,11 @@ public sealed class Deploy : AsyncFrostingTask<DeploymentContext>, IFrostingDryR
     {
         var state = context.State;
         context.Log.Information($"Deployed {context.Service} {context.Version} as {state.NewColor} (was {state.PreviousColor ?? "none"}) in {(context.Time.GetUtcNow() - state.StartedAt).TotalSeconds:0.0} s:");
-        foreach (var (stage, duration) in state.StageDurations)
+        foreach (var span in state.StageSpans)
         {
-            context.Log.Information($"  {stage,-22} {duration.TotalSeconds,7:0.00} s");
+            // A stage whose work overlapped another's says so: the durations do not add up to the total.
+            var beside = state.StageSpans.Where(other => other != span && other.Start < span.End && span.Start < other.End && other.Start < span.Start).Select(o => o.Stage).ToList();
+            context.Log.Information($"  {span.Stage,-22} {span.Duration.TotalSeconds,7:0.00} s  (from {span.Start.TotalSeconds:0.00} s{(beside.Count > 0 ? $", beside {string.Join(", ", beside)}" : "")})");
         }
 
         await context.Lifecycle.SucceededAsync();

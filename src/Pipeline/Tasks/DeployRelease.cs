@@ -1,5 +1,6 @@
 using System.Globalization;
 using Cake.Core.Diagnostics;
+using Pipeline.Configuration;
 using Pipeline.Frosting;
 using Pipeline.Journal;
 using Pipeline.Runtime;
@@ -19,6 +20,8 @@ public sealed class DeployRelease : DeploymentStage
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
+        // The pushes may still run beside the stages before: production changes only once they succeeded.
+        await PushImage.AwaitAsync(context);
         var runtime = context.Runtime;
         var options = context.Options;
         context.State.PreviousColor = await context.Catalog.GetLiveColorAsync(context.Service, ct);
@@ -31,12 +34,17 @@ public sealed class DeployRelease : DeploymentStage
             await runtime.EnsureNetworkAsync(new Dictionary<string, string> { [Labels.Role] = Roles.Network, [Labels.DeployId] = context.DeployId }, ct);
         }
 
+        // Containers on the engine that built the image run it as it is (no pull); a swarm's nodes pull it by digest.
+        var imageIsLocal = runtime.Kind == OrchestratorKind.Containers && PushImage.SameEngine(context)
+            && await runtime.Engine.ImageExistsAsync(context.State.Image!.ToString(), ct);
+
         var spec = new ReleaseSpec
         {
             Id = new ReleaseId(context.Service, color, context.DeployId),
             Version = context.Version,
             Image = context.State.Image!.ToString(),
             ImageDigest = context.State.ImageDigest,
+            ImageIsLocal = imageIsLocal,
             Labels = context.LabelsFor(Roles.Release, color),
             Port = context.ServicePort,
             HealthPath = options.HealthPath,

@@ -37,8 +37,17 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
 
         var started = context.Time.GetTimestamp();
+        var start = context.Time.GetUtcNow() - context.State.StartedAt;
         await RunStageAsync(context, context.CancellationToken);
-        context.State.StageDurations.Add((StageName, context.Time.GetElapsedTime(started)));
+        var span = context.State.StageSpans.LastOrDefault() is { } own && own.Stage == StageName
+            ? own // the stage reported when its work really ran (it overlapped an earlier stage)
+            : new StageSpan(StageName, start, context.Time.GetElapsedTime(started));
+        if (!ReferenceEquals(span, context.State.StageSpans.LastOrDefault()))
+        {
+            context.State.StageSpans.Add(span);
+        }
+
+        context.State.StageDurations.Add((StageName, span.Duration));
     }
 
     /// <summary>
@@ -86,6 +95,9 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
             ExceptionDispatchInfo.Throw(exception);
         }
 
+        // Work started beside the stages (the service image's build, the pushes) ends before the run reports and unwinds.
+        await context.SettleBesideWorkAsync();
+
         try
         {
             await FailAsync(exception, context);
@@ -109,15 +121,16 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
 
         var held = context.DeployLock.Held;
         var lost = held?.LostReason ?? (exception as DeploymentLockLostException)?.Message;
+        var stage = exception is StageWorkFailedException beside ? beside.Stage : StageName;
         var what = lost is not null ? $"{StageName} was stopped: {lost}"
             : exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested ? $"{StageName} was cancelled"
-            : $"{StageName} failed: {exception.Message}";
+            : $"{stage} failed: {exception.Message}";
         if (held is null)
         {
             // Stages before AcquireLock change nothing in production, and the journal (if any) belongs to
             // another run of the service: it is not this run's to unwind.
             context.Log.Error($"{what.TrimEnd('.')}. Nothing in production was changed (this run had not taken the deploy lock).");
-            await context.Lifecycle.FailedAsync(new RunFailure(StageName, what, RunOutcomes.Failed, "nothing (production was not changed)", context.State.PreviousColor));
+            await context.Lifecycle.FailedAsync(new RunFailure(stage, what, RunOutcomes.Failed, "nothing (production was not changed)", context.State.PreviousColor));
             throw new DeploymentFailedException($"{what}\nNothing in production was changed.", exception, rolledBack: true);
         }
 
@@ -125,7 +138,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         {
             // Past the commit point the journal is cleared: the new release stays live and there is nothing to unwind.
             context.Log.Error($"{what.TrimEnd('.')}. The deploy is committed: the new release stays live and nothing is rolled back.");
-            await context.Lifecycle.FailedAsync(new RunFailure(StageName, what, RunOutcomes.Failed, $"nothing: the deploy is committed and {context.State.NewColor} stays live", context.State.NewColor));
+            await context.Lifecycle.FailedAsync(new RunFailure(stage, what, RunOutcomes.Failed, $"nothing: the deploy is committed and {context.State.NewColor} stays live", context.State.NewColor));
             throw new DeploymentFailedException($"{what}\nRolled back: nothing to undo.", exception, rolledBack: true);
         }
 
@@ -134,7 +147,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
             // Another run may hold the lock now: whatever this run would undo may be that run's by now. Touch nothing.
             context.Log.Error($"{what.TrimEnd('.')}. This run lost its deploy lock: it changes nothing more and rolls nothing back.");
             await context.Lifecycle.FailedAsync(new RunFailure(
-                StageName, what, RunOutcomes.Failed, "nothing: this run lost its deploy lock; the next deploy or --target=Rollback unwinds its journal", null));
+                stage, what, RunOutcomes.Failed, "nothing: this run lost its deploy lock; the next deploy or --target=Rollback unwinds its journal", null));
             throw new DeploymentFailedException(
                 $"{what}\nNothing more was changed: this run lost its deploy lock, so it rolls nothing back. " +
                 "Its journal stays for whoever holds the lock next (the next deploy or --target=Rollback unwinds it).",
@@ -156,7 +169,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
         }
         catch (Exception rollbackError)
         {
-            await context.Lifecycle.FailedAsync(new RunFailure(StageName, what, RunOutcomes.RollbackFailed, $"the rollback failed: {rollbackError.Message}", context.State.PreviousColor));
+            await context.Lifecycle.FailedAsync(new RunFailure(stage, what, RunOutcomes.RollbackFailed, $"the rollback failed: {rollbackError.Message}", context.State.PreviousColor));
             throw new DeploymentFailedException(
                 $"{what}\nThe rollback failed too: {rollbackError.Message}\nThe journal is kept: run --target=Rollback to retry.",
                 new AggregateException(exception, rollbackError),
@@ -165,7 +178,7 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
 
         context.State.RollbackDuration ??= context.Time.GetElapsedTime(rollbackStarted);
         await context.Lifecycle.FailedAsync(new RunFailure(
-            StageName, what, report.Complete ? RunOutcomes.RolledBack : RunOutcomes.RollbackFailed, report.Summary, context.State.PreviousColor));
+            stage, what, report.Complete ? RunOutcomes.RolledBack : RunOutcomes.RollbackFailed, report.Summary, context.State.PreviousColor));
         throw new DeploymentFailedException($"{what}\nRolled back: {report.Summary}.", exception, report.Complete);
     }
 }
@@ -187,4 +200,13 @@ internal sealed class LogProgress(ICakeLog log, string prefix) : IProgress<strin
             log.Information($"{prefix}{value.TrimEnd()}");
         }
     }
+}
+
+/// <summary>Work a stage started beside later stages failed; the stage that waited for it reports it under <see cref="Stage"/>.</summary>
+/// <param name="stage">The stage whose work failed (e.g. <c>PushImage</c>).</param>
+/// <param name="inner">Why it failed; its message is this one's.</param>
+public sealed class StageWorkFailedException(string stage, Exception inner) : Exception(inner.Message, inner)
+{
+    /// <summary>The stage whose work failed.</summary>
+    public string Stage { get; } = stage;
 }

@@ -4,7 +4,10 @@ using Pipeline.Testing;
 
 namespace Pipeline.Tasks;
 
-/// <summary>Builds the test image from Dockerfile.tests and runs it with TEST_TYPE=pre-deployment. Production is not touched.</summary>
+/// <summary>
+/// Builds the test image from Dockerfile.tests and runs it with TEST_TYPE=pre-deployment. Production is not touched.
+/// The service image (BuildImage's work) builds beside it, since neither needs the other.
+/// </summary>
 [TaskName("PreDeploymentTests")]
 [TaskDescription("Builds the test image from Dockerfile.tests and runs it with TEST_TYPE=pre-deployment.")]
 [IsDependentOn(typeof(Preflight))]
@@ -19,6 +22,7 @@ public sealed class PreDeploymentTests : DeploymentStage
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
+        context.State.ServiceImageBuild = context.StartBeside(token => BuildImage.BuildAsync(context, token));
         var testImage = ReleaseImages.Tests(context);
         if (context.Options.FromRegistry)
         {

@@ -1,17 +1,19 @@
 using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
+using Pipeline.Proxy;
 using Pipeline.Registry;
 
 namespace Pipeline.Tasks;
 
 /// <summary>
-/// The commit point. Appends a history entry and clears the journal (from here on the new release stays),
-/// then removes every other release of the service through the release runtime (the old colour and any left by
-/// crashed runs, found by label: containers or swarm services, and their volumes), deregisters the old colour and
-/// releases the deploy lock.
+/// The commit point. Appends a history entry and clears the journal (from here on the new release stays), then
+/// waits until the proxy has no request in flight to the old colour (or <c>--drain-timeout</c> has passed; the log
+/// says which), then removes every other release of the service through the release runtime (the old colour and any
+/// left by crashed runs, found by label: containers or swarm services, and their volumes), deregisters the old colour
+/// (and makes the proxy's config say so, at runtime) and releases the deploy lock.
 /// </summary>
 [TaskName("RetireOldRelease")]
-[TaskDescription("Commits the deploy (history, journal cleared), removes and deregisters the old colour's release, releases the lock.")]
+[TaskDescription("Commits the deploy (history, journal cleared), drains the old colour in the proxy, removes and deregisters the old colour's release, releases the lock.")]
 [IsDependentOn(typeof(PostIntegrationTests))]
 public sealed class RetireOldRelease : DeploymentStage
 {
@@ -39,6 +41,11 @@ public sealed class RetireOldRelease : DeploymentStage
         // Committed: from here a failure must not roll back, and the message must say the new release is live.
         try
         {
+            if (state.PreviousColor is { } draining && draining != state.NewColor)
+            {
+                await DrainAsync(context, draining, ct);
+            }
+
             foreach (var old in (await context.Runtime.ListAsync(context.Service, ct)).Where(r => r.Id.DeployId != context.DeployId))
             {
                 await context.Runtime.RemoveAsync(old.Id, StopTimeout, ct);
@@ -48,6 +55,9 @@ public sealed class RetireOldRelease : DeploymentStage
             if (state.PreviousColor is { } previous && previous != state.NewColor)
             {
                 await context.ServiceRegistry.DeleteAsync(context.Catalog.ReleaseKey(context.Service, previous), ct);
+
+                // The proxy still lists the retired colour beside the live one: make it say what the registry says now.
+                await context.ProxySwitch.SyncWithRegistryAsync(ct);
             }
         }
         catch (Exception e)
@@ -58,6 +68,26 @@ public sealed class RetireOldRelease : DeploymentStage
         }
 
         await context.DeployLock.ReleaseAsync();
+    }
+
+    /// <summary>Waits until the proxy has no request in flight to the old colour, or the drain timeout; logs which.</summary>
+    private static async Task DrainAsync(DeploymentContext context, string color, CancellationToken ct)
+    {
+        var proxy = context.Proxy;
+        DrainResult drain;
+        try
+        {
+            drain = await ProxyDrain.WaitAsync(proxy, context.Service, color, context.Options.DrainTimeout, context.Time, ct);
+        }
+        catch (Exception e) when (e is ProxyException or Docker.DockerEngineException)
+        {
+            context.Log.Warning($"Could not ask {proxy.Kind} which requests are in flight to {color} ({e.Message}); removing it without draining.");
+            return;
+        }
+
+        context.Log.Information(drain.Drained
+            ? $"{proxy.Kind} has no request in flight to {color} ({context.Service}) any more: drained in {drain.Waited.TotalMilliseconds:0} ms."
+            : $"{proxy.Kind} still had {drain.InFlight} request(s) in flight to {color} ({context.Service}) when --drain-timeout={context.Options.DrainTimeout.TotalSeconds:0.#} s passed; removing it anyway.");
     }
 }
 

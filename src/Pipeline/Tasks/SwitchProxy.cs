@@ -1,17 +1,19 @@
 using Cake.Core.Diagnostics;
 using Pipeline.Frosting;
 using Pipeline.Journal;
+using Pipeline.Proxy;
 
 namespace Pipeline.Tasks;
 
 /// <summary>
 /// Makes the new colour live: under the proxy's lock (one service at a time changes the shared proxy), sets the
-/// service's colour in the registry, renders the proxy config from every service's live release, checks it with
-/// the proxy's validator, applies it through the production engine, then polls through the proxy until the
-/// answers come from the new colour.
+/// service's colour in the registry, renders the proxy config from every service's live release (the old colour
+/// beside the new one, disabled), and has the proxy run it: a colour switch is a runtime change (HAProxy's Runtime API,
+/// nginx's Lua route table) followed by the file write, a new route a validated, seamless reload. It polls through the
+/// proxy until the answers come from the new colour, while the file is written.
 /// </summary>
 [TaskName("SwitchProxy")]
-[TaskDescription("Sets the live colour, renders the proxy config from the registry, validates, applies and confirms it through the proxy.")]
+[TaskDescription("Sets the live colour, renders the proxy config from the registry, switches the proxy (at runtime when only the colour changes) and confirms it through the proxy.")]
 [IsDependentOn(typeof(PreIntegrationTests))]
 public sealed class SwitchProxy : DeploymentStage
 {
@@ -22,12 +24,21 @@ public sealed class SwitchProxy : DeploymentStage
         var proxySwitch = context.ProxySwitch;
         var proxy = proxySwitch.Proxy;
         await using var proxyLock = await proxySwitch.AcquireLockAsync(ct);
-        if (await proxy.FindContainerAsync(ct) is null)
+        if (context.State.ProxyPrepared is { } preparing)
         {
-            await context.Journal.RecordAsync(UndoStep.RemoveContainer(context.Options.ProxyContainer), ct);
+            // Opened while the pre-integration tests ran; if that failed, the steps below open it.
+            await preparing.ContinueWith(_ => { }, TaskScheduler.Default);
         }
 
-        await proxy.EnsureRunningAsync(ct);
+        await proxy.EnsureRunningAsync(
+            token => context.Journal.RecordAsync(UndoStep.RemoveContainer(context.Options.ProxyContainer), token),
+            ct);
+        if (await proxy.InstallCertificateAsync(ct) == ProxyChange.Runtime)
+        {
+            context.Log.Information($"{proxy.Kind} at {proxy.PublicHttpsUrl} now answers TLS with the configured certificate (replaced without a reload).");
+        }
+
+        // The registry read once: the config after the switch (this service's colour given, the old one its standby).
         var previousConfig = await proxy.ReadLiveConfigAsync(ct);
         var next = await proxySwitch.RenderFromRegistryAsync(
             new Dictionary<string, string> { [context.Service] = context.State.NewColor! }, required: context.Service, ct);
@@ -40,10 +51,35 @@ public sealed class SwitchProxy : DeploymentStage
         await context.Journal.RecordAsync(UndoStep.RestoreKey(colorKey, context.State.PreviousColor), ct);
         await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
 
+        // The proxy answers from the new colour as soon as the runtime change is made (or the reloaded config serves);
+        // confirm through the proxy from then on, while the file on disk is written.
         var switchStarted = context.Time.GetTimestamp();
-        await proxySwitch.ApplyIfDifferentAsync(next, ct);
-        await SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
+        var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var applying = proxySwitch.ApplyAsync(
+            next,
+            change =>
+            {
+                if (change == ProxyChange.Runtime)
+                {
+                    CrashPoints.Reached(CrashPoints.ProxyRuntimeSwitched);
+                }
+
+                changed.TrySetResult();
+            },
+            ct);
+        await Task.WhenAny(applying, changed.Task);
+        if (applying.IsFaulted || applying.IsCanceled)
+        {
+            await applying;
+        }
+
+        var confirming = SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
+        await confirming;
         context.State.SwitchLatency = context.Time.GetElapsedTime(stageStarted);
-        context.Log.Information($"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({context.Time.GetElapsedTime(switchStarted).TotalMilliseconds:0} ms after apply).");
+        var confirmed = context.Time.GetElapsedTime(switchStarted);
+        var change = await applying;
+        context.Log.Information(
+            $"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({confirmed.TotalMilliseconds:0} ms after the change; " +
+            $"{(change == ProxyChange.Runtime ? "switched at runtime, no reload" : change == ProxyChange.Reload ? "new routes, reloaded" : "it already did")}).");
     }
 }

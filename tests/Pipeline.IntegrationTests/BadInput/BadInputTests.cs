@@ -90,7 +90,7 @@ public sealed class BadInputTests
         ["proxy container name with a space"] = t => t.Args(["--proxy-container=my proxy"], "--proxy-container=my proxy: a container name is letters, digits and _ . -; e.g. --proxy-container=pipeline-proxy"),
         ["network name with a slash"] = t => t.Args(["--network=net/work"], "--network=net/work: a network name is letters, digits and _ . -; e.g. --network=pipeline"),
         ["proxy image that is not there"] = t => t.MissingProxyImage(),
-        ["proxy image with uppercase"] = t => t.Args(["--proxy-image=Proxy:Latest"], "--proxy-image=Proxy:Latest: repository 'Proxy' must be lowercase letters, digits and separators (. _ - /); e.g. --proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm"),
+        ["proxy image with uppercase"] = t => t.Args(["--proxy-image=Proxy:Latest"], "--proxy-image=Proxy:Latest: repository 'Proxy' must be lowercase letters, digits and separators (. _ - /); e.g. --proxy-image=127.0.0.1:5000/pipeline/proxy:bookworm-2"),
         ["missing proxy template file"] = t => t.Args(["--proxy-template=/nonexistent/haproxy.cfg.liquid"],
             "--proxy-template=/nonexistent/haproxy.cfg.liquid: the file does not exist or cannot be read"),
         ["proxy template that is not Liquid"] = t => t.BadTemplate(),

@@ -31,9 +31,6 @@ public abstract class ProxyContract(string kind)
 
     private protected UpstreamEndpoint Green { get; private set; } = null!;
 
-    /// <summary>True when the proxy must drop nothing on keep-alive connections while reloading.</summary>
-    protected abstract bool ZeroDropsWithKeepAlive { get; }
-
     [OneTimeSetUp]
     public async Task StartProxyAndUpstreams()
     {
@@ -247,38 +244,158 @@ public abstract class ProxyContract(string kind)
     [Test]
     public async Task Should_Not_Fail_Requests_While_Switching_Ten_Times()
     {
-        // Given blue is live and clients keep asking: HttpClient on kept-alive connections (it retries a request
-        // whose reused connection closed before any answer), a raw HTTP/1.1 client on kept-alive connections
-        // (no retry, like wrk), and HttpClient with Connection: close
+        // Given blue is live and clients keep asking
         var blue = Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]);
-        var green = Proxy.Render([Route("web", "/", "green", "1.1.0", Green)]);
+        var green = Proxy.Render([Route("web", "/", "green", "1.1.0", Green) with { Standby = new StandbyRelease("blue", "1.0.0", [Blue]) }]);
         await Proxy.ApplyAsync(blue);
         await ExpectAsync("/", body: "blue", color: "blue");
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var httpClient = Enumerable.Range(0, 3).Select(_ => HttpClientLoadAsync(keepAlive: true, stop.Token)).ToList();
-        var raw = Enumerable.Range(0, 4).Select(_ => RawKeepAliveLoadAsync(stop.Token)).ToList();
-        var close = Enumerable.Range(0, 2).Select(_ => HttpClientLoadAsync(keepAlive: false, stop.Token)).ToList();
+        var workers = await ProxyProcessesAsync();
 
         // When the route switches ten times
-        var watch = Stopwatch.StartNew();
-        for (var i = 0; i < 10; i++)
+        var changes = new List<ProxyChange>();
+        var load = await UnderLoadAsync("/", "10 switches", async () =>
         {
-            await Task.Delay(150);
-            await Proxy.ApplyAsync(i % 2 == 0 ? green : blue);
+            for (var i = 0; i < 10; i++)
+            {
+                await Task.Delay(150);
+                changes.Add(await Proxy.ApplyAsync(i % 2 == 0 ? green : blue));
+            }
+        });
+
+        // Then no request failed, and every switch was a runtime change: the proxy's processes are the ones it had
+        load.ShouldBeEmpty();
+        changes.ShouldAllBe(c => c == ProxyChange.Runtime);
+        (await ProxyProcessesAsync()).ShouldBe(workers, ignoreOrder: true);
+        await ExpectAsync("/", body: "blue", color: "blue");
+    }
+
+    [Test]
+    public async Task Should_Not_Fail_Requests_To_A_Route_While_Other_Routes_Are_Added()
+    {
+        // Given web on / with clients busy on it
+        var web = Route("web", "/", "blue", "1.0.0", Blue);
+        await Proxy.ApplyAsync(Proxy.Render([web]));
+        await ExpectAsync("/", body: "blue", color: "blue");
+
+        // When five services get routes of their own (HAProxy reloads seamlessly; nginx changes its route table at runtime)
+        var changes = new List<ProxyChange>();
+        var load = await UnderLoadAsync("/", "5 routes added", async () =>
+        {
+            var routes = new List<ProxyRoute> { web };
+            for (var i = 1; i <= 5; i++)
+            {
+                await Task.Delay(150);
+                routes.Add(Route($"svc{i}", $"/svc{i}/", "green", "1.0.0", Green));
+                changes.Add(await Proxy.ApplyAsync(Proxy.Render(routes)));
+            }
+        });
+
+        // Then web lost no request and the new routes answer
+        load.ShouldBeEmpty();
+        changes.ShouldAllBe(c => c == (kind == "nginx" ? ProxyChange.Runtime : ProxyChange.Reload));
+        await ExpectAsync("/api/", body: "blue api", color: "blue", service: "web");
+    }
+
+    [Test]
+    public async Task Should_Keep_A_Runtime_Switch_When_The_Proxy_Reloads()
+    {
+        // Given blue live, then switched to green at runtime
+        await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue)]));
+        (await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "green", "1.1.0", Green) with { Standby = new StandbyRelease("blue", "1.0.0", [Blue]) }])))
+            .ShouldBe(ProxyChange.Runtime);
+        await ExpectAsync("/", body: "green", color: "green", version: "1.1.0");
+
+        // When the proxy reloads its files by itself (not through the adapter)
+        await ReloadBehindTheAdaptersBackAsync();
+
+        // Then it still answers from green with green's version: the files on disk said the same as the runtime
+        await ExpectAsync("/", body: "green", color: "green", version: "1.1.0");
+        await ExpectAsync("/", body: "green", color: "green", version: "1.1.0");
+    }
+
+    [Test]
+    public async Task Should_Put_The_Runtime_Back_When_It_Differs_From_The_File()
+    {
+        // Given blue live and its file, and then the running proxy switched to green without the file (as a run killed
+        // between the runtime change and the file write leaves it)
+        var blue = Proxy.Render([Route("web", "/", "blue", "1.0.0", Blue) with { Standby = new StandbyRelease("green", "1.1.0", [Green]) }]);
+        var green = Proxy.Render([Route("web", "/", "green", "1.1.0", Green) with { Standby = new StandbyRelease("blue", "1.0.0", [Blue]) }]);
+        await Proxy.ApplyAsync(blue);
+        await SwitchRuntimeBehindTheAdaptersBackAsync(green);
+        await ExpectAsync("/", body: "green", color: "green");
+        (await Proxy.ReadLiveConfigAsync()).ShouldBe(blue);
+
+        // When the config the file holds is applied (what a rollback does)
+        var change = await Proxy.ApplyAsync(blue);
+
+        // Then the runtime is put back to blue without a reload, and the file still agrees
+        change.ShouldBe(ProxyChange.Runtime);
+        await ExpectAsync("/", body: "blue", color: "blue", version: "1.0.0");
+        (await Proxy.ReadLiveConfigAsync()).ShouldBe(blue);
+    }
+
+    [Test]
+    public async Task Should_Count_Requests_In_Flight_Per_Colour()
+    {
+        // Given a route whose live colour answers after 3 s
+        var slow = await StartSlowUpstreamAsync(TimeSpan.FromSeconds(3));
+        await Proxy.ApplyAsync(Proxy.Render([Route("slow", "/cgi-bin/", "blue", "1.0.0", slow) with { Standby = new StandbyRelease("green", "1.0.0", [Green]) }]));
+        (await Proxy.InFlightAsync("slow", "blue")).ShouldBe(0);
+        var ready = Stopwatch.StartNew();
+        while ((await http.GetAsync("/cgi-bin/missing")).StatusCode != HttpStatusCode.NotFound)
+        {
+            ready.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(15), "the slow upstream's httpd never answered");
+            await Task.Delay(100);
         }
 
-        await Task.Delay(300);
-        await stop.CancelAsync();
+        // When a request is on its way to it
+        var request = http.GetAsync("/cgi-bin/slow");
+        var seen = 0;
+        var deadline = Stopwatch.StartNew();
+        while (seen == 0 && deadline.Elapsed < TimeSpan.FromSeconds(10) && !request.IsCompleted)
+        {
+            seen = await Proxy.InFlightAsync("slow", "blue");
+        }
+
+        // Then the proxy counts it for blue (not green, not another service) until it is answered
+        seen.ShouldBe(1);
+        (await Proxy.InFlightAsync("slow", "green")).ShouldBe(0);
+        (await Proxy.InFlightAsync("web", "blue")).ShouldBe(0);
+        using var response = await request;
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        (await Proxy.InFlightAsync("slow", "blue")).ShouldBe(0);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="changes"/> while clients keep asking <paramref name="path"/>: HttpClient on kept-alive connections
+    /// (it retries a request whose reused connection closed before any answer), a raw HTTP/1.1 client on kept-alive
+    /// connections (no retry, like wrk), and HttpClient with Connection: close. Returns the failures.
+    /// </summary>
+    private async Task<List<string>> UnderLoadAsync(string path, string what, Func<Task> changes)
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var httpClient = Enumerable.Range(0, 3).Select(_ => HttpClientLoadAsync(path, keepAlive: true, stop.Token)).ToList();
+        var raw = Enumerable.Range(0, 4).Select(_ => RawKeepAliveLoadAsync(path, stop.Token)).ToList();
+        var close = Enumerable.Range(0, 2).Select(_ => HttpClientLoadAsync(path, keepAlive: false, stop.Token)).ToList();
+        var watch = Stopwatch.StartNew();
+        try
+        {
+            await changes();
+            await Task.Delay(300);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+        }
+
         var kept = Sum(await Task.WhenAll(httpClient));
         var rawKept = Sum(await Task.WhenAll(raw));
         var fresh = Sum(await Task.WhenAll(close));
-        watch.Stop();
-
-        // Then (figures reported; nginx closes idle keep-alive connections on reload, so only HAProxy must lose nothing there)
         TestContext.Out.WriteLine(
-            $"{kind}: 10 switches in {watch.Elapsed.TotalSeconds:0.0} s; HttpClient keep-alive: {kept.Requests} requests, {kept.Failures.Count} failed; " +
+            $"{kind}: {what} in {watch.Elapsed.TotalSeconds:0.0} s; HttpClient keep-alive: {kept.Requests} requests, {kept.Failures.Count} failed; " +
             $"raw keep-alive (no retry): {rawKept.Requests} requests, {rawKept.Failures.Count} failed; Connection: close: {fresh.Requests} requests, {fresh.Failures.Count} failed");
-        foreach (var failure in kept.Failures.Concat(rawKept.Failures).Concat(fresh.Failures).Take(5))
+        var failures = kept.Failures.Concat(rawKept.Failures).Concat(fresh.Failures).ToList();
+        foreach (var failure in failures.Take(5))
         {
             TestContext.Out.WriteLine("  " + failure);
         }
@@ -286,20 +403,53 @@ public abstract class ProxyContract(string kind)
         kept.Requests.ShouldBeGreaterThan(100);
         rawKept.Requests.ShouldBeGreaterThan(100);
         fresh.Requests.ShouldBeGreaterThan(50);
-        fresh.Failures.ShouldBeEmpty();
-        if (ZeroDropsWithKeepAlive)
+        return failures;
+    }
+
+    /// <summary>The proxy's own processes in its container (a reload replaces its workers).</summary>
+    private async Task<IReadOnlyList<string>> ProxyProcessesAsync()
+    {
+        var result = await engine.ExecAsync(Proxy.Options.ContainerName, ["/bin/sh", "-c", "for p in /proc/[0-9]*; do case \"$(cat $p/comm 2>/dev/null)\" in haproxy|nginx) echo ${p#/proc/};; esac; done"]);
+        return result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    }
+
+    private async Task ReloadBehindTheAdaptersBackAsync()
+    {
+        var before = await ProxyProcessesAsync();
+        var command = kind == "nginx"
+            ? "nginx -c /etc/nginx/pipeline-proxy.conf -g 'daemon off;' -s reload"
+            : $"echo reload | socat -t 5 - unix-connect:{HaproxyProxy.MasterSocket}";
+        (await engine.ExecAsync(Proxy.Options.ContainerName, ["/bin/sh", "-c", command])).ExitCode.ShouldBe(0);
+        var deadline = Stopwatch.StartNew();
+        while ((await ProxyProcessesAsync()).Except(before).Count() == 0)
         {
-            kept.Failures.ShouldBeEmpty();
-            rawKept.Failures.ShouldBeEmpty();
+            deadline.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(15), "the proxy started no new process after the reload");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Makes the running proxy route as <paramref name="config"/> says through its own runtime interface, leaving its files alone.</summary>
+    private async Task SwitchRuntimeBehindTheAdaptersBackAsync(string config)
+    {
+        string command;
+        if (kind == "nginx")
+        {
+            var state = ((ContainerProxy)ProxyFactory.Create(Proxy.Options, engine)).CompanionFor([.. ProxyDocument.Parse(config).Routes!]);
+            command = $"printf 'PUT /state HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\nContent-Length: {Encoding.UTF8.GetByteCount(state)}\\r\\n\\r\\n%s' '{state}' | socat -t 5 - unix-connect:{NginxProxy.AdminSocket}";
+        }
+        else
+        {
+            command = $"printf '@1 set map {HaproxyProxy.MapPath} web_0/green 1.1.0\\n@1 set server web_0/green state ready\\n@1 set server web_0/blue state maint\\n' | socat -t 5 - unix-connect:{HaproxyProxy.MasterSocket}";
         }
 
-        await ExpectAsync("/", body: "blue", color: "blue");
+        var result = await engine.ExecAsync(Proxy.Options.ContainerName, ["/bin/sh", "-c", command]);
+        result.ExitCode.ShouldBe(0, result.Stderr);
     }
 
     private static (int Requests, List<string> Failures) Sum(IEnumerable<(int Requests, List<string> Failures)> runs) =>
         runs.Aggregate((0, new List<string>()), (sum, run) => (sum.Item1 + run.Requests, [.. sum.Item2, .. run.Failures]));
 
-    private async Task<(int Requests, List<string> Failures)> HttpClientLoadAsync(bool keepAlive, CancellationToken stop)
+    private async Task<(int Requests, List<string> Failures)> HttpClientLoadAsync(string path, bool keepAlive, CancellationToken stop)
     {
         await Task.Yield();
         var failures = new List<string>();
@@ -311,7 +461,7 @@ public abstract class ProxyContract(string kind)
         };
         while (!stop.IsCancellationRequested && requests < 20_000)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, "/");
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
             request.Headers.ConnectionClose = !keepAlive;
             requests++;
             try
@@ -333,13 +483,13 @@ public abstract class ProxyContract(string kind)
     }
 
     /// <summary>One HTTP/1.1 connection kept open for request after request; a closed or reset connection is a failure (no retry).</summary>
-    private async Task<(int Requests, List<string> Failures)> RawKeepAliveLoadAsync(CancellationToken stop)
+    private async Task<(int Requests, List<string> Failures)> RawKeepAliveLoadAsync(string path, CancellationToken stop)
     {
         await Task.Yield();
         var failures = new List<string>();
         var requests = 0;
         var port = Proxy.PublicUrl.Port;
-        var request = Encoding.ASCII.GetBytes($"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+        var request = Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
         TcpClient? tcp = null;
         try
         {
@@ -486,6 +636,24 @@ public abstract class ProxyContract(string kind)
         return new UpstreamEndpoint(info.NetworkAddresses[network], 8080);
     }
 
+    /// <summary>An upstream whose /cgi-bin/slow answers <paramref name="delay"/> after each request arrives (a busybox httpd CGI).</summary>
+    private async Task<UpstreamEndpoint> StartSlowUpstreamAsync(TimeSpan delay)
+    {
+        var script = $"'#!/bin/sh' 'sleep {(int)delay.TotalSeconds}' 'echo Content-Type: text/plain' 'echo' 'echo slow'";
+        var id = await engine.CreateContainerAsync(new ContainerSpec
+        {
+            Name = TestEnvironment.UniqueName($"proxy-{kind}-slow"),
+            Image = upstreamImage.ToString(),
+            Command = ["/bin/sh", "-c", $"mkdir -p /www/cgi-bin && printf '%s\\n' {script} > /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow && trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"],
+            Labels = new Dictionary<string, string>(testLabels) { ["pipeline.role"] = "test" },
+            Network = network,
+        });
+        containers.Add(id);
+        await engine.StartContainerAsync(id);
+        var info = (await engine.InspectContainerAsync(id)).ShouldNotBeNull();
+        return new UpstreamEndpoint(info.NetworkAddresses[network], 8080);
+    }
+
     private static int FreeLoopbackPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -495,13 +663,36 @@ public abstract class ProxyContract(string kind)
 }
 
 [TestFixture]
-public sealed class NginxProxyContract() : ProxyContract("nginx")
-{
-    protected override bool ZeroDropsWithKeepAlive => false;
-}
+public sealed class NginxProxyContract() : ProxyContract("nginx");
 
 [TestFixture]
 public sealed class HaproxyProxyContract() : ProxyContract("haproxy")
 {
-    protected override bool ZeroDropsWithKeepAlive => true;
+    [Test]
+    public async Task Should_Count_An_Old_Worker_Holding_A_Client_Connection_As_A_Request_In_Flight()
+    {
+        // Given blue live and a client that made a request and keeps its connection open
+        var web = new ProxyRoute("web", "/", null, "blue", "1.0.0", [Blue]);
+        await Proxy.ApplyAsync(Proxy.Render([web]));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Proxy.PublicUrl.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        var answer = new byte[4096];
+        (await stream.ReadAsync(answer)).ShouldBeGreaterThan(0);
+        (await Proxy.InFlightAsync("web", "blue")).ShouldBe(0);
+
+        // When a route is added (a reload: the old worker keeps that connection, and would send its next request by the old routes)
+        (await Proxy.ApplyAsync(Proxy.Render([web, new ProxyRoute("api", "/api/", null, "green", "1.0.0", [Green])]))).ShouldBe(ProxyChange.Reload);
+
+        // Then blue is not drained while the old worker holds it, and is once the client has gone
+        (await Proxy.InFlightAsync("web", "blue")).ShouldBe(1);
+        client.Dispose();
+        var deadline = Stopwatch.StartNew();
+        while (await Proxy.InFlightAsync("web", "blue") != 0)
+        {
+            deadline.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(20), "the old worker still counts after its client left");
+            await Task.Delay(200);
+        }
+    }
 }

@@ -99,6 +99,40 @@ public sealed class CrashRecoveryTests
     }
 
     [Test]
+    public async Task Should_Put_Proxy_And_Its_File_Back_When_A_Deploy_Dies_Between_The_Runtime_Switch_And_The_File_Write()
+    {
+        // Given a service live in blue
+        var (service, dir) = await DeployFirstVersionAsync();
+        var before = await _harness.SnapshotAsync(service);
+        var blueConfig = await _harness.Proxy.ReadLiveConfigAsync();
+
+        // When the next deploy dies right after the proxy switched to green at runtime, before it wrote the config file
+        using var run = PipelineProcess.Start(
+            "Deploy",
+            "2.0.0",
+            PipelineProcess.IsolatedArguments(_harness, dir, lockTtlSeconds: LockTtlSeconds),
+            environment: new Dictionary<string, string> { [CrashPoints.Variable] = CrashPoints.ProxyRuntimeSwitched });
+        (await run.WaitForExitAsync(RunTimeout)).ShouldNotBe(0, run.Output);
+        run.Output.ShouldContain($"Crash point {CrashPoints.ProxyRuntimeSwitched} reached", Case.Sensitive);
+        run.Output.ShouldNotContain("Rolling back", Case.Sensitive);
+
+        // Then the proxy answers from green while its file still says blue
+        (await _harness.GetThroughProxyAsync()).Color.ShouldBe("green");
+        (await _harness.Proxy.ReadLiveConfigAsync()).ShouldBe(blueConfig);
+
+        // When --target=Rollback runs
+        using var rollback = PipelineProcess.Start("Rollback", "2.0.0", PipelineProcess.IsolatedArguments(_harness, dir, lockTtlSeconds: LockTtlSeconds));
+        (await rollback.WaitForExitAsync(RunTimeout)).ShouldBe(0, rollback.Output);
+
+        // Then the proxy answers from blue again, its file agrees, and production is as it was
+        var (status, color, body) = await _harness.GetThroughProxyAsync();
+        (status, color).ShouldBe((HttpStatusCode.OK, "blue"));
+        body.ShouldContain("1.0.0");
+        (await _harness.Proxy.ReadLiveConfigAsync()).ShouldBe(blueConfig);
+        before.Diff(await _harness.SnapshotAsync(service)).ShouldBeEmpty(rollback.Output);
+    }
+
+    [Test]
     public async Task Should_Free_The_Lock_Within_Its_Ttl_When_The_Holder_Is_Killed()
     {
         // Given a service never deployed, and a deploy SIGKILLed right after it took the lock

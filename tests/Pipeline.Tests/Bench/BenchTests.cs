@@ -76,14 +76,14 @@ public sealed class BenchReportTests
     public void Should_Name_Each_Missed_Aim_With_Its_Figure()
     {
         // Given HAProxy figures that miss the switch aim only
-        var report = Report(new ProxyFigures { Proxy = "haproxy", Requests = 100, Failed = 0, SwitchP99Ms = 1200, RollbackMaxMs = 900, OverheadRatio = 0.7, Config1000Ms = 800 });
+        var report = Report(new ProxyFigures { Proxy = "haproxy", Requests = 100, Failed = 0, SwitchP99Ms = 1200, RollbackMaxMs = 900, OverheadRatio = 0.7, Config1000Ms = 800, RouteAddedFailed = 0 });
 
         // When the aims are checked
         var notes = BenchAims.Notes(report).ToList();
 
         // Then exactly the switch aim is missed, with the measured figure
         notes.Where(n => n.StartsWith("aim MISSED", StringComparison.Ordinal)).ShouldBe(["aim MISSED: haproxy: switch p99 <= 100 ms (got 1200 ms)"]);
-        notes.Count.ShouldBe(5);
+        notes.Count.ShouldBe(6);
     }
 
     [Test]
@@ -126,16 +126,20 @@ public sealed class BenchOptionsTests
         options.Connections.ShouldBe(16);
         options.ConcurrentServices.ShouldBe(10);
         options.Proxies.ShouldBe(["haproxy", "nginx"]);
+        options.CaptureProxyLog.ShouldBeFalse();
+        options.HttpsConnections.ShouldBe(4);
+        options.RouteAdded.ShouldBeTrue();
     }
 
     [Test]
     public void Should_Read_A_Short_Run_From_The_Options()
     {
-        var given = new Dictionary<string, string> { ["deploys"] = "3", ["rollbacks"] = "1", ["connections"] = "8", ["proxy"] = "nginx", ["baseline"] = "false" };
+        var given = new Dictionary<string, string> { ["deploys"] = "3", ["rollbacks"] = "1", ["connections"] = "8", ["proxy"] = "nginx", ["baseline"] = "false", ["capture-proxy-log"] = "true", ["https-connections"] = "0", ["route-added"] = "false" };
 
         var options = BenchOptions.Parse(given.GetValueOrDefault);
 
-        (options.Deploys, options.Rollbacks, options.Connections, options.Baseline).ShouldBe((3, 1, 8, false));
+        (options.Deploys, options.Rollbacks, options.Connections, options.Baseline, options.CaptureProxyLog).ShouldBe((3, 1, 8, false, true));
+        (options.HttpsConnections, options.RouteAdded).ShouldBe((0, false));
         options.Proxies.ShouldBe(["nginx"]);
     }
 
@@ -143,6 +147,7 @@ public sealed class BenchOptionsTests
     [TestCase("deploys", "0", "--deploys=0: expected a whole number from 1 to 1000.")]
     [TestCase("services", "51", "--services=51: expected a whole number from 0 to 50.")]
     [TestCase("rollbacks", "-1", "--rollbacks=-1: expected a whole number from 0 to 1000.")]
+    [TestCase("capture-proxy-log", "maybe", "--capture-proxy-log=maybe: use true or false.")]
     public void Should_Name_The_Bad_Option(string name, string value, string message)
     {
         var error = Should.Throw<ArgumentException>(() => BenchOptions.Parse(n => n == name ? value : null));
@@ -276,7 +281,76 @@ public sealed class LoadGeneratorTests
         Volatile.Read(ref requestsSeen).ShouldBeInRange((int)result.Requests - 1, (int)result.Requests);
     }
 
-    private static async Task ReadRequestAsync(NetworkStream stream, CancellationToken ct)
+    [TestCase(true, 0)]
+    [TestCase(false, 1)]
+    public async Task Should_Send_Https_Requests_Trusting_Only_The_Given_CA(bool trustTheServer, int failedPerRequest)
+    {
+        // Given a TLS server on 127.0.0.1 with a generated certificate, answering every request on a kept-alive connection
+        var certificate = Pipeline.Proxy.ProxyCertificate.CreateSelfSigned(["127.0.0.1"], TimeSpan.FromDays(1));
+        var other = Pipeline.Proxy.ProxyCertificate.CreateSelfSigned(["127.0.0.1"], TimeSpan.FromDays(1));
+        using var serverCertificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(certificate.CertificatePem, certificate.KeyPem);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var connections = 0;
+        var answered = 0;
+        var server = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var client = await listener.AcceptTcpClientAsync(stop.Token);
+                Interlocked.Increment(ref connections);
+                _ = Task.Run(async () =>
+                {
+                    using (client)
+                    {
+                        try
+                        {
+                            await using var tls = new System.Net.Security.SslStream(client.GetStream());
+                            await tls.AuthenticateAsServerAsync(serverCertificate);
+                            while (true)
+                            {
+                                await ReadRequestAsync(tls, stop.Token);
+                                await tls.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray(), stop.Token);
+                                Interlocked.Increment(ref answered);
+                            }
+                        }
+                        catch (Exception e) when (e is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
+                        {
+                            // The client closed, stopped, or refused the certificate.
+                        }
+                    }
+                });
+            }
+        });
+
+        // When one HTTPS keep-alive client (and no plain one) sends requests until a few were answered, or a few
+        // connections were tried
+        var load = LoadGenerator.Start(port, "/", 0, 0, TimeSpan.FromMilliseconds(5), TimeSpan.FromSeconds(5),
+            new HttpsLoad(port, trustTheServer ? certificate.CaPem : other.CaPem, KeepAliveClients: 1, CloseClients: 0));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (Volatile.Read(ref answered) < 3 && Volatile.Read(ref connections) < 4 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        var result = await load.StopAsync();
+        await stop.CancelAsync();
+        listener.Stop();
+        await Should.ThrowAsync<OperationCanceledException>(() => server);
+
+        // Then the requests went over TLS, and failed only when the server's CA was not the trusted one
+        result.HttpsRequests.ShouldBe(result.Requests);
+        result.Requests.ShouldBeGreaterThan(2);
+        result.HttpsFailed.ShouldBe(result.Requests * failedPerRequest);
+        if (!trustTheServer)
+        {
+            result.FirstFailures[0].Reason.ShouldStartWith("TLS: ");
+        }
+    }
+
+    private static async Task ReadRequestAsync(Stream stream, CancellationToken ct)
     {
         var seen = new StringBuilder();
         var buffer = new byte[1024];

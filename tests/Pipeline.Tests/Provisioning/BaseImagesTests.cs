@@ -188,7 +188,7 @@ public sealed class BaseImagesTests
         // Then
         action.ShouldBe(BaseImageAction.Built);
         var mmdebstrap = _runner.Ran.Single();
-        mmdebstrap.ShouldStartWith("mmdebstrap --variant=apt --include=nginx-light,haproxy,socat,ca-certificates bookworm ");
+        mmdebstrap.ShouldStartWith("mmdebstrap --variant=apt --include=nginx-light,libnginx-mod-http-lua,haproxy,socat,ca-certificates bookworm ");
         mmdebstrap.ShouldEndWith("/rootfs.tar /etc/apt/sources.list.d/debian.sources");
         _engine.Calls.ShouldBe(
         [

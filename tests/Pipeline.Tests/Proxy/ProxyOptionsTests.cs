@@ -14,7 +14,7 @@ public sealed class ProxyOptionsTests
 
         options.Kind.ShouldBe(ProxyKind.Haproxy);
         options.ContainerName.ShouldBe("pipeline-proxy");
-        options.Image.ShouldBe("127.0.0.1:5000/pipeline/proxy:bookworm");
+        options.Image.ShouldBe("127.0.0.1:5000/pipeline/proxy:bookworm-2");
         options.PublicUrl.ShouldBe(new Uri("http://127.0.0.1:8080/"));
     }
 
@@ -106,6 +106,37 @@ public sealed class ProxyOptionsTests
 
         ex.Message.ShouldStartWith(message);
         ex.ParamName.ShouldBe(property);
+    }
+
+    [TestCase(0, true, "Proxy HTTPS port 0 is out of range: use 1-65535.", "HttpsPort")]
+    [TestCase(8080, true, "Proxy HTTPS port 8080 is also the HTTP port: give them different ports.", "HttpsPort")]
+    public void Should_Reject_Bad_Https_Options(int port, bool withCertificate, string message, string property)
+    {
+        var options = new ProxyOptions
+        {
+            HttpsPort = port,
+            Certificate = withCertificate ? ProxyCertificate.CreateSelfSigned(["127.0.0.1"], TimeSpan.FromDays(1)) : null,
+        };
+
+        var ex = Should.Throw<ArgumentException>(() => options.Validate());
+
+        ex.Message.ShouldStartWith(message);
+        ex.ParamName.ShouldBe(property);
+    }
+
+    [Test]
+    public void Should_Refuse_A_Certificate_Without_An_Https_Port()
+    {
+        var options = new ProxyOptions { Certificate = ProxyCertificate.CreateSelfSigned(["127.0.0.1"], TimeSpan.FromDays(1)) };
+
+        Should.Throw<ArgumentException>(() => options.Validate()).ParamName.ShouldBe("Certificate");
+    }
+
+    [Test]
+    public void Should_Build_The_Public_Https_Url_Only_With_An_Https_Port()
+    {
+        new ProxyOptions { ListenPort = 18080 }.PublicHttpsUrl.ShouldBeNull();
+        new ProxyOptions { ListenPort = 18080, HttpsPort = 18443 }.PublicHttpsUrl.ShouldBe(new Uri("https://127.0.0.1:18443/"));
     }
 
     [TestCase("nginx", typeof(NginxProxy))]

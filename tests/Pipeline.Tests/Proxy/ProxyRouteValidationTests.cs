@@ -31,6 +31,10 @@ public sealed class ProxyRouteValidationTests
         yield return Case("Port_Zero", Good with { Upstreams = [new UpstreamEndpoint("10.0.0.1", 0)] }, "port 0");
         yield return Case("Port_Too_High", Good with { Upstreams = [new UpstreamEndpoint("10.0.0.1", 65536)] }, "port 65536");
         yield return Case("No_Upstreams", Good with { Upstreams = [] }, "has no upstreams");
+        yield return Case("Semicolon_In_Standby_Colour", Good with { Standby = new StandbyRelease("green;", "1.0.0", Good.Upstreams) }, "'green;'");
+        yield return Case("Standby_With_The_Live_Colour", Good with { Standby = new StandbyRelease("blue", "1.0.0", Good.Upstreams) }, "has the live colour 'blue'");
+        yield return Case("Percent_In_Standby_Version", Good with { Standby = new StandbyRelease("green", "1%[env(HOME)]", Good.Upstreams) }, "'1%[env(HOME)]'");
+        yield return Case("Host_Name_As_Standby_Upstream", Good with { Standby = new StandbyRelease("green", "1.0.0", [new UpstreamEndpoint("old.local", 80)]) }, "'old.local'");
     }
 
     [TestCaseSource(nameof(Injections))]

@@ -5,7 +5,7 @@ namespace Pipeline.Tests.Support;
 /// <summary>
 /// A proxy for fast tests: renders routes as one line each (<c>route SERVICE COLOR ADDRESS:PORT</c>) behind a header
 /// naming its <see cref="Template"/>, "runs" the config last applied, validates by refusing any config that contains
-/// <c>reject</c>, and records every config it applied. <see cref="FailApply"/> makes applying fail after validation.
+/// <c>reject</c>, and records every config it applied (a config it already runs is not applied again). <see cref="FailApply"/> makes applying fail after validation.
 /// </summary>
 public sealed class StandInProxy : IProxy
 {
@@ -30,11 +30,25 @@ public sealed class StandInProxy : IProxy
     public Uri PublicUrl { get; } = new("http://127.0.0.1:1/");
 
     /// <inheritdoc />
-    public Task<string> EnsureRunningAsync(CancellationToken ct = default)
+    public Uri? PublicHttpsUrl => null;
+
+    /// <inheritdoc />
+    public Task<string> EnsureRunningAsync(CancellationToken ct = default) => EnsureRunningAsync(null, ct);
+
+    /// <inheritdoc />
+    public async Task<string> EnsureRunningAsync(Func<CancellationToken, Task>? beforeCreate, CancellationToken ct = default)
     {
+        if (Live is null && beforeCreate is not null)
+        {
+            await beforeCreate(ct);
+        }
+
         Live ??= Render([]);
-        return Task.FromResult("proxy-id");
+        return "proxy-id";
     }
+
+    /// <inheritdoc />
+    public Task PrepareAsync(CancellationToken ct = default) => Task.CompletedTask;
 
     /// <inheritdoc />
     public Task<string?> FindContainerAsync(CancellationToken ct = default) => Task.FromResult(Live is null ? null : "proxy-id");
@@ -60,8 +74,16 @@ public sealed class StandInProxy : IProxy
             : Task.CompletedTask;
 
     /// <inheritdoc />
-    public async Task ApplyAsync(string config, CancellationToken ct = default)
+    public Task<ProxyChange> ApplyAsync(string config, CancellationToken ct = default) => ApplyAsync(config, null, ct);
+
+    /// <inheritdoc />
+    public async Task<ProxyChange> ApplyAsync(string config, Action<ProxyChange>? changed, CancellationToken ct = default)
     {
+        if (Live == config)
+        {
+            return ProxyChange.None;
+        }
+
         await ValidateAsync(config, ct);
         if (FailApply is { } failure)
         {
@@ -70,5 +92,24 @@ public sealed class StandInProxy : IProxy
 
         Live = config;
         _applied.Add(config);
+        changed?.Invoke(ProxyChange.Reload);
+        return ProxyChange.Reload;
+    }
+
+    /// <inheritdoc />
+    public Task<int> InFlightAsync(string service, string color, CancellationToken ct = default) => Task.FromResult(0);
+
+    /// <inheritdoc />
+    public Task<ProxyChange> InstallCertificateAsync(CancellationToken ct = default) => Task.FromResult(ProxyChange.None);
+
+    /// <inheritdoc />
+    public Task<string?> CertificateAuthorityAsync(CancellationToken ct = default) => Task.FromResult<string?>(null);
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
     }
 }
