@@ -14,18 +14,17 @@ namespace Pipeline.IntegrationTests.Faults;
 public sealed partial class FaultMatrixTests
 {
     [Test]
-    [Ignore("ProxySabotage hooks one socat call per HAProxy command; the proxy now keeps one master-CLI session open and a colour switch or its restore is a Runtime API change, not a reload. The fault needs injecting into that session (issue 11 follow-up).")]
     public async Task Should_Keep_The_Live_Release_When_The_Proxy_Restore_Fails_During_The_Rollback()
     {
-        // Given a service live in blue on its own proxy, whose reloads fail after the switch's one
+        // Given a service live in blue on its own proxy, whose runtime changes fail after the switch's
         var live = await LiveInBlueAsync("haproxy", "restore-fails", "/", ownHarness: true);
         var version = NextVersion();
         var options = live.For(live.NextDirectory(version, TestType.PostIntegration.ToContractName()), version);
         var before = await live.SnapshotAsync();
-        await ProxySabotage.InstallAsync(live.Harness, ProxySabotage.Mode.RefuseReloadsAfterTheFirst);
+        await ProxySabotage.InstallAsync(live.Harness, ProxySabotage.Mode.RefuseRuntimeChangesAfterTheSwitch);
         try
         {
-            // When the next version's post-integration tests fail, and the rollback cannot reload the proxy
+            // When the next version's post-integration tests fail, and the rollback cannot change the proxy back
             var run = FaultRun.Execute(options);
 
             // Then the unwind stopped at the proxy: green, which the proxy still routes to, was neither deregistered nor
@@ -34,7 +33,7 @@ public sealed partial class FaultMatrixTests
             ShouldNameStageCauseAndUndo(run, "PostIntegrationTests",
             [
                 $"\nRolled back: restored registry key {live.Catalog.ColorKey(live.Service)}; FAILED to undo (kept in the journal, retry with --target=Rollback): restored the proxy config from the registry: ",
-                "fault injected: reload",
+                "fault injected: runtime change refused: @1 ",
                 $"; the unwind stopped there (restore-proxy failed and the older steps depend on it), so these are still in place: registry key {live.Catalog.ReleaseKey(live.Service, "green")} (not restored), release {live.Service}-green of deploy ",
             ]);
             var (status, served, body) = await live.Harness.GetThroughProxyAsync(live.Route);
@@ -46,18 +45,18 @@ public sealed partial class FaultMatrixTests
             await ProxySabotage.RemoveAsync(live.Harness);
         }
 
-        // And once the proxy reloads again, --target=Rollback finishes: production is as before
+        // And once the proxy takes changes again, --target=Rollback finishes: production is as before
         var rollback = FaultRun.Execute(options, "Rollback");
         rollback.ExitCode.ShouldBe(0, rollback.Error);
         await ShouldBeAsBeforeAsync(live, before);
     }
 
     [Test]
-    [Ignore("ProxySabotage hooks one socat call per HAProxy command; the proxy now keeps one master-CLI session open and a colour switch or its restore is a Runtime API change, not a reload. The fault needs injecting into that session (issue 11 follow-up).")]
     public async Task Should_Make_The_Proxy_Run_What_Its_File_Says_Before_Undoing_When_A_Reload_Finished_Late()
     {
-        // Given a service live in blue on its own proxy, whose first reload from now on comes up unseen (after the deadline)
-        var live = await LiveInBlueAsync("haproxy", "partly-applied", "/", ownHarness: true);
+        // Given a service live in blue on its own proxy, with a template that prints the live colour (so a switch is a
+        // reload, not a runtime change), whose first reload from now on comes up unseen (after the deadline)
+        var live = await LiveInBlueAsync("haproxy", "partly-applied", "/", o => o with { ProxyTemplate = LiveColourTemplate(o.ServiceDirectory!) }, ownHarness: true);
         var version = NextVersion();
         var options = live.For(live.NextDirectory(version), version);
         var before = await live.SnapshotAsync();

@@ -463,6 +463,18 @@ public sealed partial class FaultMatrixTests
     }
 
     /// <summary>
+    /// The built-in HAProxy template plus a comment naming each route's live colour: HAProxy cannot change a printed
+    /// value at runtime, so every colour switch with it is a reload (the path the reload faults need).
+    /// </summary>
+    private static string LiveColourTemplate(string dir)
+    {
+        var text = File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "src", "Pipeline", "Proxy", "Templates", "haproxy.cfg.liquid"));
+        var path = Path.Combine(dir, "user-live-colour-haproxy.cfg.liquid");
+        File.WriteAllText(path, text + "\n{% for route in routes %}# {{ route.id }} is live in {{ route.color }}\n{% endfor %}");
+        return path;
+    }
+
+    /// <summary>
     /// A user template from the built-in one: with a directive the proxy's validator rejects, or (valid) without
     /// the colour header the switch is confirmed by.
     /// </summary>
