@@ -59,9 +59,13 @@ internal sealed class FaultProcesses : IDisposable
         }
     }
 
-    /// <summary>SIGKILL to the process group led by <paramref name="pid"/> (a process this fixture started), then waits until it is gone.</summary>
+    /// <summary>
+    /// SIGKILL to the process group led by <paramref name="pid"/> (a process this fixture started), then waits until it is
+    /// gone and forgets it: its pid may be reused by an unrelated process before the fixture is disposed.
+    /// </summary>
     public void Kill(int pid)
     {
+        _groups.Remove(pid);
         using (var kill = Process.Start("kill", ["-KILL", "--", $"-{pid}"]))
         {
             kill.WaitForExit();
@@ -77,7 +81,7 @@ internal sealed class FaultProcesses : IDisposable
 
     public void Dispose()
     {
-        foreach (var pid in _groups.Where(_runner.IsRunning))
+        foreach (var pid in _groups.Where(_runner.IsRunning).ToList())
         {
             Kill(pid);
         }
