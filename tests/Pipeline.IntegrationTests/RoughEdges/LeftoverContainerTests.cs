@@ -95,6 +95,10 @@ public sealed class LeftoverContainerTests
         rollback.Output.ShouldNotContain("Cleanup: removed test container");
         (await TestContainersAsync(service)).ShouldHaveSingleItem().State.ShouldBe("running");
         await alive.KillAsync();
+        foreach (var container in await TestContainersAsync(service))
+        {
+            await _harness.Engine.RemoveContainerAsync(container.Id);
+        }
     }
 
     private Task<IReadOnlyList<Pipeline.Docker.ContainerInfo>> TestContainersAsync(string service) =>
