@@ -37,6 +37,11 @@ public sealed class Test : FrostingTask<DeploymentContext>
         }
 
         var (passed, failed, skipped) = Count(results);
+        foreach (var line in FailedTests(results))
+        {
+            context.Log.Information(line);
+        }
+
         context.Log.Information($"{passed} passed, {failed} failed, {skipped} skipped");
         if (failure is not null || failed > 0 || passed == 0)
         {
@@ -52,6 +57,26 @@ public sealed class Test : FrostingTask<DeploymentContext>
         options is { EtcdUsername: { } user, EtcdPassword: null, EtcdPasswordFile: { } file } && File.Exists(file)
             ? new Dictionary<string, string> { ["PIPELINE_TEST_ETCD_USERNAME"] = user, ["PIPELINE_TEST_ETCD_PASSWORD_FILE"] = file }
             : [];
+
+    /// <summary>
+    /// Each failed test's name and the first lines of its message, so the end of the log (all a CI summary may keep)
+    /// says which tests failed and why.
+    /// </summary>
+    private static IEnumerable<string> FailedTests(string results)
+    {
+        XNamespace ns = "http://microsoft.com/schemas/VisualStudio/TeamTest/2010";
+        var files = Directory.Exists(results) ? Directory.GetFiles(results, "*.trx") : [];
+        foreach (var result in files.Select(XDocument.Load).SelectMany(f => f.Descendants(ns + "UnitTestResult"))
+                     .Where(r => (string?)r.Attribute("outcome") is "Failed" or "Error" or "Timeout" or "Aborted"))
+        {
+            yield return $"FAILED {(string?)result.Attribute("testName")} ({(string?)result.Attribute("duration")})";
+            var message = result.Descendants(ns + "Message").FirstOrDefault()?.Value ?? "";
+            foreach (var line in message.Split('\n', StringSplitOptions.RemoveEmptyEntries).Take(6))
+            {
+                yield return "    " + (line.Length > 300 ? line[..300] + " …" : line.TrimEnd());
+            }
+        }
+    }
 
     /// <summary>
     /// Passed and failed from each TRX file's counters; skipped (ignored, explicit, inconclusive) from the results whose
