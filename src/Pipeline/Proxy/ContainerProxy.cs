@@ -651,25 +651,30 @@ public abstract class ContainerProxy : IProxy
     {
         var before = await ServingProcessesAsync(id, ct).ConfigureAwait(false);
         await SignalReloadAsync(id, ct).ConfigureAwait(false);
-        var last = "";
+        var (asked, answered) = (0, 0);
+        string? lastAnswer = null;
+        string? lastError = null;
 
         async Task<bool> NewWorkerServesAsync(CancellationToken deadline)
         {
+            asked++;
             try
             {
                 // While it reloads the proxy may briefly refuse its control socket: that is "not yet", not a failure.
                 var now = await ServingProcessesAsync(id, deadline).ConfigureAwait(false);
+                answered++;
+
                 // Served by new workers only: an old one that still accepts would answer with the old config.
                 if (now.Count > 0 && !now.Overlaps(before))
                 {
                     return true;
                 }
 
-                last = $"workers now: {string.Join(", ", now)}";
+                lastAnswer = $"workers then: {string.Join(", ", now)}";
             }
             catch (ProxyException e)
             {
-                last = e.Message;
+                lastError = e.Message;
             }
 
             return false;
@@ -677,9 +682,11 @@ public abstract class ContainerProxy : IProxy
 
         if (!await Poll.UntilAsync(NewWorkerServesAsync, ActivateTimeout, PollInterval, Time, ct).ConfigureAwait(false))
         {
+            var logs = await LogsAsync(id).ConfigureAwait(false);
             throw new ProxyException(
                 $"The {Kind} proxy '{Options.ContainerName}' started no new worker within {ActivateTimeout.TotalSeconds:0} s of the reload " +
-                $"(workers before: {string.Join(", ", before)}; {last}).");
+                $"(workers before: {string.Join(", ", before)}; asked {asked} times, {answered} answered{(lastAnswer is null ? "" : $", last {lastAnswer}")}" +
+                $"{(lastError is null ? "" : $"; last error: {lastError}")}). The end of its log:\n{Indent.Text(string.Join('\n', logs.Split('\n').TakeLast(12)))}");
         }
     }
 

@@ -89,19 +89,30 @@ public sealed class SwarmFaultTests
     [Test]
     public async Task Should_Keep_The_Journal_When_The_Manager_Stops_Answering_Mid_Deploy_And_Roll_Back_Once_It_Is_Back()
     {
-        // Given a service live in blue, and the manager's dockerd that this test can freeze (SIGSTOP) and thaw
+        // Given a service live in blue, and the manager's dockerd that this test can freeze (SIGSTOP) and thaw. The freeze
+        // stays well under the swarm's node-down time (3 heartbeats of 5 s): longer, and the thawed manager would take its
+        // workers for lost and move every task, blue's too.
         var live = await SwarmLiveService.SharedAsync();
         var version = SwarmLiveService.NextVersion();
         var options = live.For(live.NextDirectory(version), version) with
         {
-            HealthTimeout = TimeSpan.FromSeconds(6),
-            UndoTimeout = TimeSpan.FromSeconds(4),
+            HealthTimeout = TimeSpan.FromSeconds(3),
+            UndoTimeout = TimeSpan.FromSeconds(2),
         };
         var before = await live.SnapshotAsync();
         var manager = TestSwarm.Report.Nodes[0].Pid;
         var frozen = false;
+        var thawed = false;
+        void Thaw()
+        {
+            if (frozen && !thawed)
+            {
+                thawed = true;
+                Signal("CONT", manager);
+            }
+        }
 
-        // When the manager stops answering right after the new service was created
+        // When the manager stops answering right after the new service was created, until the rollback gave up on it
         FaultRun run;
         try
         {
@@ -112,14 +123,15 @@ public sealed class SwarmFaultTests
                     frozen = true;
                     Signal("STOP", manager);
                 }
+                else if (line.StartsWith("rollback: could not undo", StringComparison.Ordinal))
+                {
+                    Thaw();
+                }
             });
         }
         finally
         {
-            if (frozen)
-            {
-                Signal("CONT", manager);
-            }
+            Thaw();
         }
 
         // Then the deploy failed in DeployRelease, the rollback could not reach the manager either, and the journal is kept
@@ -128,7 +140,7 @@ public sealed class SwarmFaultTests
         var message = run.Error.ShouldNotBeNull();
         TestContext.Progress.WriteLine($"--- manager frozen:\n{message}\n---");
         message.ShouldStartWith("DeployRelease failed: ");
-        message.ShouldContain($"did not become healthy within 6 s", Case.Sensitive);
+        message.ShouldContain($"did not become healthy within 3 s", Case.Sensitive);
         message.ShouldContain($"FAILED to undo (kept in the journal, retry with --target=Rollback): removed release {live.Service}-green-", Case.Sensitive);
         (await live.Harness.Registry.GetPrefixAsync($"{live.Harness.KeyPrefix}/journal/{live.Service}/")).ShouldNotBeEmpty();
 

@@ -58,13 +58,37 @@ internal sealed class SwarmLiveService
 
     public string Directory { get; }
 
-    /// <summary>The shared live service, deployed on first use (the swarm fixture removes it at the end).</summary>
+    /// <summary>
+    /// The shared live service, deployed on first use (the swarm fixture removes it at the end), and again when an earlier
+    /// test left it not serving blue through its proxy, so that test's failure does not become every later test's.
+    /// </summary>
     public static async Task<SwarmLiveService> SharedAsync()
     {
         await Gate.WaitAsync();
         try
         {
-            return _shared ??= await DeployAsync();
+            if (_shared is { } shared)
+            {
+                string answer;
+                try
+                {
+                    var (status, served, _) = await shared.Harness.GetThroughProxyAsync();
+                    if (status == System.Net.HttpStatusCode.OK && served == "blue")
+                    {
+                        return shared;
+                    }
+
+                    answer = $"answers {(int)status} from '{served}'";
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    answer = $"does not answer ({e.Message})";
+                }
+
+                TestContext.Progress.WriteLine($"The shared live service {shared.Service} {answer}, not 200 from blue: an earlier test left it broken; deploying a new one.");
+            }
+
+            return _shared = await DeployAsync();
         }
         finally
         {
