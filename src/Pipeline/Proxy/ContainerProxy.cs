@@ -24,9 +24,8 @@ public abstract class ContainerProxy : IProxy
     private static readonly TimeSpan ShellCommandTimeout = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan RunningRecheck = TimeSpan.FromSeconds(5);
     private readonly ProxyTemplate template;
-    private readonly SemaphoreSlim shellLock = new(1, 1);
+    private readonly KeptSession<ShellSession> shell;
     private (string ContainerId, ProxyDocument Document)? live;
-    private (string ContainerId, ShellSession Shell)? shell;
     private (string ContainerId, long CheckedAt)? running;
 
     private protected ContainerProxy(ProxyOptions options, IDockerEngine engine, TimeProvider? timeProvider)
@@ -37,6 +36,7 @@ public abstract class ContainerProxy : IProxy
         Engine = engine;
         Time = timeProvider ?? TimeProvider.System;
         template = ProxyTemplate.For(options);
+        shell = new((id, ct) => ShellSession.OpenAsync(Engine, id, ct));
     }
 
     /// <inheritdoc />
@@ -140,7 +140,7 @@ public abstract class ContainerProxy : IProxy
     public async ValueTask DisposeAsync()
     {
         await CloseSessionAsync().ConfigureAwait(false);
-        CloseShell();
+        await shell.CloseAsync().ConfigureAwait(false);
         GC.SuppressFinalize(this);
     }
 
@@ -149,7 +149,7 @@ public abstract class ContainerProxy : IProxy
     {
         // Closing the sessions only closes their stdin and connections: nothing waits on the network.
         CloseSession();
-        CloseShell();
+        shell.Close();
         GC.SuppressFinalize(this);
     }
 
@@ -575,48 +575,14 @@ public abstract class ContainerProxy : IProxy
     /// </summary>
     private protected async Task<ExecResult> ShellAsync(string id, string script, CancellationToken ct)
     {
-        await shellLock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            while (true)
-            {
-                var fresh = shell is null || shell.Value.ContainerId != id;
-                using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                limit.CancelAfter(ShellCommandTimeout);
-                try
-                {
-                    if (fresh)
-                    {
-                        CloseShell();
-                        shell = (id, await ShellSession.OpenAsync(Engine, id, limit.Token).ConfigureAwait(false));
-                    }
-
-                    var (code, stdout) = await shell!.Value.Shell.RunAsync($"{{ {script}\n}} 2>&1", limit.Token).ConfigureAwait(false);
-                    return new ExecResult(code, stdout, "");
-                }
-                catch (Exception e) when (e is IOException or DockerEngineException || (e is OperationCanceledException && !ct.IsCancellationRequested))
-                {
-                    CloseShell();
-                    if (fresh)
-                    {
-                        throw new ProxyException($"Could not run a command in the {Kind} proxy container '{Options.ContainerName}' on {Engine.Endpoint}: {e.Message}", e);
-                    }
-                }
-            }
-        }
-        finally
-        {
-            shellLock.Release();
-        }
-    }
-
-    private void CloseShell()
-    {
-        if (shell is { } open)
-        {
-            shell = null;
-            open.Shell.Dispose();
-        }
+        var (code, stdout) = await shell.UseAsync(
+            id,
+            (session, t) => session.RunAsync($"{{ {script}\n}} 2>&1", t),
+            ShellCommandTimeout,
+            e => e is IOException or DockerEngineException,
+            e => new ProxyException($"Could not run a command in the {Kind} proxy container '{Options.ContainerName}' on {Engine.Endpoint}: {e.Message}", e),
+            ct).ConfigureAwait(false);
+        return new ExecResult(code, stdout, "");
     }
 
     private protected static string Output(ExecResult result) =>

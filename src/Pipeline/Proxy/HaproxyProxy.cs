@@ -25,14 +25,12 @@ public sealed partial class HaproxyProxy : ContainerProxy
 
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan OldWorkerTimeout = TimeSpan.FromSeconds(2);
-    private readonly SemaphoreSlim sessionLock = new(1, 1);
-    private (string ContainerId, HaproxyCliSession Session)? session;
+    private readonly KeptSession<HaproxyCliSession> session;
 
     /// <summary>Creates the adapter; options are validated and the template parsed now.</summary>
     public HaproxyProxy(ProxyOptions options, IDockerEngine engine, TimeProvider? timeProvider = null)
-        : base(WithKind(options), engine, timeProvider)
-    {
-    }
+        : base(WithKind(options), engine, timeProvider) =>
+        session = new((containerId, ct) => HaproxyCliSession.OpenAsync(Engine, containerId, MasterSocket, ct));
 
     /// <inheritdoc />
     public override ProxyKind Kind => ProxyKind.Haproxy;
@@ -88,21 +86,9 @@ public sealed partial class HaproxyProxy : ContainerProxy
         }
     }
 
-    private protected override async Task SignalReloadAsync(string containerId, CancellationToken ct)
-    {
+    private protected override Task SignalReloadAsync(string containerId, CancellationToken ct) =>
         // The master re-executes itself and closes every CLI connection: this session ends with it.
-        await sessionLock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            var cli = await SessionAsync(containerId, ct).ConfigureAwait(false);
-            await cli.SendWithoutAnswerAsync("reload", ct).ConfigureAwait(false);
-            await CloseSessionCoreAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            sessionLock.Release();
-        }
-    }
+        session.UseThenCloseAsync(containerId, (cli, t) => cli.SendWithoutAnswerAsync("reload", t), ct);
 
     private protected override async Task<bool> ApplyRuntimeAsync(string containerId, ProxyTemplateModel model, CancellationToken ct)
     {
@@ -188,32 +174,30 @@ public sealed partial class HaproxyProxy : ContainerProxy
             throw new ProxyException($"HAProxy in '{Options.ContainerName}' does not serve {CertificateFile} (its config has no HTTPS bind?): {loaded.Trim()}");
         }
 
-        await sessionLock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            var cli = await SessionAsync(containerId, ct).ConfigureAwait(false);
-            var set = await cli.SendWithPayloadAsync($"@1 set ssl cert {CertificateFile}", pem, ct).ConfigureAwait(false);
-            if (!set.Contains("Transaction created", StringComparison.Ordinal) && !set.Contains("Transaction updated", StringComparison.Ordinal))
+        await session.UseAsync(
+            containerId,
+            async (cli, t) =>
             {
-                throw new ProxyException($"HAProxy in '{Options.ContainerName}' refused the new certificate for {CertificateFile}: {set}");
-            }
+                var set = await cli.SendWithPayloadAsync($"@1 set ssl cert {CertificateFile}", pem, t).ConfigureAwait(false);
+                if (!set.Contains("Transaction created", StringComparison.Ordinal) && !set.Contains("Transaction updated", StringComparison.Ordinal))
+                {
+                    throw new ProxyException($"HAProxy in '{Options.ContainerName}' refused the new certificate for {CertificateFile}: {set}");
+                }
 
-            var commit = (await cli.SendAsync([$"@1 commit ssl cert {CertificateFile}"], ct).ConfigureAwait(false))[0];
-            if (!commit.Contains("Success!", StringComparison.Ordinal))
-            {
-                await cli.SendAsync([$"@1 abort ssl cert {CertificateFile}"], ct).ConfigureAwait(false);
-                throw new ProxyException($"HAProxy in '{Options.ContainerName}' could not commit the new certificate for {CertificateFile}: {commit.Trim()}");
-            }
-        }
-        catch (IOException e)
-        {
-            await CloseSessionCoreAsync().ConfigureAwait(false);
-            throw new ProxyException($"Could not talk to HAProxy's master socket in '{Options.ContainerName}' to replace the certificate: {e.Message}", e);
-        }
-        finally
-        {
-            sessionLock.Release();
-        }
+                var commit = (await cli.SendAsync([$"@1 commit ssl cert {CertificateFile}"], t).ConfigureAwait(false))[0];
+                if (!commit.Contains("Success!", StringComparison.Ordinal))
+                {
+                    await cli.SendAsync([$"@1 abort ssl cert {CertificateFile}"], t).ConfigureAwait(false);
+                    throw new ProxyException($"HAProxy in '{Options.ContainerName}' could not commit the new certificate for {CertificateFile}: {commit.Trim()}");
+                }
+
+                return true;
+            },
+            CommandTimeout,
+            e => e is IOException,
+            e => new ProxyException($"Could not talk to HAProxy's master socket in '{Options.ContainerName}' to replace the certificate: {e.Message}", e),
+            ct,
+            once: true).ConfigureAwait(false);
 
         await WriteCertificateFileAsync(containerId, pem, ct).ConfigureAwait(false);
     }
@@ -250,27 +234,9 @@ public sealed partial class HaproxyProxy : ContainerProxy
         return total;
     }
 
-    private protected override void CloseSession()
-    {
-        if (session is { } open)
-        {
-            session = null;
-            open.Session.Dispose();
-        }
-    }
+    private protected override void CloseSession() => session.Close();
 
-    private protected override async ValueTask CloseSessionAsync()
-    {
-        await sessionLock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            await CloseSessionCoreAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            sessionLock.Release();
-        }
-    }
+    private protected override ValueTask CloseSessionAsync() => session.CloseAsync();
 
     /// <summary>The PIDs listed under <c># workers</c> (not <c># old workers</c>) in the master's <c>show proc</c>.</summary>
     internal static IReadOnlySet<string> ParseCurrentWorkers(string showProc) => ParseWorkers(showProc, includeOld: false);
@@ -387,61 +353,19 @@ public sealed partial class HaproxyProxy : ContainerProxy
             .Where(m => !m.Placeholder && m.Name == m.Color)
             .Select(m => ($"{route.Id}/{m.Color}", m.Version)));
 
-    /// <summary>Sends commands over the session, opening it (again) when it is not open or has ended.</summary>
-    private async Task<IReadOnlyList<string>> CliAsync(string containerId, IReadOnlyList<string> commands, CancellationToken ct, TimeSpan? timeout = null, bool once = false)
-    {
-        await sessionLock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            while (true)
-            {
-                // A session left open since an earlier call may have ended (a reload closes the master's CLI connections,
-                // and socat exits with it, so nothing was executed): then it is opened again once.
-                var fresh = once || session is null || session.Value.ContainerId != containerId;
-                using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                limit.CancelAfter(timeout ?? CommandTimeout);
-                try
-                {
-                    var cli = await SessionAsync(containerId, limit.Token).ConfigureAwait(false);
-                    return await cli.SendAsync(commands, limit.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is IOException or DockerEngineException || (e is OperationCanceledException && !ct.IsCancellationRequested))
-                {
-                    await CloseSessionCoreAsync().ConfigureAwait(false);
-                    if (fresh)
-                    {
-                        throw new ProxyException($"Could not talk to HAProxy's master socket in '{Options.ContainerName}' ({string.Join("; ", commands.Take(3))}…): {e.Message}", e);
-                    }
-                }
-            }
-        }
-        finally
-        {
-            sessionLock.Release();
-        }
-    }
-
-    private async Task<HaproxyCliSession> SessionAsync(string containerId, CancellationToken ct)
-    {
-        if (session is { } open && open.ContainerId == containerId)
-        {
-            return open.Session;
-        }
-
-        await CloseSessionCoreAsync().ConfigureAwait(false);
-        var cli = await HaproxyCliSession.OpenAsync(Engine, containerId, MasterSocket, ct).ConfigureAwait(false);
-        session = (containerId, cli);
-        return cli;
-    }
-
-    private async ValueTask CloseSessionCoreAsync()
-    {
-        if (session is { } open)
-        {
-            session = null;
-            await open.Session.DisposeAsync().ConfigureAwait(false);
-        }
-    }
+    /// <summary>
+    /// Sends commands over the session, opening it (again) when it is not open or has ended: a reload closes the master's
+    /// CLI connections, and socat exits with it, so nothing was executed.
+    /// </summary>
+    private Task<IReadOnlyList<string>> CliAsync(string containerId, IReadOnlyList<string> commands, CancellationToken ct, TimeSpan? timeout = null, bool once = false) =>
+        session.UseAsync(
+            containerId,
+            (cli, t) => cli.SendAsync(commands, t),
+            timeout ?? CommandTimeout,
+            e => e is IOException or DockerEngineException,
+            e => new ProxyException($"Could not talk to HAProxy's master socket in '{Options.ContainerName}' ({string.Join("; ", commands.Take(3))}…): {e.Message}", e),
+            ct,
+            once);
 
     private static ProxyOptions WithKind(ProxyOptions options)
     {

@@ -26,14 +26,12 @@ public sealed class NginxProxy : ContainerProxy
     public const string CertificateFile = "/etc/nginx/pipeline-proxy.pem";
 
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
-    private readonly SemaphoreSlim sessionLock = new(1, 1);
-    private (string ContainerId, NginxAdminSession Session)? session;
+    private readonly KeptSession<NginxAdminSession> session;
 
     /// <summary>Creates the adapter; options are validated and the template parsed now.</summary>
     public NginxProxy(ProxyOptions options, IDockerEngine engine, TimeProvider? timeProvider = null)
-        : base(WithKind(options), engine, timeProvider)
-    {
-    }
+        : base(WithKind(options), engine, timeProvider) =>
+        session = new((containerId, ct) => NginxAdminSession.OpenAsync(Engine, containerId, AdminSocket, ct));
 
     /// <inheritdoc />
     public override ProxyKind Kind => ProxyKind.Nginx;
@@ -155,82 +153,22 @@ public sealed class NginxProxy : ContainerProxy
             .Sum(f => int.Parse(f[2], CultureInfo.InvariantCulture));
     }
 
-    private protected override void CloseSession()
-    {
-        if (session is { } open)
-        {
-            session = null;
-            open.Session.Dispose();
-        }
-    }
+    private protected override void CloseSession() => session.Close();
 
-    private protected override async ValueTask CloseSessionAsync()
-    {
-        await sessionLock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            await CloseSessionCoreAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            sessionLock.Release();
-        }
-    }
+    private protected override ValueTask CloseSessionAsync() => session.CloseAsync();
 
-    private async Task<(int Status, string Body)> AdminAsync(string containerId, string method, string path, string? body, CancellationToken ct)
-    {
-        await sessionLock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            while (true)
-            {
-                // A connection left open since an earlier call may have been closed by nginx (idle, or its worker left
-                // after a reload): then it is opened again once.
-                var fresh = session is null || session.Value.ContainerId != containerId;
-                using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                limit.CancelAfter(CommandTimeout);
-                try
-                {
-                    var admin = await SessionAsync(containerId, limit.Token).ConfigureAwait(false);
-                    return await admin.SendAsync(method, path, body, limit.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is IOException or DockerEngineException or InvalidDataException or FormatException || (e is OperationCanceledException && !ct.IsCancellationRequested))
-                {
-                    await CloseSessionCoreAsync().ConfigureAwait(false);
-                    if (fresh)
-                    {
-                        throw new ProxyException($"Could not talk to nginx's admin socket {AdminSocket} in '{Options.ContainerName}' ({method} {path}): {e.Message}", e);
-                    }
-                }
-            }
-        }
-        finally
-        {
-            sessionLock.Release();
-        }
-    }
-
-    private async Task<NginxAdminSession> SessionAsync(string containerId, CancellationToken ct)
-    {
-        if (session is { } open && open.ContainerId == containerId)
-        {
-            return open.Session;
-        }
-
-        await CloseSessionCoreAsync().ConfigureAwait(false);
-        var admin = await NginxAdminSession.OpenAsync(Engine, containerId, AdminSocket, ct).ConfigureAwait(false);
-        session = (containerId, admin);
-        return admin;
-    }
-
-    private async ValueTask CloseSessionCoreAsync()
-    {
-        if (session is { } open)
-        {
-            session = null;
-            await open.Session.DisposeAsync().ConfigureAwait(false);
-        }
-    }
+    /// <summary>
+    /// One request over the admin connection, opening it (again) when it is not open or nginx closed it (idle, or its
+    /// worker left after a reload).
+    /// </summary>
+    private Task<(int Status, string Body)> AdminAsync(string containerId, string method, string path, string? body, CancellationToken ct) =>
+        session.UseAsync(
+            containerId,
+            (admin, t) => admin.SendAsync(method, path, body, t),
+            CommandTimeout,
+            e => e is IOException or DockerEngineException or InvalidDataException or FormatException,
+            e => new ProxyException($"Could not talk to nginx's admin socket {AdminSocket} in '{Options.ContainerName}' ({method} {path}): {e.Message}", e),
+            ct);
 
     private static ProxyOptions WithKind(ProxyOptions options)
     {
