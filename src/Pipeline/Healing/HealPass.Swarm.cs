@@ -83,7 +83,8 @@ internal sealed partial class HealPass
             await ledger.ForgetInstanceAsync(gone, ct);
         }
 
-        var (drained, nodeChanges) = await CordonNodesAsync(swarm, nodeFailures, now, ct);
+        var (drain, nodeChanges) = await CordonNodesAsync(swarm, nodeFailures, now, ct);
+        var drained = drain.Select(d => d.Decision.NodeId).ToHashSet(StringComparer.Ordinal);
         if (nodeChanges.Count > 0 && drained.Count == 0)
         {
             await RecordHistoryAsync(record, HistoryOutcomes.Healed, now, string.Join("; ", nodeChanges), ct);
@@ -97,12 +98,14 @@ internal sealed partial class HealPass
         var servingEndpoints = serving.Where(t => !drained.Contains(t.NodeId ?? "")).Select(t => SwarmRollout.Endpoint(t, swarm.Network, port)).ToList();
         if (drained.Count > 0)
         {
-            // The drain moves the node's tasks (a sick one there included): follow them instead of replacing anything now.
+            // The drain moves the node's tasks (a sick one there included): the proxy leaves them first, then the node is
+            // drained and the tasks followed, instead of replacing anything now.
             var moving = running.Where(t => drained.Contains(t.NodeId ?? "")).ToList();
             var excluded = moving.Concat(sick.Select(s => s.Task)).Select(t => t.Id).ToHashSet(StringComparer.Ordinal);
+            var what = string.Join("; ", drain.Select(d => $"drained node {d.Decision.HostName} ({d.Decision.Reason})").Concat(nodeChanges));
             return await RollOutAsync(
-                record, release, swarm, moving, servingEndpoints, excluded, _ => Task.CompletedTask,
-                $"{string.Join("; ", nodeChanges)}: Swarm moved {moving.Count} task(s) off it", ct);
+                record, release, swarm, moving, servingEndpoints, excluded, t => DrainAsync(swarm, drain, now, t),
+                $"{what}: Swarm moved {moving.Count} task(s) off it", ct);
         }
 
         if (sick.Count == 0)
@@ -189,11 +192,11 @@ internal sealed partial class HealPass
     }
 
     /// <summary>
-    /// Records the failures seen on each node and carries out <see cref="NodeCordon"/>'s decisions: drains (the record of the
-    /// drain written first, so only nodes Heal drained are set active by it), sets active again, forgets. Returns the ids of
-    /// the nodes drained now, and one sentence per change.
+    /// Records the failures seen on each node and carries out <see cref="NodeCordon"/>'s decisions but the drains: sets
+    /// active again, forgets. Returns the nodes to drain (<see cref="DrainAsync"/>, once the proxy no longer routes to
+    /// their tasks), and one sentence per change made.
     /// </summary>
-    private async Task<(IReadOnlySet<string> Drained, IReadOnlyList<string> Changes)> CordonNodesAsync(
+    private async Task<(IReadOnlyList<(NodeDecision Decision, NodeRecord Record)> Drain, IReadOnlyList<string> Changes)> CordonNodesAsync(
         SwarmRuntime swarm, IReadOnlyList<(string NodeId, NodeFailure Failure)> seen, DateTimeOffset now, CancellationToken ct)
     {
         var options = context.Options.Healing;
@@ -230,7 +233,7 @@ internal sealed partial class HealPass
             records[id] = record;
         }
 
-        var drained = new HashSet<string>(StringComparer.Ordinal);
+        var drain = new List<(NodeDecision Decision, NodeRecord Record)>();
         var changes = new List<string>();
         foreach (var decision in NodeCordon.Decide(nodes, records, now, options))
         {
@@ -238,11 +241,7 @@ internal sealed partial class HealPass
             switch (decision.Verdict)
             {
                 case NodeVerdict.Drain:
-                    await ledger.PutNodeAsync(record with { DrainedAt = now, DrainedBecause = decision.Reason }, ct);
-                    await swarm.Swarm.SetNodeAvailabilityAsync(decision.NodeId, SwarmNodeAvailability.Drain, ct);
-                    Log.Warning($"Drained node {decision.HostName}: {decision.Reason}.");
-                    changes.Add($"drained node {decision.HostName} ({decision.Reason})");
-                    drained.Add(decision.NodeId);
+                    drain.Add((decision, record));
                     break;
                 case NodeVerdict.Activate:
                     await swarm.Swarm.SetNodeAvailabilityAsync(decision.NodeId, SwarmNodeAvailability.Active, ct);
@@ -260,7 +259,19 @@ internal sealed partial class HealPass
             }
         }
 
-        return (drained, changes);
+        return (drain, changes);
+    }
+
+    /// <summary>Drains the nodes (each drain recorded first, so only nodes Heal drained are ever set active by it).</summary>
+    private async Task DrainAsync(SwarmRuntime swarm, IReadOnlyList<(NodeDecision Decision, NodeRecord Record)> drain, DateTimeOffset now, CancellationToken ct)
+    {
+        var ledger = new HealthLedger(context.ServiceRegistry, context.Options.KeyPrefix, Service);
+        foreach (var (decision, record) in drain)
+        {
+            await ledger.PutNodeAsync(record with { DrainedAt = now, DrainedBecause = decision.Reason }, ct);
+            await swarm.Swarm.SetNodeAvailabilityAsync(decision.NodeId, SwarmNodeAvailability.Drain, ct);
+            Log.Warning($"Drained node {decision.HostName}: {decision.Reason}.");
+        }
     }
 
     private static string Also(IReadOnlyList<string> changes) => changes.Count == 0 ? "" : $" Also: {string.Join("; ", changes)}.";

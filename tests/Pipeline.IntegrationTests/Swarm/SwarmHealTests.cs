@@ -139,15 +139,22 @@ public sealed class SwarmHealTests
         var record = (await _live.Harness.Catalog.GetReleaseAsync(_live.Service, "blue")).ShouldNotBeNull();
         var release = new ReleaseId(_live.Service, "blue", record.DeployId);
         await using var load = ProxyLoad.Start(_live.Harness.ProxyUrl, clients: 4);
+        var before = (await RunningTasksAsync(release)).Select(t => t.Id).ToList();
         foreach (var replicas in new[] { 3, 2 })
         {
             // When Scale runs with --replicas
             var run = PipelineHarness.RunInProcess(_options with { Replicas = replicas }, "Scale");
 
-            // Then the service runs that many tasks, all registered and routed, the record says so, the journal is empty
+            // Then the service runs that many tasks (scaling out left the running ones alone), all registered and routed,
+            // the record says so, the journal is empty
             run.ExitCode.ShouldBe(0, $"Scale to {replicas}");
             var running = await RunningTasksAsync(release);
             running.Count.ShouldBe(replicas);
+            if (replicas == 3)
+            {
+                before.ShouldBeSubsetOf(running.Select(t => t.Id));
+            }
+
             record = (await _live.Harness.Catalog.GetReleaseAsync(_live.Service, "blue")).ShouldNotBeNull();
             record.DesiredReplicas.ShouldBe(replicas);
             record.AllEndpoints.Select(e => e.Address).Order().ShouldBe(running.Select(t => t.Addresses[_live.Harness.Network]).Order());
