@@ -18,6 +18,12 @@ namespace Pipeline.Healing;
 /// </summary>
 internal sealed partial class HealPass
 {
+    /// <summary>How many times a task that gave no HTTP answer is asked again within one pass.</summary>
+    private const int UnreachableRetries = 3;
+
+    /// <summary>The pause before asking such a task again.</summary>
+    private static readonly TimeSpan UnreachableRetryPause = TimeSpan.FromSeconds(1);
+
     private async Task<HealReport> HealSwarmAsync(ReleaseRecord record, ReleaseId release, SwarmRuntime swarm, CancellationToken ct)
     {
         var options = context.Options.Healing;
@@ -42,7 +48,17 @@ internal sealed partial class HealPass
             foreach (var task in running)
             {
                 var name = SwarmRollout.TaskName(release, task);
-                var (ok, answer) = await probe.GetAsync(ReplicaHealth.Url(context, task.Addresses[swarm.Network], port), ct);
+                var url = ReplicaHealth.Url(context, task.Addresses[swarm.Network], port);
+                var (ok, answer) = await probe.GetAsync(url, ct);
+
+                // A probe that just joined the overlay may not reach tasks on other nodes for a moment: an answer that is
+                // no HTTP status is asked again a few times before it counts (an HTTP error counts at once).
+                for (var again = 0; !ok && !answer.StartsWith("HTTP ", StringComparison.Ordinal) && again < UnreachableRetries; again++)
+                {
+                    await Task.Delay(UnreachableRetryPause, context.Time, ct);
+                    (ok, answer) = await probe.GetAsync(url, ct);
+                }
+
                 if (ok)
                 {
                     if (failing.ContainsKey(name))
