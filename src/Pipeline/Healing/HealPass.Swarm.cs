@@ -38,6 +38,7 @@ internal sealed partial class HealPass
         // Ask every running task's health path from the production side.
         var serving = new List<SwarmTaskInfo>();
         var sick = new List<(SwarmTaskInfo Task, string Why)>();
+        var ledgerFailing = new HashSet<string>(StringComparer.Ordinal);
         var nodeFailures = tasks
             .Where(t => t.State is SwarmTaskState.Failed or SwarmTaskState.Rejected && t.NodeId is not null && (t.UpdatedAt ?? now) > now - options.NodeWindow)
             .Select(t => (NodeId: t.NodeId!, Failure: new NodeFailure(t.UpdatedAt ?? now, SwarmRollout.TaskName(release, t), $"{t.State.ToString().ToLowerInvariant()}: {t.Error ?? t.Message ?? "no reason given"}")))
@@ -74,6 +75,7 @@ internal sealed partial class HealPass
                     ? before with { Failures = before.Failures + 1, LastAnswer = answer }
                     : new InstanceHealth(1, answer, now);
                 await ledger.PutInstanceAsync(name, health, ct);
+                ledgerFailing.Add(name);
                 if (task.NodeId is { } nodeId)
                 {
                     nodeFailures.Add((nodeId, new NodeFailure(now, name, $"health: {answer}")));
@@ -99,8 +101,18 @@ internal sealed partial class HealPass
             await ledger.ForgetInstanceAsync(gone, ct);
         }
 
-        var (drain, nodeChanges) = await CordonNodesAsync(swarm, nodeFailures, now, ct);
+        var (drain, changes) = await CordonNodesAsync(swarm, nodeFailures, now, ct);
+        var nodeChanges = changes.ToList();
         var drained = drain.Select(d => d.Decision.NodeId).ToHashSet(StringComparer.Ordinal);
+        var moving = running.Where(t => drained.Contains(t.NodeId ?? "")).ToList();
+        if (drain.Count > 0 && moving.Count == 0)
+        {
+            // No task of the service runs there (any more): drain it, nothing to follow.
+            await DrainAsync(swarm, drain, now, ct);
+            nodeChanges.InsertRange(0, drain.Select(d => $"drained node {d.Decision.HostName} ({d.Decision.Reason})"));
+            drained.Clear();
+        }
+
         if (nodeChanges.Count > 0 && drained.Count == 0)
         {
             await RecordHistoryAsync(record, HistoryOutcomes.Healed, now, string.Join("; ", nodeChanges), ct);
@@ -115,9 +127,11 @@ internal sealed partial class HealPass
         if (drained.Count > 0)
         {
             // The drain moves the node's tasks (a sick one there included): the proxy leaves them first, then the node is
-            // drained and the tasks followed, instead of replacing anything now.
-            var moving = running.Where(t => drained.Contains(t.NodeId ?? "")).ToList();
-            var excluded = moving.Concat(sick.Select(s => s.Task)).Select(t => t.Id).ToHashSet(StringComparer.Ordinal);
+            // drained and the tasks followed, instead of replacing anything now. Tasks that failed a check are not routed
+            // to meanwhile (nor waited for).
+            var failed = running.Where(t => ledgerFailing.Contains(SwarmRollout.TaskName(release, t)));
+            var excluded = moving.Concat(failed).Select(t => t.Id).ToHashSet(StringComparer.Ordinal);
+            servingEndpoints = serving.Where(t => !excluded.Contains(t.Id)).Select(t => SwarmRollout.Endpoint(t, swarm.Network, port)).ToList();
             var what = string.Join("; ", drain.Select(d => $"drained node {d.Decision.HostName} ({d.Decision.Reason})").Concat(nodeChanges));
             return await RollOutAsync(
                 record, release, swarm, moving, servingEndpoints, excluded, t => DrainAsync(swarm, drain, now, t),

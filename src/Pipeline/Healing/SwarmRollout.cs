@@ -44,8 +44,9 @@ internal sealed class SwarmRollout(DeploymentContext context, ReleaseRecord reco
     }
 
     /// <summary>
-    /// Waits until <paramref name="replicas"/> tasks run, every one answers, none of <paramref name="replaced"/> runs any
-    /// more and none of <paramref name="excluded"/> was ever routed to; the registry and proxy follow all along.
+    /// Waits until <paramref name="replicas"/> tasks run, none of <paramref name="replaced"/> among them, and every one
+    /// answers but those of <paramref name="excluded"/> (known to fail: never asked, never routed to); the registry and
+    /// proxy follow all along.
     /// </summary>
     /// <exception cref="ReleaseUnhealthyException">Swarm paused the update, or the tasks did not all answer in time.</exception>
     public async Task FollowAsync(int replicas, IReadOnlySet<string> replaced, IReadOnlySet<string> excluded, CancellationToken ct)
@@ -84,7 +85,7 @@ internal sealed class SwarmRollout(DeploymentContext context, ReleaseRecord reco
 
             // The registry and proxy follow the tasks that answer, as Swarm starts new ones and stops old ones.
             await RouteAsync(_answering.Values.ToList(), replicas, deadline);
-            return Current.Count == replicas && Current.All(t => !replaced.Contains(t.Id) && _answering.ContainsKey(t.Id));
+            return Current.Count == replicas && Current.All(t => !replaced.Contains(t.Id) && (excluded.Contains(t.Id) || _answering.ContainsKey(t.Id)));
         }
 
         if (!await Poll.UntilAsync(DoneAsync, timeout, PollInterval, context.Time, ct))
