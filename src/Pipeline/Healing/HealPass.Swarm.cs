@@ -143,7 +143,7 @@ internal sealed partial class HealPass
             return SameAddresses(servingEndpoints, record.AllEndpoints)
                 ? new HealReport(
                     nodeChanges.Count > 0 ? HealOutcome.Healed : failing.Count > 0 || running.Count < desired ? HealOutcome.Watching : HealOutcome.Healthy,
-                    $"{release.Name}: {running.Count} of {desired} task(s) run and answer {context.Options.HealthPath}{(running.Count < desired ? "; Swarm starts the others" : "")}.{Also(nodeChanges)}")
+                    $"{release.Name}: {running.Count} of {desired} task(s) run, {running.Count - ledgerFailing.Count} answer {context.Options.HealthPath}{(ledgerFailing.Count > 0 ? $" ({ledgerFailing.Count} failed it, replaced after {options.FailureThreshold} failures in a row)" : "")}{(running.Count < desired ? "; Swarm starts the others" : "")}.{Also(nodeChanges)}")
                 : await ChangeAsync(record, release, [], servingEndpoints, $"re-registered {release.Name} at {string.Join(", ", servingEndpoints)} (the tasks that run)", ct);
         }
 
