@@ -297,6 +297,7 @@ public sealed partial class DockerEngine : ISwarmEngine
                 Preferences = spec.SpreadOver.Select(s => new Models.PlacementPreference { Spread = new Models.SpreadOver { SpreadDescriptor = s } }).ToList(),
             },
             Networks = spec.Networks.Select(n => new Models.NetworkAttachmentConfig { Target = n }).ToList(),
+            ForceUpdate = spec.ForceUpdate,
         },
         Mode = new Models.ServiceMode { Replicated = new Models.ReplicatedService { Replicas = (ulong)spec.Replicas } },
         UpdateConfig = ToDocker(spec.Update),
@@ -359,6 +360,7 @@ public sealed partial class DockerEngine : ISwarmEngine
                     (int)(p.PublishedPort ?? 0),
                     p.PublishMode == "host" ? SwarmPublishMode.Host : SwarmPublishMode.Ingress)).ToList(),
                 StopGracePeriod = container?.StopGracePeriod,
+                ForceUpdate = task?.ForceUpdate ?? 0,
             },
             NullIfEmpty(service.UpdateStatus?.State),
             NullIfEmpty(service.UpdateStatus?.Message));

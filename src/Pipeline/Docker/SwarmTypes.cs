@@ -277,6 +277,10 @@ public sealed partial record SwarmServiceSpec
     /// <summary>How long a stopping task gets between SIGTERM and SIGKILL, or null for Swarm's default (10 s).</summary>
     public TimeSpan? StopGracePeriod { get; init; }
 
+    /// <summary>A counter that, when changed, makes Swarm replace every task even though nothing else changed (<c>docker service update --force</c>).</summary>
+    /// <value>The default value is 0.</value>
+    public ulong ForceUpdate { get; init; }
+
     /// <summary>Checks the spec; throws <see cref="ArgumentException"/> naming the bad value and the fix.</summary>
     public SwarmServiceSpec Validate()
     {

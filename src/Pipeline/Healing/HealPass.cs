@@ -43,10 +43,11 @@ public enum HealOutcome
 /// <see cref="HealingOptions.FailureThreshold"/> checks in a row: copies start first (each recorded in the journal),
 /// must answer their health path, then the registry and proxy are switched to them, the journal is cleared, and only
 /// then the replaced containers are removed. A failure unwinds the journal. Every replacement counts against the
-/// release's backoff (<see cref="ReplacementBackoff"/>). On a swarm it only re-registers the addresses Swarm's own
-/// rescheduling changed.
+/// release's backoff (<see cref="ReplacementBackoff"/>). On a swarm, Swarm reschedules tasks that exit or whose node
+/// is lost; Heal replaces a task that runs but fails its health path, cordons nodes whose tasks keep failing, and
+/// re-registers the addresses the tasks run at (see HealPass.Swarm.cs).
 /// </summary>
-internal sealed class HealPass(DeploymentContext context)
+internal sealed partial class HealPass(DeploymentContext context)
 {
     private static readonly TimeSpan RemoveStopTimeout = TimeSpan.FromSeconds(10);
 
@@ -104,28 +105,9 @@ internal sealed class HealPass(DeploymentContext context)
             ?? throw new HealFailedException($"{Service}'s live colour is {color} but {context.Catalog.ReleaseKey(Service, color)} holds no release; Heal cannot tell what should run. Deploy it again.");
         var release = new ReleaseId(Service, color, record.DeployId);
         var runtime = context.Runtime;
-        return runtime.Kind == OrchestratorKind.Swarm
-            ? await ReRegisterSwarmAsync(record, release, ct)
+        return runtime is SwarmRuntime swarm
+            ? await HealSwarmAsync(record, release, swarm, ct)
             : await HealContainersAsync(record, release, new ReleaseInstances(runtime.Engine, runtime.Network), ct);
-    }
-
-    /// <summary>On a swarm, Swarm replaces tasks itself: the registry and proxy follow the addresses of the tasks that run.</summary>
-    private async Task<HealReport> ReRegisterSwarmAsync(ReleaseRecord record, ReleaseId release, CancellationToken ct)
-    {
-        var port = record.AllEndpoints[0].Port;
-        var running = (await context.Runtime.AddressesAsync(release, port, ct))?.Endpoints ?? [];
-        var note = "(on a swarm, Swarm reschedules failed tasks itself; replacing a task that runs but fails its health path is not done yet)";
-        if (running.Count == 0)
-        {
-            return new HealReport(HealOutcome.Watching, $"{release.Name} has no running task; Swarm reschedules them {note}.");
-        }
-
-        if (SameAddresses(running, record.AllEndpoints))
-        {
-            return new HealReport(HealOutcome.Healthy, $"{release.Name}: {running.Count} task(s) run at their registered addresses {note}.");
-        }
-
-        return await ChangeAsync(record, release, [], running, $"re-registered {release.Name} at {string.Join(", ", running)} {note}", ct);
     }
 
     private async Task<HealReport> HealContainersAsync(ReleaseRecord record, ReleaseId release, ReleaseInstances instances, CancellationToken ct)
@@ -197,29 +179,47 @@ internal sealed class HealPass(DeploymentContext context)
         }
 
         var why = string.Join("; ", replace.Select(r => r.Why).Concat(missing > 0 ? [$"{missing} of {desired} replica(s) are gone"] : []));
-        var history = await ledger.ReadReplacementsAsync(ct);
-        var decision = ReplacementBackoff.Decide(history, release.DeployId, now, options);
-        if (decision.Verdict != BackoffVerdict.Replace)
+        if (await WaitOrBrokenAsync(record, release, servingEndpoints, why, ct) is { } notNow)
         {
-            // Not replacing now: at least stop routing to what does not serve.
-            if (servingEndpoints.Count > 0 && !SameAddresses(servingEndpoints, record.AllEndpoints))
-            {
-                await ChangeAsync(record, release, [], servingEndpoints, $"stopped routing to the instances that do not serve", ct);
-            }
-
-            if (decision.Verdict == BackoffVerdict.Broken)
-            {
-                throw new HealFailedException(
-                    $"{release.Name} ({record.Version}) looks broken: {why}, and its {decision.Recent.Count} replacement(s) since {Time(decision.Recent[0])} UTC used up --heal-max-replacements={options.MaxReplacements} in --heal-window={options.Window.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s. " +
-                    $"Heal stopped replacing its instances (no restart storm); {servingEndpoints.Count} of {desired} replica(s) serve. Fix the release and deploy a new version (or redeploy a good one with --from-registry --release-version=V).",
-                    broken: true);
-            }
-
-            return new HealReport(HealOutcome.Watching, $"{release.Name}: {why}; the next replacement waits until {Time(decision.WaitUntil!.Value)} UTC (backoff after {decision.Recent.Count} replacement(s)).");
+            return notNow;
         }
 
-        await ledger.PutReplacementsAsync(ReplacementBackoff.After(history, release.Name, release.DeployId, now, options), ct);
         return await ReplaceAsync(record, release, instances, found, serving, replace.Select(r => r.Instance).ToList(), needed, why, ct);
+    }
+
+    /// <summary>
+    /// Whether instances of <paramref name="release"/> may be replaced now (<see cref="ReplacementBackoff"/>): null when
+    /// they may (the attempt is recorded); else, after routing only to <paramref name="servingEndpoints"/> (when any serve),
+    /// the report of a pass that waits, or a <see cref="HealFailedException"/> when the release is taken to be broken.
+    /// </summary>
+    private async Task<HealReport?> WaitOrBrokenAsync(ReleaseRecord record, ReleaseId release, IReadOnlyList<Runtime.ReleaseEndpoint> servingEndpoints, string why, CancellationToken ct)
+    {
+        var options = context.Options.Healing;
+        var now = context.Time.GetUtcNow();
+        var ledger = new HealthLedger(context.ServiceRegistry, context.Options.KeyPrefix, Service);
+        var history = await ledger.ReadReplacementsAsync(ct);
+        var decision = ReplacementBackoff.Decide(history, release.DeployId, now, options);
+        if (decision.Verdict == BackoffVerdict.Replace)
+        {
+            await ledger.PutReplacementsAsync(ReplacementBackoff.After(history, release.Name, release.DeployId, now, options), ct);
+            return null;
+        }
+
+        // Not replacing now: at least stop routing to what does not serve.
+        if (servingEndpoints.Count > 0 && !SameAddresses(servingEndpoints, record.AllEndpoints))
+        {
+            await ChangeAsync(record, release, [], servingEndpoints, $"stopped routing to the instances that do not serve", ct);
+        }
+
+        if (decision.Verdict == BackoffVerdict.Broken)
+        {
+            throw new HealFailedException(
+                $"{release.Name} ({record.Version}) looks broken: {why}, and its {decision.Recent.Count} replacement(s) since {Time(decision.Recent[0])} UTC used up --heal-max-replacements={options.MaxReplacements} in --heal-window={options.Window.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s. " +
+                $"Heal stopped replacing its instances (no restart storm); {servingEndpoints.Count} of {record.DesiredReplicas} replica(s) serve. Fix the release and deploy a new version (or redeploy a good one with --from-registry --release-version=V).",
+                broken: true);
+        }
+
+        return new HealReport(HealOutcome.Watching, $"{release.Name}: {why}; the next replacement waits until {Time(decision.WaitUntil!.Value)} UTC (backoff after {decision.Recent.Count} replacement(s)).");
     }
 
     private async Task<HealReport> ReplaceAsync(

@@ -5,7 +5,8 @@ namespace Pipeline.Healing;
 /// <summary>
 /// How <c>--target=Heal</c> decides that an instance must be replaced and how often it may try. Part of the deployment
 /// options (<c>--watch</c>, <c>--heal-interval</c>, <c>--heal-failures</c>, <c>--heal-backoff</c>,
-/// <c>--heal-backoff-max</c>, <c>--heal-max-replacements</c>, <c>--heal-window</c>); <see cref="Problems"/> checks them.
+/// <c>--heal-backoff-max</c>, <c>--heal-max-replacements</c>, <c>--heal-window</c>, and on a swarm <c>--heal-node-failures</c>,
+/// <c>--heal-node-window</c>, <c>--heal-node-undrain-after</c>); <see cref="Problems"/> checks them.
 /// </summary>
 public sealed record HealingOptions
 {
@@ -40,6 +41,21 @@ public sealed record HealingOptions
     /// <value>The default value is 10 minutes.</value>
     public TimeSpan Window { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// On a swarm: how many failures of the service's tasks on one node (failed health checks, tasks Swarm saw fail) within
+    /// <see cref="NodeWindow"/> make Heal drain that node; 0 never drains.
+    /// </summary>
+    /// <value>The default value is 5.</value>
+    public int NodeFailures { get; init; } = 5;
+
+    /// <summary>The window <see cref="NodeFailures"/> counts in.</summary>
+    /// <value>The default value is 10 minutes.</value>
+    public TimeSpan NodeWindow { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long a node Heal drained must be ready with no failure before Heal sets it active again.</summary>
+    /// <value>The default value is 10 minutes.</value>
+    public TimeSpan NodeUndrainAfter { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Every problem with these options, each naming the option, its value and the fix; empty when valid.</summary>
     public IReadOnlyList<string> Problems()
     {
@@ -64,6 +80,12 @@ public sealed record HealingOptions
             $"--heal-max-replacements={MaxReplacements}: must be 1 to 1000 replacements per window; e.g. --heal-max-replacements=3");
         Check(Window >= TimeSpan.FromSeconds(1) && Window <= TimeSpan.FromDays(7),
             $"--heal-window={Seconds(Window)}: must be 1 second to 7 days; e.g. --heal-window=600");
+        Check(NodeFailures is >= 0 and <= 1000,
+            $"--heal-node-failures={NodeFailures}: must be 0 (never drain a node) to 1000 failures of the service's tasks on one node; e.g. --heal-node-failures=5");
+        Check(NodeWindow >= TimeSpan.FromSeconds(1) && NodeWindow <= TimeSpan.FromDays(7),
+            $"--heal-node-window={Seconds(NodeWindow)}: must be 1 second to 7 days; e.g. --heal-node-window=600");
+        Check(NodeUndrainAfter >= TimeSpan.FromSeconds(1) && NodeUndrainAfter <= TimeSpan.FromDays(7),
+            $"--heal-node-undrain-after={Seconds(NodeUndrainAfter)}: must be 1 second to 7 days of a drained node being ready with no failure; e.g. --heal-node-undrain-after=600");
         return problems;
     }
 

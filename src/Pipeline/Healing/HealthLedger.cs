@@ -15,6 +15,7 @@ public sealed record InstanceHealth(int Failures, string LastAnswer, DateTimeOff
 /// <list type="bullet">
 /// <item><c>{prefix}/health/{service}/instances/{container}</c> — an <see cref="InstanceHealth"/>, while the instance fails</item>
 /// <item><c>{prefix}/health/{service}/replacements</c> — the <see cref="ReplacementHistory"/> of the live release</item>
+/// <item><c>{prefix}/health/{service}/nodes/{node id}</c> — a <see cref="NodeRecord"/> (on a swarm): the service's recent task failures on the node, and whether Heal drained it</item>
 /// </list>
 /// Written only while the service's deploy lock is held (through the fenced registry).
 /// </summary>
@@ -63,6 +64,34 @@ public sealed class HealthLedger(IServiceRegistry registry, string keyPrefix, st
     /// <summary>Records the live release's replacements.</summary>
     public Task PutReplacementsAsync(ReplacementHistory history, CancellationToken ct = default) =>
         registry.PutAsync(ReplacementsKey, JsonSerializer.Serialize(history, Json), null, ct);
+
+    /// <summary>The key of a node's record.</summary>
+    public string NodeKey(string nodeId) => $"{Prefix}nodes/{nodeId}";
+
+    /// <summary>Every node's record, by node id; a record that cannot be read counts as none.</summary>
+    public async Task<IReadOnlyDictionary<string, NodeRecord>> ReadNodesAsync(CancellationToken ct = default)
+    {
+        var found = new Dictionary<string, NodeRecord>(StringComparer.Ordinal);
+        foreach (var (key, value) in await registry.GetPrefixAsync($"{Prefix}nodes/", ct).ConfigureAwait(false))
+        {
+            if (TryRead<NodeRecord>(value) is { } record)
+            {
+                found[key[$"{Prefix}nodes/".Length..]] = record;
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>Records what Heal knows about a node.</summary>
+    public Task PutNodeAsync(NodeRecord record, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return registry.PutAsync(NodeKey(record.NodeId), JsonSerializer.Serialize(record, Json), null, ct);
+    }
+
+    /// <summary>Forgets a node (no recent failure, not drained by Heal).</summary>
+    public Task ForgetNodeAsync(string nodeId, CancellationToken ct = default) => registry.DeleteAsync(NodeKey(nodeId), ct);
 
     private static T? TryRead<T>(string? json)
         where T : class

@@ -10,8 +10,9 @@ namespace Pipeline.Healing;
 /// Changes how many replicas the live release runs, as a small deploy under the service's deploy lock (waiting up to
 /// <c>--lock-timeout</c> like a deploy): out, new copies start first (each recorded in the journal), must answer their
 /// health path, then the registry and proxy take them; in, the registry and proxy drop the highest-numbered replicas
-/// first, the journal is cleared, and only then are those stopped and removed. A failure unwinds the journal. A
-/// <c>scale</c> entry goes into the history. Containers runtime only: on a swarm it refuses (not done yet).
+/// first, the journal is cleared, and only then are those stopped and removed. On a swarm, the service's replica count
+/// is changed (<c>restore-replicas</c> recorded first) and the registry and proxy follow the tasks that answer until the
+/// count runs. A failure unwinds the journal. A <c>scale</c> entry goes into the history.
 /// </summary>
 internal sealed class ReleaseScaler(DeploymentContext context)
 {
@@ -32,14 +33,9 @@ internal sealed class ReleaseScaler(DeploymentContext context)
     }
 
     /// <summary>Scales the live release to <paramref name="replicas"/>; returns what it did, in one sentence.</summary>
-    /// <exception cref="ScaleFailedException">It could not (nothing live, a swarm, or a new replica did not become healthy: undone).</exception>
+    /// <exception cref="ScaleFailedException">It could not (nothing live, or a new replica did not become healthy: undone).</exception>
     public async Task<string> ScaleAsync(int replicas, string reason, CancellationToken ct)
     {
-        if (context.Runtime.Kind == OrchestratorKind.Swarm)
-        {
-            throw new ScaleFailedException($"Scaling {Service} on a swarm is not done yet (--target=Scale runs on the containers runtime only); nothing was changed. Redeploy with --replicas={replicas} instead.");
-        }
-
         await context.DeployLock.AcquireAsync(ct);
         try
         {
@@ -53,7 +49,9 @@ internal sealed class ReleaseScaler(DeploymentContext context)
                 }
             }
 
-            return await UnderLockAsync(replicas, reason, ct);
+            return context.Runtime is SwarmRuntime swarm
+                ? await UnderLockOnSwarmAsync(swarm, replicas, reason, ct)
+                : await UnderLockAsync(replicas, reason, ct);
         }
         finally
         {
@@ -127,6 +125,47 @@ internal sealed class ReleaseScaler(DeploymentContext context)
             await context.Runtime.Engine.RemoveContainerAsync(extra.Id, ct);
         }
 
+        await RecordAsync(record, HistoryOutcomes.Scaled, startedAt, summary, ct);
+        return summary + ".";
+    }
+
+    /// <summary>
+    /// On a swarm: records <c>restore-replicas</c> (the service's count now), sets the new count, and follows the tasks
+    /// (<see cref="SwarmRollout"/>) until that many run and answer, the registry and proxy moved along. Swarm chooses which
+    /// tasks a scale-in stops, so the proxy cannot leave them first: it follows as they stop, and the proxy's retry of a
+    /// refused connection covers the moment between.
+    /// </summary>
+    private async Task<string> UnderLockOnSwarmAsync(SwarmRuntime swarm, int target, string reason, CancellationToken ct)
+    {
+        var record = await LiveReleaseAsync(ct);
+        var release = new ReleaseId(Service, record.Color, record.DeployId);
+        var name = SwarmRuntime.ServiceName(release);
+        var service = await swarm.Swarm.InspectServiceAsync(name, ct)
+            ?? throw new ScaleFailedException($"{Service}'s live release {release.Name} is no service of the swarm behind {swarm.Swarm.Endpoint}; deploy it again (--target=Deploy). Nothing was changed.");
+        var before = service.Spec.Replicas;
+        var startedAt = context.Time.GetUtcNow();
+        if (before == target && record.DesiredReplicas == target && record.AllEndpoints.Count == target)
+        {
+            return $"{release.Name} already runs {target} replica(s); nothing was changed.";
+        }
+
+        var rollout = new SwarmRollout(context, record, release, swarm);
+        try
+        {
+            await context.Journal.RecordAsync(UndoStep.RestoreReplicas(Service, record.Color, record.DeployId, Math.Max(1, before)), ct);
+            await swarm.ScaleAsync(release, target, ct);
+            await rollout.FollowAsync(target, new HashSet<string>(), new HashSet<string>(), ct);
+            await ReleaseChange.RegisterAndRouteAsync(context, record, rollout.Answering.Values.ToList(), target, ct);
+        }
+        catch (Exception e) when (e is not ScaleFailedException and not OperationCanceledException)
+        {
+            var report = await context.RollbackRunner.RunAsync();
+            await RecordAsync(record, report.Complete ? HistoryOutcomes.RolledBack : HistoryOutcomes.RollbackFailed, startedAt, $"scaling to {target} failed: {e.Message} Undone: {report.Summary}", ct);
+            throw new ScaleFailedException($"Scaling {release.Name} to {target} replica(s) failed: {e.Message} Undone: {report.Summary}.", e);
+        }
+
+        await context.Journal.ClearAsync(ct);
+        var summary = $"scaled {release.Name} {(target > before ? "out" : "in")} from {before} to {target} replica(s): the service {name} runs {rollout.DescribeRunning()} ({reason})";
         await RecordAsync(record, HistoryOutcomes.Scaled, startedAt, summary, ct);
         return summary + ".";
     }

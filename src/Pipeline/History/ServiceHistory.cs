@@ -39,6 +39,9 @@ public static class HistoryOutcomes
 
     /// <summary>A scaling run changed the live release's replicas.</summary>
     public const string Scaled = "scaled";
+
+    /// <summary>A heal on a swarm replaced the release's tasks (which cannot be undone), but not all of the new ones answer.</summary>
+    public const string HealFailed = "heal-failed";
 }
 
 /// <summary>One thing that happened to a service: a deploy, a rollback, a heal or a scaling.</summary>

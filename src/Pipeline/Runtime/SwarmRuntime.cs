@@ -301,6 +301,38 @@ public sealed class SwarmRuntime : IReleaseRuntime
         }
     }
 
+    /// <summary>The manager's swarm API (tasks, nodes) for Heal.</summary>
+    public ISwarmEngine Swarm => _swarm;
+
+    /// <summary>The release's tasks (any state, including finished ones Swarm still keeps), with their nodes.</summary>
+    public Task<IReadOnlyList<SwarmTaskInfo>> TasksAsync(ReleaseId release, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(release);
+        return _swarm.ListTasksAsync(ServiceName(release), ct);
+    }
+
+    /// <summary>
+    /// Makes Swarm replace every task of the release with a new one from the same spec (<c>docker service update
+    /// --force</c>), rolled out by the service's update policy: one task at a time, the new one started before the old
+    /// one is stopped. Returns the service's spec version before the update.
+    /// </summary>
+    /// <remarks>
+    /// This is how Heal replaces a task that runs but fails its health path. Through a manager there is no way to stop one
+    /// chosen task: its container lives on its node's engine (which the pipeline may not reach), and a scale-in lets Swarm
+    /// pick which tasks go (those not running first, then the most crowded node), so a task that runs but does not answer
+    /// could be the one kept. A forced update is what Swarm does reliably: every task, the sick one included, is replaced
+    /// start-first, and a new task that exits makes Swarm pause the update (the update state says so).
+    /// </remarks>
+    /// <exception cref="ReleaseNotFoundException">The release is no service of the swarm.</exception>
+    public async Task<ulong> ReplaceEveryTaskAsync(ReleaseId release, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(release);
+        var service = await _swarm.InspectServiceAsync(ServiceName(release), ct).ConfigureAwait(false)
+            ?? throw new ReleaseNotFoundException($"{ServiceName(release)} is no service of the swarm behind {_swarm.Endpoint}; deploy it again.");
+        await _swarm.UpdateServiceAsync(service.Id, service.Spec with { ForceUpdate = service.Spec.ForceUpdate + 1 }, null, ct).ConfigureAwait(false);
+        return service.Version;
+    }
+
     /// <inheritdoc />
     /// <remarks>Returns once the manager holds none of the release's containers and no task of it runs on a ready node.</remarks>
     public async Task RemoveAsync(ReleaseId release, TimeSpan stopTimeout, CancellationToken ct = default)

@@ -17,8 +17,26 @@ public sealed class TestSwarm
     private static readonly List<IDisposable> Owned = [];
     private bool _madeHere;
 
-    /// <summary>The swarm's shape (the defaults ProvisionSwarm uses).</summary>
-    public static LocalSwarmOptions Options { get; } = new();
+    /// <summary>
+    /// The swarm's shape: the defaults ProvisionSwarm uses; or, with <c>PIPELINE_TEST_SWARM_ID=N</c> (1-9), a private
+    /// swarm beside that one (its own state directory, bridge, subnet, overlay pool and namespaces) for a run that must
+    /// not share the machine's test swarm. A private swarm this fixture made is torn down at the end like the default one.
+    /// </summary>
+    public static LocalSwarmOptions Options { get; } = ForId(Environment.GetEnvironmentVariable("PIPELINE_TEST_SWARM_ID"));
+
+    private static LocalSwarmOptions ForId(string? id) => id switch
+    {
+        null or "" => new(),
+        [>= '1' and <= '9'] => new()
+        {
+            StateDirectory = $"/var/lib/pipeline-swarm-{id}",
+            Bridge = $"pswarm{id}",
+            NamespacePrefix = $"pswarm{id}-n",
+            Subnet = $"10.231.{id}0.0/24",
+            OverlayAddressPool = $"10.{232 + (id[0] - '0')}.0.0/16",
+        },
+        _ => throw new InvalidOperationException($"PIPELINE_TEST_SWARM_ID={id}: must be one digit 1-9 (a private test swarm beside the default one), or unset."),
+    };
 
     /// <summary>What provisioning found.</summary>
     public static LocalSwarmReport Report => _report ?? throw new InvalidOperationException("The test swarm was not provisioned.");
