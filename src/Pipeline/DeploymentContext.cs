@@ -232,6 +232,14 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
     }
 
     /// <summary>
+    /// Labels for an image this run builds: the service and the role only. The version is the image's tag; a label that
+    /// changes with every deploy (version, deploy id) would make the engine commit a new image even when the sources did
+    /// not change, where without it the build is answered from the engine's cache.
+    /// </summary>
+    public Dictionary<string, string> ImageLabelsFor(string role) =>
+        new() { [Labels.Service] = Service, [Labels.Role] = role };
+
+    /// <summary>
     /// Starts <paramref name="work"/> beside the running stage (e.g. the service image build while the pre-deployment
     /// tests run); a later stage awaits the task. Work the run no longer waits for (it failed first) is cancelled and
     /// awaited when the context is disposed.

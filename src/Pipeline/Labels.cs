@@ -21,6 +21,8 @@ public static class Labels
     public const string TestType = "pipeline.test-type";
     /// <summary>On a release container of the containers runtime: its replica number (1…replicas).</summary>
     public const string Replica = "pipeline.replica";
+    /// <summary>On the long-lived probe of a release network: that network's name.</summary>
+    public const string Network = "pipeline.network";
     /// <summary>On a release container Heal or Scale started in place of another (or beside the others): the id of that run.</summary>
     public const string HealedBy = "pipeline.healed-by";
 }
@@ -36,7 +38,10 @@ public static class Roles
     public const string Test = "test";
     /// <summary>The pipeline network a deploy created.</summary>
     public const string Network = "network";
-    /// <summary>A probe container on the release network that checks a new release's health from the production side.</summary>
+    /// <summary>
+    /// A probe container on the release network that checks a new release's health from the production side: one
+    /// long-lived per network (labelled <see cref="Labels.Network"/> and the deploy that started it), or one per check.
+    /// </summary>
     public const string Probe = "probe";
     /// <summary>A migration runner container (psql on the database's network).</summary>
     public const string Migration = "migration";

@@ -70,9 +70,10 @@ public static class UndoActions
 }
 
 /// <summary>
-/// <c>remove-container {name}</c>: a release of the service created by the step's deploy, or the proxy container that deploy
-/// started. A release is never removed while the proxy's live config (or the registry) still routes to it; the proxy is
-/// kept while it serves other services.
+/// <c>remove-container {name}</c>: a release of the service created by the step's deploy, the proxy container that deploy
+/// started, or the release network's long-lived probe it started. A release is never removed while the proxy's live config
+/// (or the registry) still routes to it; the proxy is kept while it serves other services. A deploy that was asking
+/// through the probe meanwhile starts a probe of its own.
 /// </summary>
 internal sealed class RemoveContainerAction : UndoAction
 {
@@ -88,7 +89,11 @@ internal sealed class RemoveContainerAction : UndoAction
             return new UndoOutcome(step.Description);
         }
 
-        if (container.Labels.GetValueOrDefault(Labels.Role) == Roles.Proxy)
+        if (container.Labels.GetValueOrDefault(Labels.Role) == Roles.Probe && container.Labels.ContainsKey(Labels.Network))
+        {
+            scope.RequireCreatedBy(step, $"container {name}", container.Labels, ofThisService: false, Roles.Probe);
+        }
+        else if (container.Labels.GetValueOrDefault(Labels.Role) == Roles.Proxy)
         {
             scope.RequireCreatedBy(step, $"container {name}", container.Labels, ofThisService: false, Roles.Proxy);
             var others = await scope.OtherRoutedServicesAsync(ct);

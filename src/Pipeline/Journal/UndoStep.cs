@@ -16,7 +16,7 @@ public sealed record UndoStep(string Kind, IReadOnlyDictionary<string, string?> 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? DeployId { get; init; }
 
-    /// <summary>Remove a container the run created (on the production engine): a release, or the proxy it started.</summary>
+    /// <summary>Remove a container the run created (on the production engine): a release, the proxy it started, or the network's probe it started.</summary>
     public static UndoStep RemoveContainer(string name) =>
         new(UndoKinds.RemoveContainer, new Dictionary<string, string?> { ["name"] = name }, $"removed container {name}");
 

@@ -8,7 +8,9 @@ namespace Pipeline.Runtime;
 /// <summary>
 /// Releases as containers on one engine: replica 1 is the container <c>{service}-{color}-{deployid6}</c>, replica N
 /// <c>…-N</c>, each on the bridge network <see cref="Network"/> with restart policy <c>unless-stopped</c>; volumes
-/// <c>{release name}-{name}</c> shared by the replicas. Health is asked from a probe container on the same network.
+/// <c>{release name}-{name}</c> shared by the replicas. Health is asked from a probe container on the same network: the
+/// network's long-lived probe (<c>{network}-probe-…</c>, labelled with its role, the network and the deploy that started
+/// it, which a deploy starts beside its release when none runs), or, when there is none, one started for that check.
 /// </summary>
 /// <param name="engine">The production engine.</param>
 /// <param name="network">The bridge network of releases, probes, the proxy and pre-integration tests.</param>
@@ -53,10 +55,31 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
         Engine.EnsureNetworkAsync(Network, labels, ct);
 
     /// <inheritdoc />
+    public async Task<string?> ProbeToStartAsync(CancellationToken ct = default) =>
+        await RunningProbeAsync(ct).ConfigureAwait(false) is null ? $"{Network}-probe-{Guid.NewGuid().ToString("N")[..6]}" : null;
+
+    /// <inheritdoc />
     public async Task<string> StartAsync(ReleaseSpec spec, IProgress<string>? progress = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentOutOfRangeException.ThrowIfLessThan(spec.Replicas, 1);
+
+        // The network's probe starts beside the release: by the time the release listens, it can be asked.
+        var probe = spec.Probe is { } probeName ? StartNetworkProbeAsync(probeName, spec, ct) : Task.CompletedTask;
+        try
+        {
+            await StartReplicasAsync(spec, progress, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await probe.ConfigureAwait(false);
+        }
+
+        return spec.Id.Name;
+    }
+
+    private async Task StartReplicasAsync(ReleaseSpec spec, IProgress<string>? progress, CancellationToken ct)
+    {
         if (!spec.ImageIsLocal)
         {
             await Engine.PullImageAsync(ImageRef.Parse(spec.Image), spec.Credentials, progress, ct).ConfigureAwait(false);
@@ -86,9 +109,35 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
                 replica,
                 ct).ConfigureAwait(false);
         }
-
-        return spec.Id.Name;
     }
+
+    /// <summary>
+    /// Starts the network's long-lived probe. Not being able to is not this stage's failure: the health check then starts a
+    /// probe of its own, and says what fails.
+    /// </summary>
+    private async Task StartNetworkProbeAsync(string name, ReleaseSpec spec, CancellationToken ct)
+    {
+        var labels = new Dictionary<string, string>
+        {
+            [Labels.Role] = Roles.Probe,
+            [Labels.Network] = Network,
+            [Labels.DeployId] = spec.Id.DeployId,
+        };
+        try
+        {
+            _ = await ProductionProbe.StartAsync(Engine, ProbeImage, Network, name, labels, CredentialsFor(spec), _time, ct).ConfigureAwait(false);
+        }
+        catch (DockerEngineException)
+        {
+        }
+    }
+
+    /// <summary>The network's long-lived probe when one runs (the first by name), or null.</summary>
+    private async Task<ContainerInfo?> RunningProbeAsync(CancellationToken ct) =>
+        (await Engine.ListContainersAsync(new Dictionary<string, string> { [Labels.Role] = Roles.Probe, [Labels.Network] = Network }, ct).ConfigureAwait(false))
+            .Where(c => c.IsRunning && c.NetworkAddresses.ContainsKey(Network))
+            .OrderBy(c => c.Name, StringComparer.Ordinal)
+            .FirstOrDefault();
 
     /// <inheritdoc />
     public async Task<ReleaseAddresses> WaitHealthyAsync(ReleaseSpec spec, TimeSpan timeout, CancellationToken ct = default)
@@ -100,10 +149,52 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
             throw new ReleaseUnhealthyException($"{spec.Id.Name} has no container on {Engine.Endpoint}: it was removed before it became healthy.");
         }
 
+        // The network's long-lived probe when one runs; else one for this check, with the release's labels, removed after it.
+        ProductionProbe? own = null;
+        var probe = await RunningProbeAsync(ct).ConfigureAwait(false) is { } running
+            ? ProductionProbe.Attach(Engine, running.Id, running.Name, _time)
+            : own = await StartOwnProbeAsync(spec, timeout, ct).ConfigureAwait(false);
+        try
+        {
+            return await WaitHealthyAsync(spec, timeout, replicas, ProbeAsync, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (own is not null)
+            {
+                await own.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        async Task<(bool Ok, string Answer)> ProbeAsync(string url, CancellationToken deadline)
+        {
+            try
+            {
+                return await probe.GetAsync(url, deadline).ConfigureAwait(false);
+            }
+            catch (DockerEngineException e) when (own is null && e.StatusCode is 404 or 409)
+            {
+                // The network's probe went meanwhile (the rollback of the deploy that started it): ask from one of our own.
+                probe = own = await StartOwnProbeAsync(spec, timeout, ct).ConfigureAwait(false);
+                return await probe.GetAsync(url, deadline).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private Task<ProductionProbe> StartOwnProbeAsync(ReleaseSpec spec, TimeSpan timeout, CancellationToken ct)
+    {
         var probeLabels = new Dictionary<string, string>(spec.Labels) { [Labels.Role] = Roles.Probe };
         var probeName = $"{spec.Id.Name}-probe-{Guid.NewGuid().ToString("N")[..4]}";
-        await using var probe = await ProductionProbe.StartWithinAsync(Engine, ProbeImage, Network, probeName, probeLabels, CredentialsFor(spec), _time, timeout, spec.Id.Name, ct).ConfigureAwait(false);
+        return ProductionProbe.StartWithinAsync(Engine, ProbeImage, Network, probeName, probeLabels, CredentialsFor(spec), _time, timeout, spec.Id.Name, ct);
+    }
 
+    private async Task<ReleaseAddresses> WaitHealthyAsync(
+        ReleaseSpec spec,
+        TimeSpan timeout,
+        IReadOnlyList<ContainerInfo> replicas,
+        Func<string, CancellationToken, Task<(bool Ok, string Answer)>> probeAsync,
+        CancellationToken ct)
+    {
         var healthy = new Dictionary<string, ReleaseEndpoint>();
         var current = replicas.ToDictionary(c => c.Id, c => (ContainerInfo?)c);
         var urls = replicas.ToDictionary(c => c.Id, _ => $"its health path {spec.HealthPath}");
@@ -126,7 +217,7 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
                 ThrowIfStopped(replica);
                 var address = AddressOf(current[replica.Id]!);
                 var url = urls[replica.Id] = $"http://{Host(address)}:{spec.Port.ToString(CultureInfo.InvariantCulture)}{spec.HealthPath}";
-                var (ok, answer) = await probe.GetAsync(url, deadline).ConfigureAwait(false);
+                var (ok, answer) = await probeAsync(url, deadline).ConfigureAwait(false);
                 if (ok)
                 {
                     healthy[replica.Id] = new ReleaseEndpoint(address, spec.Port, null, replica.Id);

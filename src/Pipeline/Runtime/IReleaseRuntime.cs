@@ -35,6 +35,13 @@ public interface IReleaseRuntime
     Task EnsureNetworkAsync(IReadOnlyDictionary<string, string> labels, CancellationToken ct = default);
 
     /// <summary>
+    /// The name of a long-lived probe for <see cref="Network"/> that <see cref="StartAsync"/> should start beside the
+    /// release (set it as <see cref="ReleaseSpec.Probe"/> after recording <c>remove-container</c> of it), or null when one
+    /// runs there already, or when this runtime starts a probe for each health check instead.
+    /// </summary>
+    Task<string?> ProbeToStartAsync(CancellationToken ct = default);
+
+    /// <summary>
     /// Starts a release (pulling its image where it runs); returns its name. Record <c>remove-release</c> in the journal
     /// first: everything this creates carries the release's labels, so a removal finds it even when this fails halfway.
     /// </summary>

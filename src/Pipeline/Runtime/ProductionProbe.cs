@@ -7,7 +7,8 @@ namespace Pipeline.Runtime;
 /// <summary>
 /// A labelled container on the release network of the production engine that asks a release's health path for the
 /// pipeline: the pipeline's own machine may have no route to release addresses (another host, a swarm overlay). Each
-/// request is an exec of <c>timeout 2 wget</c> in it (busybox's <c>wget -T</c> crashes). Disposing removes it.
+/// request is an exec of <c>timeout 2 wget</c> in it (busybox's <c>wget -T</c> crashes). Disposing removes a probe this
+/// object started, never one it was attached to (a network's long-lived probe).
 /// </summary>
 internal sealed partial class ProductionProbe : IAsyncDisposable
 {
@@ -17,14 +18,19 @@ internal sealed partial class ProductionProbe : IAsyncDisposable
     private static readonly TimeSpan RemoveTimeout = TimeSpan.FromSeconds(30);
     private readonly IDockerEngine _engine;
     private readonly TimeProvider _time;
+    private readonly bool _owned;
 
-    private ProductionProbe(IDockerEngine engine, string id, string name, TimeProvider time)
+    private ProductionProbe(IDockerEngine engine, string id, string name, TimeProvider time, bool owned = true)
     {
         _engine = engine;
         Id = id;
         Name = name;
         _time = time;
+        _owned = owned;
     }
+
+    /// <summary>A probe that already runs (a network's long-lived one): asking through it; disposing leaves it running.</summary>
+    public static ProductionProbe Attach(IDockerEngine engine, string id, string name, TimeProvider time) => new(engine, id, name, time, owned: false);
 
     /// <summary>The probe container's id.</summary>
     public string Id { get; }
@@ -130,11 +136,16 @@ internal sealed partial class ProductionProbe : IAsyncDisposable
     }
 
     /// <summary>
-    /// Removes the probe container (with its own timeout: it goes even when the run was cancelled). An engine that does
+    /// Removes the probe container when this object started it (with its own timeout: it goes even when the run was cancelled). An engine that does
     /// not answer is not an error here: the probe carries the release's labels, so the release's removal finds it later.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        if (!_owned)
+        {
+            return;
+        }
+
         try
         {
             using var timeout = new CancellationTokenSource(RemoveTimeout, _time);

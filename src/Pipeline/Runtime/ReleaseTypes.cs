@@ -75,6 +75,13 @@ public sealed record ReleaseSpec
     /// <summary>Credentials for the image registry (the production side pulls with them), or null.</summary>
     public RegistryCredentials? Credentials { get; init; }
 
+    /// <summary>
+    /// The name of the network's long-lived probe to start beside the release (from <see cref="IReleaseRuntime.ProbeToStartAsync"/>;
+    /// record its removal first), or null when one runs already or the runtime starts a probe per check.
+    /// </summary>
+    /// <value>The default value is null.</value>
+    public string? Probe { get; init; }
+
     /// <summary>The image pinned to its digest when known: <c>{image}@{digest}</c>.</summary>
     public string PinnedImage => ImageDigest is { Length: > 0 } digest ? $"{Image}@{digest}" : Image;
 }

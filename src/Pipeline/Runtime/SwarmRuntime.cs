@@ -154,6 +154,10 @@ public sealed class SwarmRuntime : IReleaseRuntime
         _swarm.EnsureOverlayNetworkAsync(Network, labels, ct);
 
     /// <inheritdoc />
+    /// <remarks>Always null: on a swarm each health check starts a probe of its own on the manager.</remarks>
+    public Task<string?> ProbeToStartAsync(CancellationToken ct = default) => Task.FromResult<string?>(null);
+
+    /// <inheritdoc />
     public async Task<string> StartAsync(ReleaseSpec spec, IProgress<string>? progress = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(spec);

@@ -33,7 +33,7 @@ public sealed class BuildImage : DeploymentStage
         else
         {
             await context.CdEngine.BuildImageAsync(
-                new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile", [image], context.LabelsFor(Roles.Release)),
+                new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile", [image], context.ImageLabelsFor(Roles.Release)),
                 new LogProgress(context.Log, "  [build] "),
                 ct);
         }

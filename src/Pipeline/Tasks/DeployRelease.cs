@@ -10,7 +10,7 @@ namespace Pipeline.Tasks;
 /// <summary>
 /// Starts the colour that is not live through the release runtime (containers on the production engine, or a swarm
 /// service), from the registry image, on the release network, labelled; waits until every replica answers its health
-/// path, asked from the production side.
+/// path, asked from the production side (the network's long-lived probe, started beside the release when none runs).
 /// </summary>
 [TaskName("DeployRelease")]
 [TaskDescription("Starts the next colour from the registry image through the release runtime and waits until every replica is healthy.")]
@@ -60,6 +60,12 @@ public sealed class DeployRelease : DeploymentStage
                 ["PORT"] = context.ServicePort.ToString(CultureInfo.InvariantCulture),
             },
         };
+
+        if (await runtime.ProbeToStartAsync(ct) is { } probe)
+        {
+            await context.Journal.RecordAsync(UndoStep.RemoveContainer(probe), ct);
+            spec = spec with { Probe = probe };
+        }
 
         await context.Journal.RecordAsync(UndoStep.RemoveRelease(spec.Id.Service, spec.Id.Color, spec.Id.DeployId), ct);
         var name = await runtime.StartAsync(spec, new LogProgress(context.Log, "  [pull] "), ct);

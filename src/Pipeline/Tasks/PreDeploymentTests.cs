@@ -31,7 +31,7 @@ public sealed class PreDeploymentTests : DeploymentStage
         else
         {
             await context.CdEngine.BuildImageAsync(
-                new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile.tests", [testImage], context.LabelsFor(Roles.Test)),
+                new ImageBuildRequest(context.Options.ServiceDirectory, "Dockerfile.tests", [testImage], context.ImageLabelsFor(Roles.Test)),
                 new LogProgress(context.Log, "  [build tests] "),
                 ct);
         }

@@ -45,6 +45,29 @@ public sealed class BlueGreenDeployTests(string proxyKind)
     }
 
     [Test]
+    public async Task Should_Ask_Health_From_One_Long_Lived_Probe_Of_The_Network_Started_By_The_First_Deploy()
+    {
+        // Given a service that was never deployed, on a network with no probe
+        var service = TestEnvironment.UniqueName("probe");
+        var dir = _harness.CreateService(service);
+        (await NetworkProbesAsync()).ShouldBeEmpty();
+
+        // When it is deployed twice
+        PipelineHarness.Run(_harness.OptionsFor(dir, "1.0.0")).ShouldBe(0);
+        var first = (await NetworkProbesAsync()).ShouldHaveSingleItem();
+        PipelineHarness.Run(_harness.OptionsFor(dir, "1.1.0")).ShouldBe(0);
+
+        // Then one probe, started beside the first release and labelled with the network and that deploy, served both
+        var history = await _harness.Catalog.GetHistoryAsync(service, 10);
+        var probe = (await NetworkProbesAsync()).ShouldHaveSingleItem();
+        probe.Id.ShouldBe(first.Id);
+        probe.IsRunning.ShouldBeTrue();
+        probe.Labels[Labels.DeployId].ShouldBe(history.Single(h => h.Version == "1.0.0").DeployId);
+        probe.Labels.ShouldNotContainKey(Labels.Service);
+        probe.Name.ShouldStartWith($"{_harness.Network}-probe-");
+    }
+
+    [Test]
     public async Task Should_Remove_Everything_It_Started_When_The_First_Deploy_Fails_After_The_Switch()
     {
         // Given no proxy, network or keys yet
@@ -57,5 +80,10 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         // Then the proxy container, the network, the release and the keys are gone again
         (await _harness.SnapshotAsync(service)).Diff(before).ShouldBeEmpty();
         (await _harness.Proxy.FindContainerAsync()).ShouldBeNull();
+        (await NetworkProbesAsync()).ShouldBeEmpty();
     }
+
+    /// <summary>The long-lived probes on the harness's network.</summary>
+    private async Task<IReadOnlyList<Pipeline.Docker.ContainerInfo>> NetworkProbesAsync() =>
+        await _harness.Engine.ListContainersAsync(new Dictionary<string, string> { [Labels.Role] = Roles.Probe, [Labels.Network] = _harness.Network });
 }

@@ -471,6 +471,42 @@ public sealed class RollbackRunnerTests
         _engine.Existing.ShouldBeEmpty();
     }
 
+    [Test]
+    public async Task Should_Remove_The_Network_Probe_The_Deploy_Started_Before_The_Network()
+    {
+        // Given a first deploy that created the network and started its long-lived probe
+        await _journal.RecordAsync(UndoStep.RemoveNetwork("fresh"));
+        _engine.AddNetwork("fresh", new Dictionary<string, string> { [Labels.Role] = Roles.Network, [Labels.DeployId] = DeployId });
+        await _journal.RecordAsync(UndoStep.RemoveContainer("fresh-probe-1a2b3c"));
+        _engine.AddContainer("fresh-probe-1a2b3c", new Dictionary<string, string> { [Labels.Role] = Roles.Probe, [Labels.Network] = "fresh", [Labels.DeployId] = DeployId }, "fresh");
+
+        // When its journal is unwound
+        var report = await Runner().RunAsync();
+
+        // Then the probe went, and with it the last user of the network
+        report.Done.ShouldBe(["removed container fresh-probe-1a2b3c", "removed network fresh"]);
+        report.Complete.ShouldBeTrue();
+        _engine.Existing.ShouldBe(["container hello-blue-b1b1b1"]);
+    }
+
+    [Test]
+    public async Task Should_Refuse_To_Remove_A_Network_Probe_Another_Deploy_Started()
+    {
+        // Given a step that names the network's probe, which an earlier deploy started
+        await _journal.RecordAsync(UndoStep.RemoveContainer("pipeline-probe-9f9f9f"));
+        _engine.AddContainer("pipeline-probe-9f9f9f", new Dictionary<string, string> { [Labels.Role] = Roles.Probe, [Labels.Network] = "pipeline", [Labels.DeployId] = "20261129100000-b1b1b1" }, "pipeline");
+
+        // When the journal is unwound
+        var report = await Runner().RunAsync();
+
+        // Then it stays: it is not this deploy's to remove
+        _engine.Removed.ShouldBeEmpty();
+        report.Refused.ShouldBe(
+        [
+            $"000001 remove-container (removed container pipeline-probe-9f9f9f): container pipeline-probe-9f9f9f is not one Pipeline created for hello in deploy {DeployId}: its labels say pipeline.deploy-id=20261129100000-b1b1b1, not {DeployId}",
+        ]);
+    }
+
     // ---- Issue 9 item 2(b): the journal is trusted only for what it may touch -----------------------------------
 
     [Test]
