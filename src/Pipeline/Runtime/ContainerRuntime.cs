@@ -125,7 +125,7 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
         };
         try
         {
-            _ = await ProductionProbe.StartAsync(Engine, ProbeImage, Network, name, labels, CredentialsFor(spec), _time, ct).ConfigureAwait(false);
+            _ = await ProductionProbe.StartAsync(Engine, ProbeImage, Network, name, labels, CredentialsFor(spec), _time, longLived: true, ct).ConfigureAwait(false);
         }
         catch (DockerEngineException)
         {

@@ -46,6 +46,7 @@ internal sealed partial class ProductionProbe : IAsyncDisposable
     /// <param name="labels">Its labels (the release's, with role <see cref="Roles.Probe"/>).</param>
     /// <param name="credentials">For pulling the image, or null.</param>
     /// <param name="time">The clock of its removal timeout.</param>
+    /// <param name="longLived">True for a network's long-lived probe: it comes back when the engine restarts.</param>
     /// <param name="ct">Cancels the start (the container is removed all the same).</param>
     public static async Task<ProductionProbe> StartAsync(
         IDockerEngine engine,
@@ -55,6 +56,7 @@ internal sealed partial class ProductionProbe : IAsyncDisposable
         IReadOnlyDictionary<string, string> labels,
         RegistryCredentials? credentials,
         TimeProvider time,
+        bool longLived,
         CancellationToken ct)
     {
         if (!await engine.ImageExistsAsync(image, ct).ConfigureAwait(false))
@@ -63,7 +65,15 @@ internal sealed partial class ProductionProbe : IAsyncDisposable
         }
 
         var id = await engine.CreateContainerAsync(
-            new ContainerSpec { Name = name, Image = image, Command = ["sleep", "86400"], Labels = labels, Network = network },
+            new ContainerSpec
+            {
+                Name = name,
+                Image = image,
+                Command = ["sleep", "2147483647"], // as long as any sleep can: a network's probe lives as long as its network
+                Labels = labels,
+                Network = network,
+                RestartPolicy = longLived ? "unless-stopped" : "no",
+            },
             ct).ConfigureAwait(false);
         var probe = new ProductionProbe(engine, id, name, time);
         try
@@ -100,7 +110,7 @@ internal sealed partial class ProductionProbe : IAsyncDisposable
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
         try
         {
-            return await StartAsync(engine, image, network, name, labels, credentials, time, linked.Token).ConfigureAwait(false);
+            return await StartAsync(engine, image, network, name, labels, credentials, time, longLived: false, linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
         {

@@ -413,7 +413,7 @@ public sealed class SwarmRuntime : IReleaseRuntime
         var probeLabels = new Dictionary<string, string>(run.Labels) { [Labels.Role] = Roles.Probe };
         var probeName = $"{run.ServiceName}-{run.Type.ToContractName()}-probe-{Guid.NewGuid().ToString("N")[..4]}";
         var probeCredentials = ImageRef.TryParse(ProbeImage, out var probeRef, out _) && ImageRef.TryParse(run.Image, out var testRef, out _) && probeRef.Registry == testRef.Registry ? credentials : null;
-        await using var probe = await ProductionProbe.StartAsync(Engine, ProbeImage, Network, probeName, probeLabels, probeCredentials, _time, ct).ConfigureAwait(false);
+        await using var probe = await ProductionProbe.StartAsync(Engine, ProbeImage, Network, probeName, probeLabels, probeCredentials, _time, longLived: false, ct).ConfigureAwait(false);
         if (run.TargetUrl is { } target)
         {
             var inARow = 0;

@@ -65,6 +65,7 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         probe.Labels[Labels.DeployId].ShouldBe(history.Single(h => h.Version == "1.0.0").DeployId);
         probe.Labels.ShouldNotContainKey(Labels.Service);
         probe.Name.ShouldStartWith($"{_harness.Network}-probe-");
+        (await _harness.Engine.InspectContainerAsync(probe.Id)).ShouldNotBeNull().RestartPolicy.ShouldBe("unless-stopped");
     }
 
     [Test]
