@@ -10,6 +10,7 @@ namespace Pipeline.Tests.Support;
 /// </summary>
 public sealed class StandInEngine : IDockerEngine
 {
+    private int _hangsInProgress;
     private readonly Lock _gate = new();
     private readonly List<string> _removed = [];
     private readonly Dictionary<string, ContainerInfo> _containers = [];
@@ -46,6 +47,9 @@ public sealed class StandInEngine : IDockerEngine
 
     /// <summary>Removals of these names never finish (until their token is cancelled).</summary>
     public HashSet<string> Hanging { get; } = [];
+
+    /// <summary>How many calls are hanging now (on a name in <see cref="Hanging"/>).</summary>
+    public int HangsInProgress => Volatile.Read(ref _hangsInProgress);
 
     /// <inheritdoc />
     public DockerEndpoint Endpoint { get; } = new(new Uri("unix:///nonexistent/stand-in.sock"));
@@ -197,7 +201,15 @@ public sealed class StandInEngine : IDockerEngine
 
         if (Hanging.Contains(shown))
         {
-            await Task.Delay(Timeout.Infinite, ct);
+            Interlocked.Increment(ref _hangsInProgress);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _hangsInProgress);
+            }
         }
 
         if (Unreachable.Contains(shown))
