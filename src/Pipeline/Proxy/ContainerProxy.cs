@@ -16,6 +16,7 @@ public abstract class ContainerProxy : IProxy
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan ActivateTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan SignalAgainAfter = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan GeneratedCertificateValidity = TimeSpan.FromDays(397);
     private static readonly TimeSpan RestoreFileTimeout = TimeSpan.FromSeconds(30);
@@ -617,6 +618,8 @@ public abstract class ContainerProxy : IProxy
     {
         var before = await ServingProcessesAsync(id, ct).ConfigureAwait(false);
         await SignalReloadAsync(id, ct).ConfigureAwait(false);
+        var signalledAt = Time.GetTimestamp();
+        var signalledAgain = false;
         var (asked, answered) = (0, 0);
         string? lastAnswer = null;
         string? lastError = null;
@@ -637,8 +640,16 @@ public abstract class ContainerProxy : IProxy
                 }
 
                 lastAnswer = $"workers then: {string.Join(", ", now)}";
+
+                // The same workers, none new, none gone, a while after the signal: it may not have been taken (one came
+                // while another process's reload was still under way). Loading the same files once more is harmless.
+                if (!signalledAgain && now.SetEquals(before) && Time.GetElapsedTime(signalledAt) >= SignalAgainAfter)
+                {
+                    signalledAgain = true;
+                    await SignalReloadAsync(id, deadline).ConfigureAwait(false);
+                }
             }
-            catch (ProxyException e)
+            catch (Exception e) when (e is ProxyException or IOException or DockerEngineException)
             {
                 lastError = e.Message;
             }
@@ -651,7 +662,7 @@ public abstract class ContainerProxy : IProxy
             var logs = await LogsAsync(id).ConfigureAwait(false);
             throw new ProxyException(
                 $"The {Kind} proxy '{Options.ContainerName}' started no new worker within {ActivateTimeout.TotalSeconds:0} s of the reload " +
-                $"(workers before: {string.Join(", ", before)}; asked {asked} times, {answered} answered{(lastAnswer is null ? "" : $", last {lastAnswer}")}" +
+                $"(workers before: {string.Join(", ", before)}; signalled {(signalledAgain ? "twice" : "once")}, asked {asked} times, {answered} answered{(lastAnswer is null ? "" : $", last {lastAnswer}")}" +
                 $"{(lastError is null ? "" : $"; last error: {lastError}")}). The end of its log:\n{Indent.Text(string.Join('\n', logs.Split('\n').TakeLast(12)))}");
         }
     }

@@ -141,7 +141,7 @@ public sealed partial class FaultMatrixTests
         _owned.Add(harness);
         var first = TestEnvironment.UniqueName("first");
         var second = TestEnvironment.UniqueName("second");
-        var firstOptions = harness.OptionsFor(harness.CreateService(first, TestType.PostIntegration.ToContractName()), "1.0.0", "/first/") with { UndoTimeout = TimeSpan.FromSeconds(10) };
+        var firstOptions = harness.OptionsFor(harness.CreateService(first, TestType.PostIntegration.ToContractName()), "1.0.0", "/first/") with { UndoTimeout = TimeSpan.FromSeconds(30) };
         var secondOptions = harness.OptionsFor(harness.CreateService(second), "1.0.0", "/second/");
         ProductionSnapshot? secondBefore = null;
 

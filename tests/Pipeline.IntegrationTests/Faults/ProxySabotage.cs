@@ -21,8 +21,9 @@ internal static class ProxySabotage
         RefuseRuntimeChangesAfterTheSwitch,
 
         /// <summary>
-        /// The first reload goes through, but until the next reload <c>show proc</c> answers what it answered before it,
-        /// as if the new worker had not come up yet: a reload that finishes after Pipeline's deadline.
+        /// The first reload (and the one Pipeline signals again when nothing changed) goes through, but until the reload
+        /// after them <c>show proc</c> answers what it answered before, as if the new worker had not come up yet: a reload
+        /// that finishes after Pipeline's deadline.
         /// </summary>
         HideTheFirstReload,
     }
@@ -62,7 +63,7 @@ internal static class ProxySabotage
                     raw=$(printf 'prompt\nshow proc\n' | /usr/bin/socat.real -t 5 stdio "unix-connect:$socket")
                     prompt=${raw%%#*}
                     printf '%s' "${raw#"$prompt"}" > /tmp/fault-show-proc
-                  elif [ "$n" = 1 ] && [ -s /tmp/fault-show-proc ]; then
+                  elif [ "$n" -le 2 ] && [ -s /tmp/fault-show-proc ]; then
                     cat /tmp/fault-show-proc
                     continue
                   fi ;;
