@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Pipeline.Forecasting;
+using Pipeline.Provisioning;
 using Pipeline.Testing.Support;
 
 namespace Pipeline.Bench;
@@ -43,10 +44,23 @@ internal static class ScaleBench
             StabilizationWindow = TimeSpan.FromMinutes(5),
             ForecastOnly = false,
         };
-        var initial = scaling.ReplicasFor(traffic.Rate(day));
 
         using var harness = new PipelineHarness("haproxy", "bench");
         var service = $"scale-{harness.Id}";
+        try
+        {
+            await RunDayAsync(harness, service, traffic, forecast, scaling, day, options, log, ct);
+        }
+        finally
+        {
+            // The local image tags the deploy built (the harness removes containers, network, keys and folders).
+            await new ProcessCommandRunner().RunAsync("docker", ["rmi", $"{harness.Defaults.ImageRegistry}/{service}:1.0.0", $"{harness.Defaults.ImageRegistry}/{service}/tests:1.0.0"], ct: CancellationToken.None);
+        }
+    }
+
+    private static async Task RunDayAsync(PipelineHarness harness, string service, SyntheticTraffic traffic, RateForecast forecast, ScalingOptions scaling, DateTimeOffset day, ScaleBenchOptions options, Action<string> log, CancellationToken ct)
+    {
+        var initial = scaling.ReplicasFor(traffic.Rate(day));
         var deployOptions = harness.OptionsFor(harness.CreateService(service), "1.0.0", service: service) with { Replicas = initial, Scaling = scaling };
         var deploy = PipelineHarness.RunInProcess(deployOptions, quiet: true);
         if (deploy.ExitCode != 0)
