@@ -53,7 +53,8 @@ internal static class ScaleBench
         }
         finally
         {
-            // The local image tags the deploy built (the harness removes containers, network, keys and folders).
+            // The harness's containers, network, keys and folders first; then the local image tags the deploy built.
+            await harness.CleanupAsync(CancellationToken.None);
             await new ProcessCommandRunner().RunAsync("docker", ["rmi", $"{harness.Defaults.ImageRegistry}/{service}:1.0.0", $"{harness.Defaults.ImageRegistry}/{service}/tests:1.0.0"], ct: CancellationToken.None);
         }
     }
