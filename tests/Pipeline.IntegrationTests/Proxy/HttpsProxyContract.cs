@@ -112,10 +112,19 @@ public abstract class HttpsProxyContract(string kind)
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var failures = new List<string>();
         var seen = new HashSet<string>();
-        var clients = Enumerable.Range(0, 6).Select(i => LoadAsync(keepAlive: i % 2 == 0, [options.Certificate!, next], failures, seen, stop.Token)).ToList();
+        var between = ProxyCertificate.CreateSelfSigned(["127.0.0.1"], TimeSpan.FromDays(1));
+        var clients = Enumerable.Range(0, 6).Select(i => LoadAsync(keepAlive: i % 2 == 0, [options.Certificate!, next, between], failures, seen, stop.Token)).ToList();
         await Task.Delay(500);
 
-        // When the certificate is replaced (the same container, a proxy adapter given the new certificate)
+        // When the certificate is replaced many times over (a handshake that reads the file while it is renamed must
+        // still get a chain and key that belong together), and then by the new one (the same container, a proxy
+        // adapter given the new certificate)
+        for (var i = 0; i < 40; i++)
+        {
+            await using var flip = ProxyFactory.Create(options with { Certificate = i % 2 == 0 ? between : options.Certificate }, engine);
+            await flip.InstallCertificateAsync();
+        }
+
         await using var renewed = ProxyFactory.Create(options with { Certificate = next }, engine);
         var change = await renewed.InstallCertificateAsync();
         var again = await renewed.InstallCertificateAsync();
