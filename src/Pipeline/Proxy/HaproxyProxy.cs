@@ -24,6 +24,7 @@ public sealed partial class HaproxyProxy : ContainerProxy
     public const string CertificateFile = "/etc/haproxy/pipeline-proxy.pem";
 
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan ShowProcTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan OldWorkerTimeout = TimeSpan.FromSeconds(2);
     private readonly KeptSession<HaproxyCliSession> session;
 
@@ -70,7 +71,9 @@ public sealed partial class HaproxyProxy : ContainerProxy
 
     private protected override async Task<IReadOnlySet<string>> ServingProcessesAsync(string containerId, CancellationToken ct)
     {
-        var answer = await CliAsync(containerId, ["show proc"], ct).ConfigureAwait(false);
+        // Briefly: a session opened while the master re-executes itself for a reload can get no answer and no end, and
+        // a reload's activation asks again and again within its deadline (seen on a busy swarm manager).
+        var answer = await CliAsync(containerId, ["show proc"], ct, ShowProcTimeout).ConfigureAwait(false);
         return ParseCurrentWorkers(answer[0]);
     }
 
