@@ -44,6 +44,12 @@ internal sealed class KeptSession<TSession>(Func<string, CancellationToken, Task
                         throw failure(e);
                     }
                 }
+                catch (OperationCanceledException)
+                {
+                    // Cut off mid-command: an answer may still come, and would be read as the next command's.
+                    await CloseCoreAsync().ConfigureAwait(false);
+                    throw;
+                }
             }
         }
         finally

@@ -55,7 +55,8 @@ internal sealed class SessionBuffer(IExecSession session)
 
     private async Task FillAsync(CancellationToken ct)
     {
-        var read = await Session.ReadAsync(_chunk, ct).ConfigureAwait(false);
+        // The exec stream's read may not heed the token: stop waiting on it anyway (the caller then closes the session).
+        var read = await Session.ReadAsync(_chunk, ct).WaitAsync(ct).ConfigureAwait(false);
         if (read == 0)
         {
             var stderr = Session.Stderr.Trim();
