@@ -71,10 +71,7 @@ internal sealed partial class HealPass
                     continue;
                 }
 
-                var health = failing.TryGetValue(name, out var before)
-                    ? before with { Failures = before.Failures + 1, LastAnswer = answer }
-                    : new InstanceHealth(1, answer, now);
-                await ledger.PutInstanceAsync(name, health, ct);
+                var health = await CountFailureAsync(ledger, failing, name, answer, now, ct);
                 ledgerFailing.Add(name);
                 if (task.NodeId is { } nodeId)
                 {
@@ -82,13 +79,12 @@ internal sealed partial class HealPass
                 }
 
                 var line = $"task {name} on {task.NodeHostName} failed its health path {health.Failures} time(s) in a row (last: {answer})";
-                if (health.Failures >= options.FailureThreshold)
+                if (ReachedThreshold(health, line, options))
                 {
                     sick.Add((task, line));
                 }
                 else
                 {
-                    Log.Warning($"{line}; it is replaced after {options.FailureThreshold}.");
                     serving.Add(task);
                 }
             }

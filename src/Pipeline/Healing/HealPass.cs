@@ -145,18 +145,14 @@ internal sealed partial class HealPass(DeploymentContext context)
                     continue;
                 }
 
-                var health = failing.TryGetValue(instance.Name, out var before)
-                    ? before with { Failures = before.Failures + 1, LastAnswer = answer }
-                    : new InstanceHealth(1, answer, now);
-                await ledger.PutInstanceAsync(instance.Name, health, ct);
+                var health = await CountFailureAsync(ledger, failing, instance.Name, answer, now, ct);
                 var line = $"{instance.Name} failed its health path {health.Failures} time(s) in a row (last: {answer})";
-                if (health.Failures >= options.FailureThreshold)
+                if (ReachedThreshold(health, line, options))
                 {
                     replace.Add((instance, line));
                 }
                 else
                 {
-                    Log.Warning($"{line}; it is replaced after {options.FailureThreshold}.");
                     serving.Add(instance);
                 }
             }
@@ -342,6 +338,29 @@ internal sealed partial class HealPass(DeploymentContext context)
             .SequenceEqual(registered.Select(e => $"{e.Address}:{e.Port}").Order(StringComparer.Ordinal));
 
     private static string Time(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+
+    /// <summary>One more failed health check of <paramref name="name"/> in a row, stored in the ledger.</summary>
+    private static async Task<InstanceHealth> CountFailureAsync(
+        HealthLedger ledger, IReadOnlyDictionary<string, InstanceHealth> failing, string name, string answer, DateTimeOffset now, CancellationToken ct)
+    {
+        var health = failing.TryGetValue(name, out var before)
+            ? before with { Failures = before.Failures + 1, LastAnswer = answer }
+            : new InstanceHealth(1, answer, now);
+        await ledger.PutInstanceAsync(name, health, ct);
+        return health;
+    }
+
+    /// <summary>True when the instance failed the threshold of checks in a row; otherwise says when it will be replaced.</summary>
+    private bool ReachedThreshold(InstanceHealth health, string line, HealingOptions options)
+    {
+        if (health.Failures >= options.FailureThreshold)
+        {
+            return true;
+        }
+
+        Log.Warning($"{line}; it is replaced after {options.FailureThreshold}.");
+        return false;
+    }
 }
 
 /// <summary>A Heal pass could not put the service back: a replacement did not become healthy (the pass was undone), or the release is broken.</summary>
