@@ -307,6 +307,12 @@ public sealed partial class DockerEngine
                 // The folder does not exist yet: extract at the root so the engine creates the missing folders.
                 await UploadAsync("/", path.TrimStart('/')).ConfigureAwait(false);
             }
+            catch (Exception e) when (directory.Length > 0 && e is HttpRequestException or IOException && !ct.IsCancellationRequested)
+            {
+                // The engine may answer that 404 before it read the whole upload and close the connection, so the client
+                // sees a broken pipe instead: extract at the root once (an engine really gone fails that too).
+                await UploadAsync("/", path.TrimStart('/')).ConfigureAwait(false);
+            }
 
             return true;
         }).ConfigureAwait(false);

@@ -345,6 +345,10 @@ public sealed class DockerEngineTests
         (await _engine.GetFileAsync(id, "/etc/app.conf")).ShouldBe("replaced"u8.ToArray());
         await _engine.PutFileAsync(id, "/srv/new/dir/file.txt", content);
         (await _engine.ExecAsync(id, ["cat", "/srv/new/dir/file.txt"])).Stdout.ShouldBe("server { listen 80; }\n");
+        var large = new byte[8 * 1024 * 1024]; // the engine refuses a missing folder before it read all of this upload
+        Random.Shared.NextBytes(large);
+        await _engine.PutFileAsync(id, "/srv/large/dir/file.bin", large);
+        (await _engine.GetFileAsync(id, "/srv/large/dir/file.bin")).ShouldBe(large);
         (await _engine.GetFileAsync(id, "/no/such/file")).ShouldBeNull();
 
         // When stopped (twice) and removed (twice)
