@@ -76,14 +76,15 @@ public sealed class SwarmDeployTests
         run.ExitCode.ShouldBe(0, run.Error);
         var record = (await harness.Catalog.GetReleaseAsync(service, "blue")).ShouldNotBeNull();
         record.AllEndpoints.Count.ShouldBe(2);
-        var reached = run.Log.Where(l => l.StartsWith("(the tests run in the network stack of ", StringComparison.Ordinal)).ShouldHaveSingleItem();
+        var from = run.Log.Where(l => l.StartsWith("[pre-integration] running from: ", StringComparison.Ordinal)).ShouldHaveSingleItem();
+        var reached = run.Log.Where(l => l.StartsWith("(the tests run in the network stack of ", StringComparison.Ordinal))
+            .ShouldHaveSingleItem($"the run does not say that the tests ran from a probe every task answered; they ran {from["[pre-integration] ".Length..]}");
         foreach (var endpoint in record.AllEndpoints)
         {
             reached.ShouldContain($"{endpoint.Address} on {endpoint.Node}", Case.Sensitive);
         }
 
         var probeAddress = reached.Split(" at ", 2)[1].Split(',', 2)[0];
-        var from = run.Log.Where(l => l.StartsWith("[pre-integration] running from: ", StringComparison.Ordinal)).ShouldHaveSingleItem();
         from["[pre-integration] running from: ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).ShouldContain(probeAddress, reached);
     }
 }
