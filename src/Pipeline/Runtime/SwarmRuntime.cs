@@ -10,7 +10,8 @@ namespace Pipeline.Runtime;
 /// (its tasks found by name on the attachable overlay <see cref="Network"/>, endpoint mode dnsrr unless told vip), its
 /// image pinned by digest, restarted on failure a bounded number of times, updated and rolled back start-first, spread
 /// over the nodes. Health is asked from a probe container on the manager attached to the overlay, at every task's
-/// address. Volumes are refused: a named volume is local to one node.
+/// address; the tests of a release run in the network stack of such a probe, once every task answered it. Volumes are
+/// refused: a named volume is local to one node.
 /// </summary>
 public sealed class SwarmRuntime : IReleaseRuntime
 {
@@ -26,7 +27,7 @@ public sealed class SwarmRuntime : IReleaseRuntime
     /// <summary>How long a task gets between SIGTERM and SIGKILL.</summary>
     public static readonly TimeSpan StopGracePeriod = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long a test run waits for the overlay on the manager to reach its target before the tests start anyway.</summary>
+    /// <summary>How long a test run waits for the overlay on the manager to reach its target and each of its tasks before the tests start anyway.</summary>
     public static readonly TimeSpan OverlayWarmUp = TimeSpan.FromSeconds(30);
 
     /// <summary>How many answers in a row (any HTTP status) from the target count as the overlay reaching it (dnsrr rotates the task addresses).</summary>
@@ -401,10 +402,12 @@ public sealed class SwarmRuntime : IReleaseRuntime
 
     /// <inheritdoc />
     /// <remarks>
-    /// A node that has no container on an overlay leaves it, and the next container there reaches tasks on other nodes
-    /// only after a few seconds (most often after a node rejoined). So a probe joins the overlay first, waits (at most
-    /// <see cref="OverlayWarmUp"/>) until the target answers it several times in a row, and stays on the overlay while
-    /// the tests run.
+    /// A container that just joined the overlay is reached from another node only once that node has learnt its address
+    /// (Swarm gossips each new endpoint to the other nodes: a few seconds on a node that just joined or rejoined, or on a
+    /// swarm just made), so a container that reached every task does not prove that a newer one can. The tests therefore
+    /// run in the network stack of a probe (its address, routes and name resolution): the probe joins the overlay first
+    /// and waits (at most <see cref="OverlayWarmUp"/>) until every running task of the target's service answers it at its
+    /// own address and the target's name answers several times in a row; then the tests start from that very address.
     /// </remarks>
     public async Task<TestRunResult> RunTestsAsync(TestRun run, RegistryCredentials? credentials, Action<string>? onOutput = null, CancellationToken ct = default)
     {
@@ -416,28 +419,63 @@ public sealed class SwarmRuntime : IReleaseRuntime
         await using var probe = await ProductionProbe.StartAsync(Engine, ProbeImage, Network, probeName, probeLabels, probeCredentials, _time, longLived: false, ct).ConfigureAwait(false);
         if (run.TargetUrl is { } target)
         {
-            var inARow = 0;
-            var last = "";
-            var reached = await Poll.UntilAsync(
-                async deadline =>
-                {
-                    var (ok, answer) = await probe.GetAsync(target.ToString(), deadline).ConfigureAwait(false);
-                    inARow = ok || answer.StartsWith("HTTP ", StringComparison.Ordinal) ? inARow + 1 : 0;
-                    last = answer;
-                    return inARow >= OverlayAnswersInARow;
-                },
-                OverlayWarmUp,
-                PollInterval,
-                _time,
-                ct).ConfigureAwait(false);
-            if (!reached)
-            {
-                onOutput?.Invoke($"(the overlay {Network} did not reach {target} {OverlayAnswersInARow} times in a row within {OverlayWarmUp.TotalSeconds:0} s, last: {last}; the tests run anyway)");
-            }
+            onOutput?.Invoke(await ReachTargetAsync(probe, target, ct).ConfigureAwait(false));
         }
 
-        return await new TestContainerRunner(Engine, _time).RunAsync(run with { Network = Network }, onOutput, ct).ConfigureAwait(false);
+        return await new TestContainerRunner(Engine, _time).RunAsync(run with { Network = TestRun.NetworkOf(probe.Id) }, onOutput, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Waits (at most <see cref="OverlayWarmUp"/>) until every running task of the service named by the target's host answers
+    /// <paramref name="probe"/> at its own address (any HTTP status) and the target itself answers it
+    /// <see cref="OverlayAnswersInARow"/> times in a row; returns what it saw, for the log.
+    /// </summary>
+    private async Task<string> ReachTargetAsync(ProductionProbe probe, Uri target, CancellationToken ct)
+    {
+        var reached = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var waitingFor = new List<string>();
+        var inARow = 0;
+        var last = "";
+        var port = target.Port.ToString(CultureInfo.InvariantCulture);
+        var done = await Poll.UntilAsync(
+            async deadline =>
+            {
+                var tasks = (await _swarm.ListTasksAsync(target.Host, deadline).ConfigureAwait(false))
+                    .Where(t => t.IsRunning && t.Addresses.ContainsKey(Network))
+                    .ToList();
+                waitingFor.Clear();
+                foreach (var task in tasks.Where(t => !reached.ContainsKey(t.Id)))
+                {
+                    var address = task.Addresses[Network];
+                    var (ok, answer) = await probe.GetAsync($"{target.Scheme}://{Host(address)}:{port}{target.PathAndQuery}", deadline).ConfigureAwait(false);
+                    if (ok || IsHttpAnswer(answer))
+                    {
+                        reached[task.Id] = $"{address} on {task.NodeHostName}";
+                    }
+                    else
+                    {
+                        waitingFor.Add($"task {task.Slot} at {address} on {task.NodeHostName}: {answer}");
+                    }
+                }
+
+                var (nameOk, nameAnswer) = await probe.GetAsync(target.ToString(), deadline).ConfigureAwait(false);
+                inARow = nameOk || IsHttpAnswer(nameAnswer) ? inARow + 1 : 0;
+                last = nameAnswer;
+                return waitingFor.Count == 0 && inARow >= OverlayAnswersInARow;
+            },
+            OverlayWarmUp,
+            PollInterval,
+            _time,
+            ct).ConfigureAwait(false);
+
+        var tasksSeen = reached.Count == 0 ? "" : $" and each task of it ({string.Join(", ", reached.Values)})";
+        var at = (await Engine.InspectContainerAsync(probe.Id, ct).ConfigureAwait(false))?.NetworkAddresses.GetValueOrDefault(Network) is { } address ? $" at {address}" : "";
+        return done
+            ? $"(the tests run in the network stack of {probe.Name}{at}, which reached {target}{tasksSeen} on the overlay {Network})"
+            : $"(the overlay {Network} did not carry every answer to {probe.Name} within {OverlayWarmUp.TotalSeconds:0} s: {(waitingFor.Count > 0 ? $"no answer from {string.Join("; ", waitingFor)}" : $"{target} answered {inARow} time(s) in a row, last: {last}")}; the tests run anyway, in its network stack)";
+    }
+
+    private static bool IsHttpAnswer(string answer) => answer.StartsWith("HTTP ", StringComparison.Ordinal);
 
     private RegistryCredentials? CredentialsFor(ReleaseSpec spec) =>
         ImageRef.TryParse(ProbeImage, out var probe, out _) && ImageRef.TryParse(spec.Image, out var image, out _) && probe.Registry == image.Registry

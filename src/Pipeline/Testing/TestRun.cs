@@ -38,6 +38,10 @@ public sealed record TestRun
     /// <summary>The <see cref="Network"/> value that shares the host's network (to reach a proxy on 127.0.0.1).</summary>
     public const string HostNetwork = "host";
 
+    /// <summary>The <see cref="Network"/> value that shares the network stack of a running container (its addresses, routes and name resolution).</summary>
+    /// <param name="containerId">The container's id or name.</param>
+    public static string NetworkOf(string containerId) => $"container:{containerId}";
+
     /// <summary>Which stage runs the tests.</summary>
     public required TestType Type { get; init; }
 
@@ -67,7 +71,8 @@ public sealed record TestRun
 
     /// <summary>
     /// The network to run on: a Docker network name (to reach a release by its address there),
-    /// <see cref="HostNetwork"/> (to reach a proxy published on 127.0.0.1), or null for the default bridge.
+    /// <see cref="HostNetwork"/> (to reach a proxy published on 127.0.0.1), <see cref="NetworkOf"/> a container (to
+    /// reach what that container was seen to reach), or null for the default bridge.
     /// </summary>
     public string? Network { get; init; }
 

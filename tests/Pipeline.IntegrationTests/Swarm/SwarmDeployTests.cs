@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Pipeline.IntegrationTests.BadInput;
+using Pipeline.IntegrationTests.Faults;
 
 namespace Pipeline.IntegrationTests.Swarm;
 
@@ -52,5 +53,38 @@ public sealed class SwarmDeployTests
         json.RootElement.GetProperty("orchestrator").GetString().ShouldBe("swarm");
         json.RootElement.GetProperty("endpoints").GetArrayLength().ShouldBe(2);
         json.RootElement.GetProperty("nodes").GetArrayLength().ShouldBe(TestSwarm.Options.Nodes);
+    }
+
+    [Test]
+    public async Task Should_Run_The_Pre_Integration_Tests_From_An_Address_Every_Task_Of_The_New_Release_Answered()
+    {
+        // Given a service whose pre-integration tests print the overlay addresses they run from (other nodes learn a new
+        // container's address only after a moment, so a test container of its own could miss a task its probe reached)
+        var harness = TestSwarm.Own(SwarmHarness.Create());
+        var service = TestEnvironment.UniqueName("swfrom");
+        var dir = harness.CreateService(service);
+        var tests = Path.Combine(dir, "tests.sh");
+        File.WriteAllText(tests, File.ReadAllText(tests).Replace(
+            "case \"${TEST_TYPE:-}\" in",
+            "[ \"$TEST_TYPE\" = pre-integration ] && echo \"running from: $(ip -4 -o addr show | awk '$2 != \"lo\" { sub(\"/.*\", \"\", $4); printf \"%s \", $4 }')\"\ncase \"${TEST_TYPE:-}\" in",
+            StringComparison.Ordinal));
+
+        // When it is deployed
+        var run = FaultRun.Execute(SwarmHarness.For(harness, dir, "1.0.0"));
+
+        // Then the tests ran at the address of the probe that both tasks of the release answered, each at its own address
+        run.ExitCode.ShouldBe(0, run.Error);
+        var record = (await harness.Catalog.GetReleaseAsync(service, "blue")).ShouldNotBeNull();
+        record.AllEndpoints.Count.ShouldBe(2);
+        var from = run.Log.Where(l => l.StartsWith("[pre-integration] running from: ", StringComparison.Ordinal)).ShouldHaveSingleItem();
+        var reached = run.Log.Where(l => l.StartsWith("(the tests run in the network stack of ", StringComparison.Ordinal))
+            .ShouldHaveSingleItem($"the run does not say that the tests ran from a probe every task answered; they ran {from["[pre-integration] ".Length..]}");
+        foreach (var endpoint in record.AllEndpoints)
+        {
+            reached.ShouldContain($"{endpoint.Address} on {endpoint.Node}", Case.Sensitive);
+        }
+
+        var probeAddress = reached.Split(" at ", 2)[1].Split(',', 2)[0];
+        from["[pre-integration] running from: ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).ShouldContain(probeAddress, reached);
     }
 }
