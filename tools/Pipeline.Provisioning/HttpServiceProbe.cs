@@ -100,29 +100,38 @@ public sealed partial class HttpServiceProbe : IServiceProbe
     }
 
     /// <summary>Accepts a server certificate that chains to one of <paramref name="caFiles"/> (and names the host), or that the system trusts.</summary>
-    private static void TrustOnly(SocketsHttpHandler handler, IReadOnlyList<string> caFiles)
+    private static void TrustOnly(SocketsHttpHandler handler, IReadOnlyList<string> caFiles) =>
+        handler.SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = ChainsTo(caFiles) };
+
+    /// <summary>
+    /// A validation that accepts what the system trusts, or a certificate that names the host and chains to one of the
+    /// certificates in <paramref name="caFiles"/> (PEM bundles: every certificate in each file is an authority).
+    /// </summary>
+    private static RemoteCertificateValidationCallback ChainsTo(IEnumerable<string> caFiles)
     {
-        var authorities = caFiles.Select(f => X509CertificateLoader.LoadCertificateFromFile(f)).ToList();
-        handler.SslOptions = new SslClientAuthenticationOptions
+        var authorities = new X509Certificate2Collection();
+        foreach (var file in caFiles)
         {
-            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            authorities.ImportFromPemFile(file);
+        }
+
+        return (_, certificate, _, errors) =>
+        {
+            if (errors == SslPolicyErrors.None)
             {
-                if (errors == SslPolicyErrors.None)
-                {
-                    return true;
-                }
+                return true;
+            }
 
-                if (certificate is null || authorities.Count == 0 || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-                {
-                    return false;
-                }
+            if (certificate is null || authorities.Count == 0 || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+            {
+                return false;
+            }
 
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.AddRange(authorities.ToArray());
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(new X509Certificate2(certificate));
-            },
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return chain.Build(new X509Certificate2(certificate));
         };
     }
 
@@ -182,26 +191,7 @@ public sealed partial class HttpServiceProbe : IServiceProbe
 
         if (File.Exists(caFile))
         {
-            var ca = X509CertificateLoader.LoadCertificateFromFile(caFile);
-            options.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            {
-                if (certificate is null)
-                {
-                    return false;
-                }
-
-                if (errors == SslPolicyErrors.None)
-                {
-                    return true;
-                }
-
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.Add(ca);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None
-                    && chain.Build(new X509Certificate2(certificate));
-            };
+            options.RemoteCertificateValidationCallback = ChainsTo([caFile]);
         }
 
         handler.SslOptions = options;

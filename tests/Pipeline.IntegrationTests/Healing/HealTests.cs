@@ -100,25 +100,44 @@ public sealed class HealTests
     [Test]
     public async Task Should_Stop_Replacing_And_Say_The_Release_Is_Broken_When_Every_Replacement_Crashes()
     {
-        // Given a release whose containers crash on every start from now on (a marker on its shared volume), its replica killed
-        var (service, options) = await DeployAsync("broken", replicas: 1, crashOnMarker: true);
+        // Given a release of two replicas whose containers crash on every start from now on (a marker on their shared
+        // volume), one replica killed, and steady load through the proxy
+        var (service, options) = await DeployAsync("broken", replicas: 2, crashOnMarker: true);
         options = options with { Healing = options.Healing with { Backoff = TimeSpan.Zero, MaxReplacements = 2 } };
-        var replica = (await _harness.ReleasesAsync(service)).ShouldHaveSingleItem();
-        (await _harness.Engine.ExecAsync(replica.Id, ["touch", "/data/broken"])).ExitCode.ShouldBe(0);
-        await DockerAsync("kill", replica.Name);
-
-        // When Heal runs three passes
-        var exits = Enumerable.Range(0, 3).Select(_ => PipelineHarness.Run(options, "Heal")).ToList();
+        var replicas = (await _harness.ReleasesAsync(service)).OrderBy(c => c.Name).ToList();
+        var (survivor, killed) = (replicas[0], replicas[1]);
+        (await _harness.Engine.ExecAsync(survivor.Id, ["touch", "/data/broken"])).ExitCode.ShouldBe(0);
+        await DockerAsync("kill", killed.Name);
+        var load = ProxyLoad.Start(_harness.ProxyUrl);
+        List<int> exits;
+        try
+        {
+            // When Heal runs three passes
+            exits = Enumerable.Range(0, 3).Select(_ => PipelineHarness.Run(options, "Heal")).ToList();
+            await WaitForMoreAnswersAsync(load);
+        }
+        finally
+        {
+            await load.DisposeAsync();
+        }
 
         // Then the first two each try one replacement, which crashes and is undone; the third says the release is broken
+        // and tries none, but stops routing to the dead replica
         exits.ShouldBe([1, 1, 3]);
         var heals = (await new ServiceHistory(_harness.Catalog).ReadAsync(service, 20)).Where(r => r.Kind == HistoryKinds.Heal).ToList();
-        heals.Count.ShouldBe(2, "one history entry per replacement tried; the broken pass tries none");
-        heals.ShouldAllBe(h => h.Outcome == HistoryOutcomes.RolledBack);
-        heals[0].Summary.ShouldNotBeNull().ShouldContain("stopped (");
+        var history = string.Join(" / ", heals.Select(h => $"{h.Outcome}: {h.Summary}"));
+        heals.Count(h => h.Outcome == HistoryOutcomes.RolledBack).ShouldBe(2, history);
+        heals.Where(h => h.Outcome == HistoryOutcomes.RolledBack).ShouldAllBe(h => h.Summary!.Contains("stopped ("));
+        heals.Where(h => h.Outcome != HistoryOutcomes.RolledBack).ShouldHaveSingleItem(history).Summary.ShouldNotBeNull().ShouldContain("stopped routing");
+        var record = (await _harness.Catalog.GetReleaseAsync(service, "blue")).ShouldNotBeNull();
+        record.AllEndpoints.Select(e => e.Address).ShouldBe([survivor.NetworkAddresses[_harness.Network]]);
+
+        // And the proxy never sent the load to a crashing replacement: the surviving replica answered throughout
+        load.Failures.Count.ShouldBeLessThanOrEqualTo(1, string.Join("; ", load.Failures));
+        (await _harness.Engine.InspectContainerAsync(survivor.Id)).ShouldNotBeNull().IsRunning.ShouldBeTrue();
 
         // And nothing of the replacements is left; the journal is empty; the registry still names the release
-        (await _harness.ReleasesAsync(service)).ShouldHaveSingleItem().Id.ShouldBe(replica.Id);
+        (await _harness.ReleasesAsync(service)).Select(c => c.Id).Order().ShouldBe(replicas.Select(c => c.Id).Order());
         (await _harness.Registry.GetPrefixAsync($"{_harness.KeyPrefix}/journal/{service}/")).ShouldBeEmpty();
         var replacements = (await new HealthLedger(_harness.Registry, _harness.KeyPrefix, service).ReadReplacementsAsync()).ShouldNotBeNull();
         replacements.Attempts.Count.ShouldBe(2);

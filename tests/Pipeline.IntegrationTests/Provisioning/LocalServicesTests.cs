@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Pipeline.Docker;
+using Pipeline.IntegrationTests.Transport;
 using Pipeline.Provisioning;
 
 namespace Pipeline.IntegrationTests.Provisioning;
@@ -179,6 +180,34 @@ public sealed class LocalServicesTests
 
         (await probe.CheckImageRegistryAsync(TestEnvironment.ImageRegistry, TimeSpan.FromSeconds(2))).ShouldBe(ProbeResult.Up("registry/2.0 API"));
         (await probe.CheckEtcdAsync(TestEnvironment.Etcd, TimeSpan.FromSeconds(2))).Detail.ShouldStartWith("etcd 3.");
+    }
+
+    [Test]
+    public async Task Should_Trust_Every_Authority_In_A_Registry_Ca_Bundle()
+    {
+        // Given an HTTPS registry whose certificate a CA signed that comes second in Docker's bundle for it
+        var first = TestCertificates.CreateCa("an unrelated CA");
+        var second = TestCertificates.CreateCa("the registry's CA");
+        using var registry = new StandInServer(
+            TestCertificates.IssueServer(second),
+            request => request.OverTls ? StandInServer.RegistryChallenge("Basic realm=\"stand-in\"") : StandInServer.Status(400, "Bad Request"));
+        var certs = Path.Combine(HttpServiceProbe.DockerCertsDirectory, registry.Address);
+        Directory.CreateDirectory(certs);
+        try
+        {
+            File.WriteAllText(Path.Combine(certs, "ca.crt"), first.ExportCertificatePem() + "\n" + second.ExportCertificatePem() + "\n");
+
+            // When it is probed
+            var result = await new HttpServiceProbe().CheckImageRegistryAsync(registry.Address, TimeSpan.FromSeconds(5));
+
+            // Then it is recognised over HTTPS
+            result.ShouldBe(ProbeResult.Up("registry/2.0 API"));
+            registry.Requests.ShouldContain(r => r.OverTls);
+        }
+        finally
+        {
+            Directory.Delete(certs, recursive: true);
+        }
     }
 
     private static async Task WaitForPortAsync(int port)
