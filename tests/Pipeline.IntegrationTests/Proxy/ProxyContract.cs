@@ -366,6 +366,26 @@ public abstract class ProxyContract(string kind)
     }
 
     [Test]
+    public async Task Should_Spread_Requests_Over_Every_Address_Of_The_Live_Release()
+    {
+        // Given web's live release with two replicas (the blue and the green upstream, which answer with their name)
+        await Proxy.ApplyAsync(Proxy.Render([new ProxyRoute("web", "/", null, "blue", "1.0.0", [Blue, Green])]));
+        await ExpectAsync("/", body: "blue", color: "blue");
+
+        // When 10 requests come, one after the other, on one connection
+        var answers = new List<string>();
+        using var client = new HttpClient { BaseAddress = Proxy.PublicUrl, Timeout = TimeSpan.FromSeconds(10) };
+        for (var i = 0; i < 10; i++)
+        {
+            answers.Add((await client.GetStringAsync("/")).Trim());
+        }
+
+        // Then both replicas answered (round robin: half each)
+        answers.Count(a => a == "blue").ShouldBe(5, string.Join(",", answers));
+        answers.Count(a => a == "green").ShouldBe(5, string.Join(",", answers));
+    }
+
+    [Test]
     public async Task Should_Count_Requests_In_Flight_Per_Colour()
     {
         // Given a route whose live colour answers after 3 s
@@ -765,7 +785,8 @@ public sealed class NginxProxyContract() : ProxyContract("nginx")
     [Test]
     public async Task Should_Count_Status_Classes_Unrouted_Requests_And_Each_Try_Per_Release_Address()
     {
-        // Given web for host tries.test on blue, whose release lists a closed port first (nginx tries it, then Blue)
+        // Given web for host tries.test on blue, whose release is a closed port and Blue (round robin: every other request
+        // tries the closed port first, then Blue)
         var closed = new UpstreamEndpoint(Green.Address, 1);
         await Proxy.ApplyAsync(Proxy.Render([new ProxyRoute("web", "/", "tries.test", "blue", "1.0.0", [closed, Blue])]));
         await SendAsync("/", 1, HttpStatusCode.OK, host: "tries.test");
@@ -777,14 +798,14 @@ public sealed class NginxProxyContract() : ProxyContract("nginx")
         await SendAsync("/", 3, HttpStatusCode.ServiceUnavailable, host: "other.test");
         var after = await ScrapeAsync();
 
-        // Then each is counted once, by route, colour and class, and the closed port failed every try Blue answered
+        // Then each is counted once, by route, colour and class; Blue answered all 6, and the closed port failed 3 tries
         double Counted(string name, Func<IReadOnlyDictionary<string, string>, bool> where) =>
             PrometheusText.Sum(after, name, where) - PrometheusText.Sum(before, name, where);
         bool Web(IReadOnlyDictionary<string, string> l, string code) => l["route"] == "web_0" && l["service"] == "web" && l["color"] == "blue" && l["code"] == code;
         Counted("pipeline_route_requests_total", l => Web(l, "2xx")).ShouldBe(4);
         Counted("pipeline_route_requests_total", l => Web(l, "4xx")).ShouldBe(2);
         Counted("pipeline_unrouted_requests_total", l => l["code"] == "5xx").ShouldBe(3);
-        Counted("pipeline_upstream_tries_total", l => l["route"] == "web_0" && l["color"] == "blue" && l["address"] == $"{closed.Address}:1" && l["outcome"] == "failed").ShouldBe(6);
+        Counted("pipeline_upstream_tries_total", l => l["route"] == "web_0" && l["color"] == "blue" && l["address"] == $"{closed.Address}:1" && l["outcome"] == "failed").ShouldBe(3);
         Counted("pipeline_upstream_tries_total", l => l["route"] == "web_0" && l["color"] == "blue" && l["address"] == $"{Blue.Address}:{Blue.Port}" && l["outcome"] == "answered").ShouldBe(6);
         Counted("pipeline_upstream_tries_total", l => l["address"] == $"{Blue.Address}:{Blue.Port}" && l["outcome"] == "failed").ShouldBe(0);
     }
