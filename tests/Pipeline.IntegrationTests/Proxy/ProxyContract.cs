@@ -263,10 +263,11 @@ public abstract class ProxyContract(string kind)
             }
         });
 
-        // Then no request failed, and every switch was a runtime change: the proxy's processes are the ones it had
+        // Then no request failed, and every switch was a runtime change: the proxy started no new process (an old one
+        // that an earlier test's reload left, still holding a kept-alive connection, may have left meanwhile)
         load.ShouldBeEmpty();
         changes.ShouldAllBe(c => c == ProxyChange.Runtime);
-        (await ProxyProcessesAsync()).ShouldBe(workers, ignoreOrder: true);
+        (await ProxyProcessesAsync()).Except(workers).ShouldBeEmpty();
         await ExpectAsync("/", body: "blue", color: "blue");
     }
 
