@@ -6,8 +6,8 @@ namespace Pipeline.Provisioning;
 /// <summary>
 /// Prometheus as one of the local services (Debian's <c>prometheus</c> package, installed without its recommended node
 /// exporter): started on loopback when it does not answer, with its configuration, data and log under the state folder,
-/// a retention longer than any history the forecast reads, and one scrape job, <see cref="ProxyJob"/>: every HAProxy
-/// proxy container Pipeline made on the local engine (found by its labels through Docker service discovery, so a proxy
+/// a retention longer than any history the forecast reads, and one scrape job, <see cref="ProxyJob"/>: every proxy
+/// container Pipeline made (HAProxy or nginx) on the local engine (found by its labels through Docker service discovery, so a proxy
 /// that is recreated or gets a new address is followed), at its exporter port on its network address, with the
 /// container's name as the <c>container</c> label.
 /// </summary>
@@ -47,8 +47,8 @@ public static class PrometheusService
         var port = ProxyOptions.MetricsPort.ToString(CultureInfo.InvariantCulture);
         return header + $$"""
             scrape_configs:
-              # HAProxy's built-in exporter in every proxy container Pipeline made (labels {{Labels.Role}}={{Roles.Proxy}},
-              # {{Labels.Proxy}}={{ProxyKind.Haproxy}}), scraped at the container's address on its network.
+              # The request counters in every proxy container Pipeline made (label {{Labels.Role}}={{Roles.Proxy}}): HAProxy's
+              # built-in exporter, or nginx's from the built-in template; scraped at the container's address on its network.
               - job_name: {{ProxyJob}}
                 metrics_path: /metrics
                 docker_sd_configs:
@@ -56,7 +56,7 @@ public static class PrometheusService
                     refresh_interval: {{interval}}
                     filters:
                       - name: label
-                        values: ["{{Labels.Role}}={{Roles.Proxy}}", "{{Labels.Proxy}}={{ProxyKind.Haproxy}}"]
+                        values: ["{{Labels.Role}}={{Roles.Proxy}}"]
                 relabel_configs:
                   - source_labels: [__meta_docker_network_ip]
                     regex: (.+)

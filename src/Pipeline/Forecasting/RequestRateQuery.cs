@@ -14,8 +14,20 @@ public static class RequestRateQuery
     public const string HaproxyDefault =
         "sum(max without (instance) (rate(haproxy_backend_http_requests_total{container=\"${proxy_container}\",proxy=~\"${service}_[0-9]+\"}[${window}])))";
 
-    /// <summary>The built-in query for a proxy kind, or null when that proxy has no per-route metrics yet (nginx).</summary>
-    public static string? DefaultFor(ProxyKind proxyKind) => proxyKind == ProxyKind.Haproxy ? HaproxyDefault : null;
+    /// <summary>
+    /// nginx's per-route counter (the proxy template's <c>/metrics</c> on the same port) as Pipeline's Prometheus scrapes
+    /// it: every route, colour and status class of the service in the configured proxy container, requests per second
+    /// over the window.
+    /// </summary>
+    public const string NginxDefault =
+        "sum(max without (instance) (rate(pipeline_route_requests_total{container=\"${proxy_container}\",service=\"${service}\"}[${window}])))";
+
+    /// <summary>The built-in query for a proxy kind: the request counters its built-in template serves.</summary>
+    public static string DefaultFor(ProxyKind proxyKind)
+    {
+        ArgumentNullException.ThrowIfNull(proxyKind);
+        return proxyKind == ProxyKind.Nginx ? NginxDefault : HaproxyDefault;
+    }
 
     /// <summary>Replaces <c>${service}</c> and <c>${proxy_container}</c>; <c>${window}</c> stays for <see cref="WithWindow"/>.</summary>
     public static string Expand(string query, string service, string proxyContainer)

@@ -20,7 +20,7 @@ public sealed record ScalingOptions
     /// The PromQL query of the service's request rate, one series. <c>${service}</c>, <c>${proxy_container}</c> and
     /// <c>${window}</c> (the rate window, e.g. <c>3600s</c>) are replaced before it is sent.
     /// </summary>
-    /// <value>The default value is null: the proxy's own metrics (<see cref="RequestRateQuery.HaproxyDefault"/> for HAProxy).</value>
+    /// <value>The default value is null: the proxy's own metrics (<see cref="RequestRateQuery.HaproxyDefault"/> for HAProxy, <see cref="RequestRateQuery.NginxDefault"/> for nginx).</value>
     public string? Query { get; init; }
 
     /// <summary>How many days of history the forecast reads.</summary>

@@ -17,7 +17,7 @@ public sealed partial record ProxyOptions
     /// <summary>The port the proxy terminates TLS on inside its container.</summary>
     public const int ContainerHttpsPort = 443;
 
-    /// <summary>The port HAProxy's built-in Prometheus exporter listens on inside the proxy container (<c>/metrics</c>; not published: Prometheus scrapes the container's address).</summary>
+    /// <summary>The port the proxy serves its request counters on inside its container (<c>/metrics</c>: HAProxy's built-in exporter, or the nginx template's counters; not published: Prometheus scrapes the container's address).</summary>
     public const int MetricsPort = 8405;
 
     /// <summary>The default proxy image: Debian bookworm with nginx-light and its Lua module, haproxy and socat.</summary>

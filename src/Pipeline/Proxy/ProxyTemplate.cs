@@ -6,7 +6,7 @@ namespace Pipeline.Proxy;
 /// <summary>
 /// A proxy config template (Liquid, rendered with Fluid), consul-template style. The model it gets:
 /// <list type="bullet">
-/// <item><c>kind</c>, <c>port</c> (the port to listen on inside the container, 80), <c>metrics_port</c> (HAProxy's Prometheus exporter, 8405), <c>https_port</c> (443 when the proxy
+/// <item><c>kind</c>, <c>port</c> (the port to listen on inside the container, 80), <c>metrics_port</c> (the request counters Prometheus scrapes at <c>/metrics</c>, 8405), <c>https_port</c> (443 when the proxy
 /// terminates TLS, else 0) with <c>certificate_path</c> (the certificate chain and key in one PEM file), <c>route_count</c>, and the files and
 /// sockets the built-in templates use: <c>map_path</c> (HAProxy: route member → version), <c>state_path</c> and
 /// <c>admin_socket</c> (nginx: the routes, and the socket their runtime changes come through).</item>

@@ -25,8 +25,7 @@ public sealed class Forecast : AsyncFrostingTask<DeploymentContext>
         var json = OutputFormat.IsJson(context);
         var options = context.Options;
         var scaling = options.Scaling;
-        var template = scaling.Query ?? RequestRateQuery.DefaultFor(options.ProxyKind)
-            ?? throw new CakeException(1, $"--proxy={options.ProxyKind} has no built-in request-rate metric yet: give the query of {context.Service}'s requests per second with --forecast-query (one series; ${{window}} is the rate window), e.g. --forecast-query='sum(rate(nginx_http_requests_total[${{window}}]))'. Nothing was read or changed.");
+        var template = scaling.Query ?? RequestRateQuery.DefaultFor(options.ProxyKind);
         var query = RequestRateQuery.Expand(template, context.Service, options.ProxyContainer);
         var now = context.Time.GetUtcNow();
 
@@ -62,7 +61,7 @@ public sealed class Forecast : AsyncFrostingTask<DeploymentContext>
         PrometheusQueryException => "Check that --prometheus-url is a Prometheus that answers its HTTP API.",
         PrometheusResultShapeException => "Give --forecast-query a query of the service's requests per second as one series.",
         PrometheusEmptyResultException when context.Options.Scaling.Query is null =>
-            $"Is {context.Service} deployed behind the HAProxy proxy '{context.Options.ProxyContainer}', and does this Prometheus scrape the proxy's metrics (job pipeline-proxy, see README \"Keeping it alive and sized\")? Otherwise give --forecast-query.",
+            $"Is {context.Service} deployed behind the {context.Options.ProxyKind} proxy '{context.Options.ProxyContainer}', and does this Prometheus scrape the proxy's metrics (job pipeline-proxy, see README \"Keeping it alive and sized\")? Otherwise give --forecast-query.",
         _ => "Check --forecast-query, --history-days and that Prometheus scrapes the service.",
     };
 

@@ -79,8 +79,7 @@ public sealed class Scale : AsyncFrostingTask<DeploymentContext>
     {
         var options = context.Options;
         var scaling = options.Scaling;
-        var template = scaling.Query ?? RequestRateQuery.DefaultFor(options.ProxyKind)
-            ?? throw new CakeException(1, $"--proxy={options.ProxyKind} has no built-in request-rate metric yet: give --replicas=N, or the query of {context.Service}'s requests per second with --forecast-query. Nothing was changed.");
+        var template = scaling.Query ?? RequestRateQuery.DefaultFor(options.ProxyKind);
         var now = context.Time.GetUtcNow();
         using var prometheus = new PrometheusClient(options.PrometheusUrl);
         var rates = new RequestRates(prometheus, RequestRateQuery.Expand(template, context.Service, options.ProxyContainer));

@@ -71,7 +71,6 @@ public sealed class ForecastBadInputTests
     [TestCase("--max-replicas=101", "--max-replicas=101: must be 1 to 100; e.g. --max-replicas=10")]
     [TestCase("--min-replicas=5 --max-replicas=3", "--min-replicas=5 is above --max-replicas=3: lower --min-replicas or raise --max-replicas to at least 5")]
     [TestCase("--history-days=1", "--history-days=1: must be 3 to 90 days")]
-    [TestCase("--proxy=nginx", "--proxy=nginx has no built-in request-rate metric yet: give the query of shop's requests per second with --forecast-query (one series; ${window} is the rate window), e.g. --forecast-query='sum(rate(nginx_http_requests_total[${window}]))'. Nothing was read or changed.")]
     public void Should_Refuse_A_Bad_Option_Before_Asking_Prometheus(string arguments, string expected)
     {
         // Given: a port that listens but is never asked

@@ -5,6 +5,7 @@ using Pipeline.Configuration;
 using Pipeline.Forecasting;
 using Pipeline.IntegrationTests.BadInput;
 using Pipeline.Metrics;
+using Pipeline.Proxy;
 
 namespace Pipeline.IntegrationTests.Forecasting;
 
@@ -25,6 +26,7 @@ public sealed class ForecastPrometheusTests
     private const double Tolerance = 0.07;
     private const int Days = 14;
     private const string Container = "synthetic";
+    private const string NginxContainer = "synthetic-nginx";
     private static readonly TimeSpan SpikeBefore = TimeSpan.FromDays(3.5);
     private static readonly TimeSpan RecentSpikeEnd = TimeSpan.FromMinutes(4);
 
@@ -56,6 +58,16 @@ public sealed class ForecastPrometheusTests
         foreach (var traffic in _traffic.Values)
         {
             traffic.WriteOpenMetrics(metrics, "haproxy_backend_http_requests_total", $"container=\"{Container}\",instance=\"10.0.0.1:8405\",job=\"pipeline-proxy\",proxy=\"{traffic.Name}_0\"", start, _now);
+        }
+
+        // The daily pattern once more as nginx's counter names it, split over two colours and status classes (the
+        // built-in nginx query sums them)
+        var daily = _traffic["daily"];
+        metrics.Append("# HELP pipeline_route_requests_total Requests nginx answered per route.\n# TYPE pipeline_route_requests_total counter\n");
+        foreach (var (share, color, code) in new[] { (0.7, "blue", "2xx"), (0.2, "green", "2xx"), (0.1, "blue", "5xx") })
+        {
+            (daily with { Rate = t => daily.Rate(t) * share }).WriteOpenMetrics(metrics, "pipeline_route_requests_total",
+                $"code=\"{code}\",color=\"{color}\",container=\"{NginxContainer}\",instance=\"10.0.0.2:8405\",job=\"pipeline-proxy\",route=\"daily_0\",service=\"daily\"", start, _now);
         }
 
         metrics.Append("# EOF\n");
@@ -118,6 +130,40 @@ public sealed class ForecastPrometheusTests
         {
             history.ObservedHours.ShouldBeLessThan(history.Values.Count - 24, "the gaps reach the forecast as missing hours");
         }
+    }
+
+    [Test]
+    public async Task Should_Read_The_Same_History_From_Nginx_Counters_With_Its_Built_In_Query()
+    {
+        using var client = new PrometheusClient(_prometheus.Url);
+        var haproxy = await RatesOf("daily", client).HistoryAsync(_now, Days);
+
+        var nginx = await new RequestRates(client, RequestRateQuery.Expand(RequestRateQuery.DefaultFor(ProxyKind.Nginx), "daily", NginxContainer)).HistoryAsync(_now, Days);
+
+        nginx.Values.Count.ShouldBe(haproxy.Values.Count);
+        nginx.ObservedHours.ShouldBe(haproxy.ObservedHours);
+        for (var i = 0; i < nginx.Values.Count; i++)
+        {
+            if (double.IsNaN(haproxy.Values[i]))
+            {
+                double.IsNaN(nginx.Values[i]).ShouldBeTrue($"hour {i}");
+                continue;
+            }
+
+            nginx.Values[i].ShouldBe(haproxy.Values[i], haproxy.Values[i] * 1e-3, $"hour {i}");
+        }
+    }
+
+    [Test]
+    public void Should_Forecast_An_Nginx_Proxied_Service_Without_A_Query()
+    {
+        var run = CapturedPipeline.Run(new DeploymentOptions { ServiceDirectory = _serviceDir }, "Forecast",
+            [$"--prometheus-url={_prometheus.Url}", "--proxy=nginx", $"--proxy-container={NginxContainer}", "--forecast-hours=24"]);
+
+        run.ExitCode.ShouldBe(0, run.All);
+        run.Out.ShouldContain("pipeline_route_requests_total{container=\"synthetic-nginx\",service=\"daily\"}");
+        run.Out.ShouldMatch(@"\nMAPE \d+\.\d % on the held-out day");
+        run.Out.Split('\n').Count(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\d{4}-\d\d-\d\d \d\d:00\s+\d+(\.\d+)?\s+\d+\s*$")).ShouldBe(24);
     }
 
     [Test]
@@ -253,7 +299,7 @@ public sealed class ForecastPrometheusTests
         error.Message.ShouldStartWith($"The query sum(max without (instance) (rate(haproxy_backend_http_requests_total{{container=\"synthetic\",proxy=~\"unknown_[0-9]+\"}}[3600s]))) on Prometheus at {_prometheus.Url} returned no data between ");
         run.ExitCode.ShouldNotBe(0);
         run.All.ShouldContain("returned no data between");
-        run.All.ShouldContain("Is unknown deployed behind the HAProxy proxy 'synthetic', and does this Prometheus scrape the proxy's metrics (job pipeline-proxy, see README \"Keeping it alive and sized\")? Otherwise give --forecast-query. Nothing was changed.");
+        run.All.ShouldContain("Is unknown deployed behind the haproxy proxy 'synthetic', and does this Prometheus scrape the proxy's metrics (job pipeline-proxy, see README \"Keeping it alive and sized\")? Otherwise give --forecast-query. Nothing was changed.");
     }
 
     [Test]

@@ -7,12 +7,14 @@ using Pipeline.Proxy;
 namespace Pipeline.IntegrationTests.Forecasting;
 
 /// <summary>
-/// The whole metrics path, real: an HAProxy proxy container rendered from the built-in template, a Prometheus with
+/// The whole metrics path, real, for each proxy: its container rendered from the built-in template, a Prometheus with
 /// the configuration ProvisionLocalServices writes (limited to this test's container) finding it through Docker
 /// service discovery, and the built-in request-rate query reading the requests sent through the proxy.
 /// </summary>
 [NonParallelizable]
-public sealed class ProxyMetricsTests
+[TestFixture("haproxy")]
+[TestFixture("nginx")]
+public sealed class ProxyMetricsTests(string kind)
 {
     private const string Service = "metered";
     private IDockerEngine _engine = null!;
@@ -28,7 +30,7 @@ public sealed class ProxyMetricsTests
         _network = TestEnvironment.UniqueName("metrics-net");
         _proxy = ProxyFactory.Create(new ProxyOptions
         {
-            Kind = ProxyKind.Haproxy,
+            Kind = ProxyKind.Parse(kind),
             ContainerName = TestEnvironment.UniqueName("metrics-proxy"),
             Network = _network,
             ListenPort = TestEnvironment.FreePort(),
@@ -36,8 +38,8 @@ public sealed class ProxyMetricsTests
         }, _engine);
         await _proxy.EnsureRunningAsync();
 
-        // The route's upstream is the proxy's own exporter frontend, which answers 404 to any path but /metrics: a fast
-        // upstream without another container. Every request is counted on the route's backend.
+        // The route's upstream is the proxy's own metrics port, which answers 404 to any path but /metrics: a fast
+        // upstream without another container. Every request is counted on the route (HAProxy: its backend).
         await _proxy.ApplyAsync(_proxy.Render([new ProxyRoute(Service, "/", null, "blue", "1.0.0", [new UpstreamEndpoint("127.0.0.1", ProxyOptions.MetricsPort)])]));
         _http = new HttpClient { BaseAddress = _proxy.PublicUrl, Timeout = TimeSpan.FromSeconds(10) };
 
@@ -74,12 +76,14 @@ public sealed class ProxyMetricsTests
         // When Prometheus has scraped the proxy's exporter
         using var client = new PrometheusClient(_prometheus!.Url);
         var container = _proxy.Options.ContainerName;
-        var counter = $"sum(max without (instance) (haproxy_backend_http_requests_total{{job=\"{PrometheusService.ProxyJob}\",container=\"{container}\",proxy=~\"{Service}_[0-9]+\"}}))";
+        var counter = kind == "nginx"
+            ? $"sum(max without (instance) (pipeline_route_requests_total{{job=\"{PrometheusService.ProxyJob}\",container=\"{container}\",route=~\"{Service}_[0-9]+\",service=\"{Service}\",code=\"4xx\"}}))"
+            : $"sum(max without (instance) (haproxy_backend_http_requests_total{{job=\"{PrometheusService.ProxyJob}\",container=\"{container}\",proxy=~\"{Service}_[0-9]+\"}}))";
         var counted = await EventuallyAsync(client, counter, value => value >= 25);
 
         // Then: the route's backend counted them, and the built-in query gives a rate for the service
         counted.ShouldBe(25);
-        var rates = new RequestRates(client, RequestRateQuery.Expand(RequestRateQuery.HaproxyDefault, Service, container));
+        var rates = new RequestRates(client, RequestRateQuery.Expand(RequestRateQuery.DefaultFor(ProxyKind.Parse(kind)), Service, container));
         var sending = Task.Run(async () =>
         {
             for (var i = 0; i < 20; i++)

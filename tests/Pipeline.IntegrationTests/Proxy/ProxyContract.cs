@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
 using Pipeline.Docker;
 using Pipeline.IntegrationTests.Docker;
 using Pipeline.Proxy;
@@ -262,10 +263,11 @@ public abstract class ProxyContract(string kind)
             }
         });
 
-        // Then no request failed, and every switch was a runtime change: the proxy's processes are the ones it had
+        // Then no request failed, and every switch was a runtime change: the proxy started no new process (an old one
+        // that an earlier test's reload left, still holding a kept-alive connection, may have left meanwhile)
         load.ShouldBeEmpty();
         changes.ShouldAllBe(c => c == ProxyChange.Runtime);
-        (await ProxyProcessesAsync()).ShouldBe(workers, ignoreOrder: true);
+        (await ProxyProcessesAsync()).Except(workers).ShouldBeEmpty();
         await ExpectAsync("/", body: "blue", color: "blue");
     }
 
@@ -332,6 +334,56 @@ public abstract class ProxyContract(string kind)
         change.ShouldBe(ProxyChange.Runtime);
         await ExpectAsync("/", body: "blue", color: "blue", version: "1.0.0");
         (await Proxy.ReadLiveConfigAsync()).ShouldBe(blue);
+    }
+
+    [Test]
+    public async Task Should_Count_The_Requests_Sent_Per_Route_For_Prometheus_Across_A_Switch()
+    {
+        // Given two routes, web on blue and api on green, answering
+        var web = Route("web", "/", "blue", "1.0.0", Blue) with { Standby = new StandbyRelease("green", "1.1.0", [Green]) };
+        var api = Route("api", "/api/", "green", "1.0.0", Green);
+        await Proxy.ApplyAsync(Proxy.Render([web, api]));
+        await ExpectAsync("/", body: "blue", color: "blue");
+        await ExpectAsync("/api/", body: "green api", color: "green");
+        var webBefore = await RequestsCountedAsync("web");
+        var apiBefore = await RequestsCountedAsync("api");
+
+        // When 7 + 3 (a 404 from the upstream) requests go to web and 4 to api, then web switches to green and gets 5 more
+        await SendAsync("/", 7, HttpStatusCode.OK);
+        await SendAsync("/missing", 3, HttpStatusCode.NotFound);
+        await SendAsync("/api/", 4, HttpStatusCode.OK);
+        var afterFirst = await RequestsCountedAsync("web");
+        (await Proxy.ApplyAsync(Proxy.Render([Route("web", "/", "green", "1.1.0", Green) with { Standby = new StandbyRelease("blue", "1.0.0", [Blue]) }, api])))
+            .ShouldBe(ProxyChange.Runtime);
+        await ExpectAsync("/", body: "green", color: "green");
+        var afterSwitch = await RequestsCountedAsync("web");
+        await SendAsync("/", 5, HttpStatusCode.OK);
+
+        // Then the proxy's metrics count exactly those, per route, and the switch kept the count
+        (afterFirst - webBefore).ShouldBe(10);
+        (await RequestsCountedAsync("api") - apiBefore).ShouldBe(4);
+        (await RequestsCountedAsync("web") - afterSwitch).ShouldBe(5);
+        afterSwitch.ShouldBeGreaterThanOrEqualTo(afterFirst);
+    }
+
+    [Test]
+    public async Task Should_Spread_Requests_Over_Every_Address_Of_The_Live_Release()
+    {
+        // Given web's live release with two replicas (the blue and the green upstream, which answer with their name)
+        await Proxy.ApplyAsync(Proxy.Render([new ProxyRoute("web", "/", null, "blue", "1.0.0", [Blue, Green])]));
+        await ExpectAsync("/", body: "blue", color: "blue");
+
+        // When 10 requests come, one after the other, on one connection
+        var answers = new List<string>();
+        using var client = new HttpClient { BaseAddress = Proxy.PublicUrl, Timeout = TimeSpan.FromSeconds(10) };
+        for (var i = 0; i < 10; i++)
+        {
+            answers.Add((await client.GetStringAsync("/")).Trim());
+        }
+
+        // Then both replicas answered (round robin: half each)
+        answers.Count(a => a == "blue").ShouldBe(5, string.Join(",", answers));
+        answers.Count(a => a == "green").ShouldBe(5, string.Join(",", answers));
     }
 
     [Test]
@@ -414,14 +466,53 @@ public abstract class ProxyContract(string kind)
         return failures;
     }
 
+    /// <summary>
+    /// The proxy's metrics as Prometheus scrapes them: <c>/metrics</c> on <see cref="ProxyOptions.MetricsPort"/> at the
+    /// container's address on the fixture's network, on a new connection (one a reload's old process does not hold).
+    /// </summary>
+    private protected async Task<IReadOnlyList<ScrapedSample>> ScrapeAsync()
+    {
+        var info = (await engine.InspectContainerAsync(Proxy.Options.ContainerName)).ShouldNotBeNull();
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var url = new UriBuilder("http", info.NetworkAddresses[network], ProxyOptions.MetricsPort, "/metrics").Uri;
+        return PrometheusText.Parse(await client.GetStringAsync(url));
+    }
+
+    /// <summary>The requests the proxy counted on the service's routes (<c>{service}_{n}</c>): HAProxy's backends, nginx's routes.</summary>
+    private protected async Task<double> RequestsCountedAsync(string service)
+    {
+        var route = new Regex($"^{Regex.Escape(service)}_[0-9]+$");
+        var samples = await ScrapeAsync();
+        return kind == "nginx"
+            ? PrometheusText.Sum(samples, "pipeline_route_requests_total", l => route.IsMatch(l["route"]))
+            : PrometheusText.Sum(samples, "haproxy_backend_http_requests_total", l => route.IsMatch(l["proxy"]));
+    }
+
+    /// <summary>Sends <paramref name="count"/> GETs through the proxy on a client of their own and checks each answer's status.</summary>
+    private protected async Task SendAsync(string path, int count, HttpStatusCode status, string? host = null)
+    {
+        using var client = new HttpClient { BaseAddress = Proxy.PublicUrl, Timeout = TimeSpan.FromSeconds(10) };
+        for (var i = 0; i < count; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
+            if (host is not null)
+            {
+                request.Headers.Host = host;
+            }
+
+            using var response = await client.SendAsync(request);
+            response.StatusCode.ShouldBe(status, $"GET {path} #{i + 1}");
+        }
+    }
+
     /// <summary>The proxy's own processes in its container (a reload replaces its workers).</summary>
-    private async Task<IReadOnlyList<string>> ProxyProcessesAsync()
+    private protected async Task<IReadOnlyList<string>> ProxyProcessesAsync()
     {
         var result = await engine.ExecAsync(Proxy.Options.ContainerName, ["/bin/sh", "-c", "for p in /proc/[0-9]*; do case \"$(cat $p/comm 2>/dev/null)\" in haproxy|nginx) echo ${p#/proc/};; esac; done"]);
         return result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
-    private async Task ReloadBehindTheAdaptersBackAsync()
+    private protected async Task ReloadBehindTheAdaptersBackAsync()
     {
         var before = await ProxyProcessesAsync();
         var command = kind == "nginx"
@@ -671,7 +762,55 @@ public abstract class ProxyContract(string kind)
 }
 
 [TestFixture]
-public sealed class NginxProxyContract() : ProxyContract("nginx");
+public sealed class NginxProxyContract() : ProxyContract("nginx")
+{
+    [Test]
+    public async Task Should_Keep_Its_Request_Counts_Across_A_Reload()
+    {
+        // Given web on blue with 6 requests counted
+        await Proxy.ApplyAsync(Proxy.Render([new ProxyRoute("web", "/", null, "blue", "1.0.0", [Blue])]));
+        await SendAsync("/", 6, HttpStatusCode.OK);
+        var counted = await RequestsCountedAsync("web");
+        counted.ShouldBeGreaterThanOrEqualTo(6);
+        var workers = await ProxyProcessesAsync();
+
+        // When nginx reloads (new workers, same shared memory)
+        await ReloadBehindTheAdaptersBackAsync();
+        await SendAsync("/", 2, HttpStatusCode.OK);
+
+        // Then the count went on from where it was
+        (await ProxyProcessesAsync()).Except(workers).ShouldNotBeEmpty();
+        (await RequestsCountedAsync("web")).ShouldBe(counted + 2);
+    }
+
+    [Test]
+    public async Task Should_Count_Status_Classes_Unrouted_Requests_And_Each_Try_Per_Release_Address()
+    {
+        // Given web for host tries.test on blue, whose release is a closed port and Blue (round robin: every other request
+        // tries the closed port first, then Blue)
+        var closed = new UpstreamEndpoint(Green.Address, 1);
+        await Proxy.ApplyAsync(Proxy.Render([new ProxyRoute("web", "/", "tries.test", "blue", "1.0.0", [closed, Blue])]));
+        await SendAsync("/", 1, HttpStatusCode.OK, host: "tries.test");
+        var before = await ScrapeAsync();
+
+        // When 4 requests get an answer, 2 get the upstream's 404 and 3 match no route
+        await SendAsync("/", 4, HttpStatusCode.OK, host: "tries.test");
+        await SendAsync("/missing", 2, HttpStatusCode.NotFound, host: "tries.test");
+        await SendAsync("/", 3, HttpStatusCode.ServiceUnavailable, host: "other.test");
+        var after = await ScrapeAsync();
+
+        // Then each is counted once, by route, colour and class; Blue answered all 6, and the closed port failed 3 tries
+        double Counted(string name, Func<IReadOnlyDictionary<string, string>, bool> where) =>
+            PrometheusText.Sum(after, name, where) - PrometheusText.Sum(before, name, where);
+        bool Web(IReadOnlyDictionary<string, string> l, string code) => l["route"] == "web_0" && l["service"] == "web" && l["color"] == "blue" && l["code"] == code;
+        Counted("pipeline_route_requests_total", l => Web(l, "2xx")).ShouldBe(4);
+        Counted("pipeline_route_requests_total", l => Web(l, "4xx")).ShouldBe(2);
+        Counted("pipeline_unrouted_requests_total", l => l["code"] == "5xx").ShouldBe(3);
+        Counted("pipeline_upstream_tries_total", l => l["route"] == "web_0" && l["color"] == "blue" && l["address"] == $"{closed.Address}:1" && l["outcome"] == "failed").ShouldBe(3);
+        Counted("pipeline_upstream_tries_total", l => l["route"] == "web_0" && l["color"] == "blue" && l["address"] == $"{Blue.Address}:{Blue.Port}" && l["outcome"] == "answered").ShouldBe(6);
+        Counted("pipeline_upstream_tries_total", l => l["address"] == $"{Blue.Address}:{Blue.Port}" && l["outcome"] == "failed").ShouldBe(0);
+    }
+}
 
 [TestFixture]
 public sealed class HaproxyProxyContract() : ProxyContract("haproxy")

@@ -118,13 +118,13 @@ public sealed class PrometheusServiceTests
     }
 
     [Test]
-    public void Should_Scrape_Only_Haproxy_Proxy_Containers_At_Their_Exporter_Port_With_Their_Name()
+    public void Should_Scrape_Every_Proxy_Container_At_Its_Metrics_Port_With_Its_Name()
     {
         var config = PrometheusService.Config(new Uri(Docker), TimeSpan.FromSeconds(15), onlyContainer: "proxy-1.test");
 
         config.ShouldContain("job_name: pipeline-proxy");
         config.ShouldContain("- host: unix:///var/run/docker.sock");
-        config.ShouldContain("values: [\"pipeline.role=proxy\", \"pipeline.proxy=haproxy\"]");
+        config.ShouldContain("values: [\"pipeline.role=proxy\"]\n");
         config.ShouldContain("replacement: \"${1}:8405\"");
         config.ShouldContain("target_label: container\n");
         config.ShouldContain("regex: /?proxy-1\\.test\n        action: keep\n");

@@ -108,6 +108,17 @@ public sealed class ProxyTemplateTests
     }
 
     [Test]
+    public void Should_Serve_The_Nginx_Request_Counters_On_The_Metrics_Port_Counted_As_Each_Request_Ends()
+    {
+        var config = Render("nginx", Hello);
+
+        config.ShouldContain($"listen {ProxyOptions.MetricsPort};\n        access_log off;\n\n        location = /metrics {{\n            content_by_lua_block {{ pipeline.metrics() }}");
+        config.ShouldContain("log_by_lua_block { pipeline.done() }");
+        config.ShouldContain("\"pipeline_route_requests_total\"");
+        config.ShouldNotContain("{{");
+    }
+
+    [Test]
     public void Should_Write_Nginx_Routes_Longest_Prefix_First_With_Every_Registered_Colour()
     {
         // Given host-less and host routes, one with a standby release
