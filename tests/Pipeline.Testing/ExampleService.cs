@@ -14,13 +14,17 @@ public static class ExampleService
 
         if (failAt is not null)
         {
-            var tests = Path.Combine(directory, "tests.sh");
-            File.WriteAllText(tests, File.ReadAllText(tests).Replace(
-                "case \"${TEST_TYPE:-}\" in",
-                $"[ \"$TEST_TYPE\" = \"{failAt}\" ] && {{ echo \"failing {failAt} on purpose\"; exit 7; }}\ncase \"${{TEST_TYPE:-}}\" in",
-                StringComparison.Ordinal));
+            RunFirstInTests(directory, $"[ \"$TEST_TYPE\" = \"{failAt}\" ] && {{ echo \"failing {failAt} on purpose\"; exit 7; }}");
         }
 
         return directory;
+    }
+
+    /// <summary>Makes the copy's tests.sh run <paramref name="shellLine"/> first, before it looks at TEST_TYPE.</summary>
+    public static void RunFirstInTests(string directory, string shellLine)
+    {
+        const string testTypeCase = "case \"${TEST_TYPE:-}\" in";
+        var tests = Path.Combine(directory, "tests.sh");
+        File.WriteAllText(tests, File.ReadAllText(tests).Replace(testTypeCase, $"{shellLine}\n{testTypeCase}", StringComparison.Ordinal));
     }
 }

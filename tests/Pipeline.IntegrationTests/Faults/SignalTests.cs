@@ -33,11 +33,7 @@ public sealed class SignalTests
 
         // When the next deploy is signalled while its post-integration tests run (they wait, so the signal cannot
         // arrive after the commit point on a slow machine), the proxy already answering from the new colour
-        var tests = Path.Combine(dir, "tests.sh");
-        File.WriteAllText(tests, File.ReadAllText(tests).Replace(
-            "case \"${TEST_TYPE:-}\" in",
-            "[ \"$TEST_TYPE\" = post-integration ] && { echo 'post-integration waits for the signal'; sleep 120; }\ncase \"${TEST_TYPE:-}\" in",
-            StringComparison.Ordinal));
+        ExampleService.RunFirstInTests(dir, "[ \"$TEST_TYPE\" = post-integration ] && { echo 'post-integration waits for the signal'; sleep 120; }");
         using var run = PipelineProcess.Start("Deploy", "2.0.0", PipelineProcess.IsolatedArguments(_harness, dir));
         await run.WaitForLineAsync("post-integration waits for the signal", RunTimeout);
         run.Signal(signal);

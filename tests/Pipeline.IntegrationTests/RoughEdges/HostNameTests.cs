@@ -21,11 +21,7 @@ public sealed class HostNameTests
         // Given a service routed by host name whose tests print what they get
         var service = TestEnvironment.UniqueName("byhost");
         var dir = _harness.CreateService(service);
-        var tests = Path.Combine(dir, "tests.sh");
-        File.WriteAllText(tests, File.ReadAllText(tests).Replace(
-            "case \"${TEST_TYPE:-}\" in",
-            "echo \"target=${TARGET_URL:-} host=${TARGET_HOST:-} proxy=${PROXY_URL:-}\"\ncase \"${TEST_TYPE:-}\" in",
-            StringComparison.Ordinal));
+        ExampleService.RunFirstInTests(dir, "echo \"target=${TARGET_URL:-} host=${TARGET_HOST:-} proxy=${PROXY_URL:-}\"");
 
         // When it is deployed with --host-name (the route matches only that Host)
         var run = CapturedPipeline.Run(_harness.OptionsFor(dir, "1.0.0") with { HostName = $"{service}.example.test" }, "Deploy", []);

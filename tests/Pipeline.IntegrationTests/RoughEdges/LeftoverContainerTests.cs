@@ -110,11 +110,7 @@ public sealed class LeftoverContainerTests
         var dir = _harness.CreateService(service);
         if (slowAt is not null)
         {
-            var tests = Path.Combine(dir, "tests.sh");
-            File.WriteAllText(tests, File.ReadAllText(tests).Replace(
-                "case \"${TEST_TYPE:-}\" in",
-                $"[ \"$TEST_TYPE\" = \"{slowAt}\" ] && {{ echo \"slow on purpose\"; sleep 60; }}\ncase \"${{TEST_TYPE:-}}\" in",
-                StringComparison.Ordinal));
+            ExampleService.RunFirstInTests(dir, $"[ \"$TEST_TYPE\" = \"{slowAt}\" ] && {{ echo \"slow on purpose\"; sleep 60; }}");
         }
 
         return dir;
