@@ -258,6 +258,24 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
     }
 
     /// <summary>
+    /// Lets <paramref name="cleanup"/> (a test container's removal) go on beside the stages that follow. The run waits
+    /// for it before it ends, and warns when it failed (the container is labelled, so it can be found and removed).
+    /// </summary>
+    public void CleanUpBeside(Task cleanup)
+    {
+        ArgumentNullException.ThrowIfNull(cleanup);
+        var warned = cleanup.ContinueWith(
+            t => Log.Warning($"A test container that passed could not be removed: {t.Exception!.GetBaseException().Message}"),
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted,
+            TaskScheduler.Default);
+        lock (_background)
+        {
+            _background.Add((warned, new CancellationTokenSource()));
+        }
+    }
+
+    /// <summary>
     /// Waits until the work started beside the stages has ended (a failed stage reports after it: a build cut short
     /// leaves its intermediate containers behind), without cancelling it; its own failures are left to whoever awaits it.
     /// </summary>

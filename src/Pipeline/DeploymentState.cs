@@ -41,6 +41,9 @@ public sealed class DeploymentState
     /// <summary>The proxy's runtime session being opened while the pre-integration tests run (SwitchProxy waits for it); null before.</summary>
     public Task? ProxyPrepared { get; set; }
 
+    /// <summary>The old colour's drain, watched from the start of the post-integration tests (RetireOldRelease waits for it); null before, and on a first deploy.</summary>
+    internal Tasks.DrainWatch? OldColorDrain { get; set; }
+
     /// <summary>From the start of SwitchProxy (pre-integration tests passed) to the proxy answering from the new colour; null until confirmed.</summary>
     public TimeSpan? SwitchLatency { get; set; }
 

@@ -349,6 +349,13 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
         EngineSnapshot.CaptureAsync(Engine, service, Network, [], [], null, ct);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The tests run in the network stack of the network's long-lived probe when one runs (it is on the network and has
+    /// reached the release): a container that joins a running one's stack starts in about a third of the time of one
+    /// that gets its own address and interface on the network (125 against 370 ms with the docker CLI here). Tests of
+    /// deploys running at once on the same network share that stack, and so its ports. Without a probe, or with extra
+    /// host names (Docker refuses them in a joined stack), the tests get their own place on the network.
+    /// </remarks>
     public async Task<TestRunResult> RunTestsAsync(TestRun run, RegistryCredentials? credentials, Action<string>? onOutput = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(run);
@@ -357,7 +364,9 @@ public sealed class ContainerRuntime(IDockerEngine engine, string network, strin
             await Engine.PullImageAsync(ImageRef.Parse(run.Image), credentials, null, ct).ConfigureAwait(false);
         }
 
-        return await new TestContainerRunner(Engine, _time).RunAsync(run with { Network = Network }, onOutput, ct).ConfigureAwait(false);
+        var probe = run.ExtraHosts.Count == 0 ? await RunningProbeAsync(ct).ConfigureAwait(false) : null;
+        var network = probe is null ? Network : TestRun.NetworkOf(probe.Id);
+        return await new TestContainerRunner(Engine, _time).RunAsync(run with { Network = network }, onOutput, ct).ConfigureAwait(false);
     }
 
     /// <summary>The name of a replica: <c>{release name}</c> for the first, <c>{release name}-{N}</c> for the others.</summary>

@@ -38,6 +38,27 @@ public sealed class PostIntegrationTests : DeploymentStage
             environment[TargetHttpUrlVariable] = context.Options.HostName is { } name ? new UriBuilder(httpUrl) { Host = name }.Uri.ToString() : httpUrl.ToString();
         }
 
+        // Meanwhile, watch the old colour drain: RetireOldRelease then waits only for what is still in flight to it.
+        var drain = DrainWatch.Start(context, ct);
+        try
+        {
+            await RunTestsAsync(context, proxyUrl, baseUrl, environment, ct);
+        }
+        catch
+        {
+            if (drain is not null)
+            {
+                await drain.StopAsync();
+            }
+
+            throw;
+        }
+
+        context.State.OldColorDrain = drain;
+    }
+
+    private static async Task RunTestsAsync(DeploymentContext context, Uri proxyUrl, Uri baseUrl, Dictionary<string, string> environment, CancellationToken ct)
+    {
         if (context.Options.HostName is not { } host)
         {
             await TestStage.RunAsync(context, TestType.PostIntegration, proxyUrl.ToString(), network: "host", ct, environment);

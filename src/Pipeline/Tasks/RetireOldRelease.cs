@@ -41,9 +41,9 @@ public sealed class RetireOldRelease : DeploymentStage
         // Committed: from here a failure must not roll back, and the message must say the new release is live.
         try
         {
-            if (state.PreviousColor is { } draining && draining != state.NewColor)
+            if ((state.OldColorDrain ?? DrainWatch.Start(context, ct)) is { } drain)
             {
-                await DrainAsync(context, draining, ct);
+                await LogDrainAsync(context, drain);
             }
 
             foreach (var old in (await context.Runtime.ListAsync(context.Service, ct)).Where(r => r.Id.DeployId != context.DeployId))
@@ -71,13 +71,14 @@ public sealed class RetireOldRelease : DeploymentStage
     }
 
     /// <summary>Waits until the proxy has no request in flight to the old colour, or the drain timeout; logs which.</summary>
-    private static async Task DrainAsync(DeploymentContext context, string color, CancellationToken ct)
+    private static async Task LogDrainAsync(DeploymentContext context, DrainWatch drain)
     {
         var proxy = context.Proxy;
-        DrainResult drain;
+        var color = drain.Color;
+        DrainResult result;
         try
         {
-            drain = await ProxyDrain.WaitAsync(proxy, context.Service, color, context.Options.DrainTimeout, context.Time, ct);
+            result = await drain.EndAsync();
         }
         catch (Exception e) when (e is ProxyException or Docker.DockerEngineException)
         {
@@ -85,9 +86,9 @@ public sealed class RetireOldRelease : DeploymentStage
             return;
         }
 
-        context.Log.Information(drain.Drained
-            ? $"{proxy.Kind} has no request in flight to {color} ({context.Service}) any more: drained in {drain.Waited.TotalMilliseconds:0} ms."
-            : $"{proxy.Kind} still had {drain.InFlight} request(s) in flight to {color} ({context.Service}) when --drain-timeout={context.Options.DrainTimeout.TotalSeconds:0.#} s passed; removing it anyway.");
+        context.Log.Information(result.Drained
+            ? $"{proxy.Kind} has no request in flight to {color} ({context.Service}) any more: drained in {result.Waited.TotalMilliseconds:0} ms (watched from the start of the post-integration tests)."
+            : $"{proxy.Kind} still had {result.InFlight} request(s) in flight to {color} ({context.Service}) when --drain-timeout={context.Options.DrainTimeout.TotalSeconds:0.#} s passed; removing it anyway.");
     }
 }
 

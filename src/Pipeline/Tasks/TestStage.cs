@@ -7,7 +7,7 @@ namespace Pipeline.Tasks;
 /// <summary>Runs this run's test image with one TEST_TYPE, following the test-container contract.</summary>
 internal static class TestStage
 {
-    /// <summary>Runs the tests on the CD engine.</summary>
+    /// <summary>Runs the tests on the CD engine; a container whose tests passed is removed beside the stages that follow.</summary>
     public static Task RunAsync(
         DeploymentContext context,
         TestType type,
@@ -16,7 +16,7 @@ internal static class TestStage
         CancellationToken ct,
         IReadOnlyDictionary<string, string>? environment = null,
         IReadOnlyDictionary<string, string>? extraHosts = null) =>
-        new TestContainerRunner(context.CdEngine, context.Time).RunAsync(
+        new TestContainerRunner(context.CdEngine, context.Time, context.CleanUpBeside).RunAsync(
             Run(context, type, targetUrl, network, environment, extraHosts),
             line => context.Log.Information(line),
             ct);

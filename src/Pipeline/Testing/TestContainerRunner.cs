@@ -10,7 +10,12 @@ namespace Pipeline.Testing;
 /// </summary>
 /// <param name="engine">The engine that runs the tests (the CD engine).</param>
 /// <param name="time">Clock for <see cref="TestRun.Timeout"/>; the system clock when null.</param>
-public sealed partial class TestContainerRunner(IDockerEngine engine, TimeProvider? time = null)
+/// <param name="removeBeside">
+/// When given, the removal of a container whose tests passed is handed to it instead of awaited, so the caller goes on
+/// while the engine tears the container down (and waits for the removal before it ends). A failed run's container is
+/// always removed before the failure is reported.
+/// </param>
+public sealed partial class TestContainerRunner(IDockerEngine engine, TimeProvider? time = null, Action<Task>? removeBeside = null)
 {
     /// <summary>How many output lines a failure message keeps.</summary>
     public const int TailLines = 20;
@@ -55,6 +60,7 @@ public sealed partial class TestContainerRunner(IDockerEngine engine, TimeProvid
         }
 
         string? id = null;
+        var passed = false;
         try
         {
             id = await _engine.CreateContainerAsync(spec, ct).ConfigureAwait(false);
@@ -94,15 +100,22 @@ public sealed partial class TestContainerRunner(IDockerEngine engine, TimeProvid
                 throw new TestsFailedException(run, exitCode, Snapshot());
             }
 
+            passed = true;
             return new TestRunResult(run, spec.Name, duration, lines);
         }
         finally
         {
             if (id is not null)
             {
-                // A fresh token: the container goes even when the run was cancelled.
-                using var cleanup = new CancellationTokenSource(CleanupTimeout, _time);
-                await _engine.RemoveContainerAsync(id, cleanup.Token).ConfigureAwait(false);
+                var removal = RemoveAsync(id);
+                if (passed && removeBeside is not null)
+                {
+                    removeBeside(removal);
+                }
+                else
+                {
+                    await removal.ConfigureAwait(false);
+                }
             }
         }
 
@@ -113,6 +126,13 @@ public sealed partial class TestContainerRunner(IDockerEngine engine, TimeProvid
                 return tail.ToList();
             }
         }
+    }
+
+    /// <summary>Removes a test container; with a fresh token, so it goes even when the run was cancelled.</summary>
+    private async Task RemoveAsync(string id)
+    {
+        using var cleanup = new CancellationTokenSource(CleanupTimeout, _time);
+        await _engine.RemoveContainerAsync(id, cleanup.Token).ConfigureAwait(false);
     }
 
     /// <summary>The container a run creates: contract variables, labels, network, name.</summary>

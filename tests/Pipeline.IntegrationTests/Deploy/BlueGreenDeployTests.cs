@@ -69,6 +69,64 @@ public sealed class BlueGreenDeployTests(string proxyKind)
     }
 
     [Test]
+    public async Task Should_Run_The_Pre_Integration_Tests_In_The_Network_Stack_Of_The_Networks_Probe()
+    {
+        // Given a service whose tests print the addresses they run from
+        var service = TestEnvironment.UniqueName("stack");
+        var dir = _harness.CreateService(service);
+        ExampleService.RunFirstInTests(dir, "echo \"running from: $(ip -4 -o addr show | awk '$2 != \"lo\" { sub(\"/.*\", \"\", $4); printf \"%s \", $4 }')\"");
+
+        // When it is deployed twice (the first deploy starts the probe beside its release)
+        foreach (var version in new[] { "1.0.0", "1.1.0" })
+        {
+            var run = Faults.FaultRun.Execute(_harness.OptionsFor(dir, version));
+            run.ExitCode.ShouldBe(0, run.Error);
+
+            // Then the pre-integration tests ran from the probe's own address on the release network, and only there
+            var probe = (await NetworkProbesAsync()).ShouldHaveSingleItem();
+            var from = run.Log.Where(l => l.StartsWith("[pre-integration] running from: ", StringComparison.Ordinal)).ShouldHaveSingleItem();
+            from["[pre-integration] running from: ".Length..].Trim().ShouldBe(probe.NetworkAddresses[_harness.Network], version);
+        }
+    }
+
+    [Test]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Should_Retire_The_Old_Colour_Only_After_Its_Request_In_Flight_Was_Answered()
+    {
+        // Given a live release with a path that answers after 6 s, and a request on that path in flight through the proxy
+        var service = TestEnvironment.UniqueName("drain");
+        var dir = _harness.CreateService(service);
+        var slow = Path.Combine(dir, "slow");
+        File.WriteAllText(slow, "#!/bin/sh\nsleep 6\necho Content-Type: text/plain\necho\necho slow answer\n");
+        File.SetUnixFileMode(slow, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        File.AppendAllText(Path.Combine(dir, "Dockerfile"), "\nCOPY slow /www/cgi-bin/slow\n");
+        PipelineHarness.Run(_harness.OptionsFor(dir, "1.0.0")).ShouldBe(0);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var inFlight = http.GetAsync(new Uri(_harness.ProxyUrl, "/cgi-bin/slow"));
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (await _harness.Proxy.InFlightAsync(service, "blue") == 0)
+        {
+            waited.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5), "the proxy never counted the slow request");
+            await Task.Delay(50);
+        }
+
+        // When the next version is deployed
+        var run = Faults.FaultRun.Execute(_harness.OptionsFor(dir, "1.1.0"));
+
+        // Then the slow request was answered in full by blue, and the log says blue drained before it was removed
+        run.ExitCode.ShouldBe(0, run.Error);
+        using var answer = await inFlight;
+        answer.StatusCode.ShouldBe(HttpStatusCode.OK);
+        answer.Headers.GetValues("X-Pipeline-Color").ShouldHaveSingleItem().ShouldBe("blue");
+        (await answer.Content.ReadAsStringAsync()).Trim().ShouldBe("slow answer");
+        var drained = run.Log.ToList().FindIndex(l => l.Contains("has no request in flight to blue", StringComparison.Ordinal));
+        drained.ShouldBeGreaterThanOrEqualTo(0, string.Join('\n', run.Log));
+        var removed = run.Log.ToList().FindIndex(l => l.StartsWith("Removed ", StringComparison.Ordinal) && l.Contains("(blue, 1.0.0)", StringComparison.Ordinal));
+        removed.ShouldBeGreaterThan(drained, string.Join('\n', run.Log));
+        (await _harness.ReleasesAsync(service)).ShouldHaveSingleItem().Labels[Labels.Color].ShouldBe("green");
+    }
+
+    [Test]
     public async Task Should_Remove_Everything_It_Started_When_The_First_Deploy_Fails_After_The_Switch()
     {
         // Given no proxy, network or keys yet

@@ -300,6 +300,29 @@ public sealed class TestContainerRunnerTests
     }
 
     [Test]
+    public async Task Should_Hand_Over_The_Removal_Of_A_Passed_Run_And_Await_That_Of_A_Failed_One()
+    {
+        // Given a runner that hands container removals to its caller
+        var removals = new List<Task>();
+        var runner = new TestContainerRunner(_engine, removeBeside: removals.Add);
+
+        // When a run passes
+        await runner.RunAsync(Run(TestType.PreDeployment));
+
+        // Then its removal was handed over, and once it is done the container is gone
+        var removal = removals.ShouldHaveSingleItem();
+        await removal;
+        (await Leftovers()).ShouldBeEmpty();
+
+        // When a run fails
+        await Should.ThrowAsync<TestsFailedException>(() => runner.RunAsync(Run(TestType.PreDeployment, "fail")));
+
+        // Then its container was removed before the failure was reported, and nothing was handed over
+        removals.Count.ShouldBe(1);
+        (await Leftovers()).ShouldBeEmpty();
+    }
+
+    [Test]
     public void Should_Refuse_Extra_Variables_That_Redefine_The_Contract()
     {
         // When
