@@ -21,6 +21,9 @@ internal static class BenchAims
             yield return Aim(p.OverheadRatio <= 0.8, $"{p.Proxy}: overhead ratio <= 0.8 (got {F(p.OverheadRatio, "0.00")})");
             yield return Aim(p.Config1000Ms < 1000, $"{p.Proxy}: 1,000-route config applied in < 1 s (got {F(p.Config1000Ms)} ms)");
         }
+
+        var total = report.Proxies.Sum(p => p.Requests);
+        yield return Aim(total >= 100_000, $"at least 100,000 requests in total (got {total.ToString("N0", CultureInfo.InvariantCulture)} over {string.Join(" and ", report.Proxies.Select(p => p.Proxy))})");
     }
 
     private static string Aim(bool met, string text) => $"aim {(met ? "met   " : "MISSED")}: {text}";

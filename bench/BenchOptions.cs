@@ -18,8 +18,11 @@ internal sealed record BenchOptions
     /// <summary><c>Connection: close</c> clients. The default value is 4.</summary>
     public int CloseConnections { get; init; } = 4;
 
-    /// <summary>Pause between a client's answer and its next request. The default value is 50 ms.</summary>
-    public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(50);
+    /// <summary>
+    /// Pause between a client's answer and its next request. The default value is 40 ms: the default run then sends
+    /// more than the 100,000 requests the aim counts at (about 97,000 at 50 ms, deploys being faster now).
+    /// </summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(40);
 
     /// <summary>Proxy kinds to measure, the default (first) one gives the summary line. The default value is haproxy, nginx.</summary>
     public IReadOnlyList<string> Proxies { get; init; } = AllProxies;

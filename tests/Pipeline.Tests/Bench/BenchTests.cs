@@ -76,14 +76,27 @@ public sealed class BenchReportTests
     public void Should_Name_Each_Missed_Aim_With_Its_Figure()
     {
         // Given HAProxy figures that miss the switch aim only
-        var report = Report(new ProxyFigures { Proxy = "haproxy", Requests = 100, Failed = 0, SwitchP99Ms = 1200, RollbackMaxMs = 900, OverheadRatio = 0.7, Config1000Ms = 800, RouteAddedFailed = 0 });
+        var report = Report(new ProxyFigures { Proxy = "haproxy", Requests = 100_000, Failed = 0, SwitchP99Ms = 1200, RollbackMaxMs = 900, OverheadRatio = 0.7, Config1000Ms = 800, RouteAddedFailed = 0 });
 
         // When the aims are checked
         var notes = BenchAims.Notes(report).ToList();
 
         // Then exactly the switch aim is missed, with the measured figure
         notes.Where(n => n.StartsWith("aim MISSED", StringComparison.Ordinal)).ShouldBe(["aim MISSED: haproxy: switch p99 <= 100 ms (got 1200 ms)"]);
-        notes.Count.ShouldBe(6);
+        notes.Count.ShouldBe(7);
+    }
+
+    [Test]
+    public void Should_Miss_The_Total_Requests_Aim_Below_100000_Requests_Over_Both_Proxies()
+    {
+        // Given 99,999 requests over the two proxies
+        var report = Report(new ProxyFigures { Proxy = "haproxy", Requests = 50_000 }, new ProxyFigures { Proxy = "nginx", Requests = 49_999 });
+
+        // When the aims are checked
+        var notes = BenchAims.Notes(report).ToList();
+
+        // Then the total is missed, with the count
+        notes.ShouldContain("aim MISSED: at least 100,000 requests in total (got 99,999 over haproxy and nginx)");
     }
 
     [Test]
@@ -124,6 +137,7 @@ public sealed class BenchOptionsTests
         options.Deploys.ShouldBe(20);
         options.Rollbacks.ShouldBe(5);
         options.Connections.ShouldBe(16);
+        options.Interval.ShouldBe(TimeSpan.FromMilliseconds(40));
         options.ConcurrentServices.ShouldBe(10);
         options.Proxies.ShouldBe(["haproxy", "nginx"]);
         options.CaptureProxyLog.ShouldBeFalse();
