@@ -9,8 +9,8 @@ public sealed record DrainResult(bool Drained, int InFlight, TimeSpan Waited);
 /// <summary>Waits until a proxy has no request in flight to one colour of a service, or a timeout passes.</summary>
 public static class ProxyDrain
 {
-    /// <summary>How often the proxy is asked.</summary>
-    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+    /// <summary>How often the proxy is asked (one question over its kept session).</summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
 
     /// <summary>
     /// Asks <paramref name="proxy"/> how many requests are in flight to <paramref name="color"/> of <paramref name="service"/>

@@ -8,9 +8,9 @@ namespace Pipeline.Tasks;
 /// <summary>
 /// The commit point. Appends a history entry and clears the journal (from here on the new release stays), then
 /// waits until the proxy has no request in flight to the old colour (or <c>--drain-timeout</c> has passed; the log
-/// says which), then removes every other release of the service through the release runtime (the old colour and any
-/// left by crashed runs, found by label: containers or swarm services, and their volumes), deregisters the old colour
-/// (and makes the proxy's config say so, at runtime) and releases the deploy lock.
+/// says which), then, at once, removes every other release of the service through the release runtime (the old colour
+/// and any left by crashed runs, found by label: containers or swarm services, and their volumes) and deregisters the
+/// old colour (and makes the proxy's config say so, at runtime); then releases the deploy lock.
 /// </summary>
 [TaskName("RetireOldRelease")]
 [TaskDescription("Commits the deploy (history, journal cleared), drains the old colour in the proxy, removes and deregisters the old colour's release, releases the lock.")]
@@ -46,19 +46,8 @@ public sealed class RetireOldRelease : DeploymentStage
                 await LogDrainAsync(context, drain);
             }
 
-            foreach (var old in (await context.Runtime.ListAsync(context.Service, ct)).Where(r => r.Id.DeployId != context.DeployId))
-            {
-                await context.Runtime.RemoveAsync(old.Id, StopTimeout, ct);
-                context.Log.Information($"Removed {string.Join(", ", old.Names)} ({old.Id.Color}, {old.Version ?? "unknown version"}).");
-            }
-
-            if (state.PreviousColor is { } previous && previous != state.NewColor)
-            {
-                await context.ServiceRegistry.DeleteAsync(context.Catalog.ReleaseKey(context.Service, previous), ct);
-
-                // The proxy still lists the retired colour beside the live one: make it say what the registry says now.
-                await context.ProxySwitch.SyncWithRegistryAsync(ct);
-            }
+            // Nothing is routed to the old colour any more: its releases stop while the registry and the proxy forget it.
+            await Task.WhenAll(RemoveOtherReleasesAsync(context, ct), DeregisterOldColorAsync(context, ct));
         }
         catch (Exception e)
         {
@@ -68,6 +57,26 @@ public sealed class RetireOldRelease : DeploymentStage
         }
 
         await context.DeployLock.ReleaseAsync();
+    }
+
+    /// <summary>Removes every release of the service but this run's: the old colour, and any left by crashed runs.</summary>
+    private static async Task RemoveOtherReleasesAsync(DeploymentContext context, CancellationToken ct)
+    {
+        foreach (var old in (await context.Runtime.ListAsync(context.Service, ct)).Where(r => r.Id.DeployId != context.DeployId))
+        {
+            await context.Runtime.RemoveAsync(old.Id, StopTimeout, ct);
+            context.Log.Information($"Removed {string.Join(", ", old.Names)} ({old.Id.Color}, {old.Version ?? "unknown version"}).");
+        }
+    }
+
+    /// <summary>Deletes the old colour's release key; the proxy, which still lists it beside the live one, then says what the registry says.</summary>
+    private static async Task DeregisterOldColorAsync(DeploymentContext context, CancellationToken ct)
+    {
+        if (context.State.PreviousColor is { } previous && previous != context.State.NewColor)
+        {
+            await context.ServiceRegistry.DeleteAsync(context.Catalog.ReleaseKey(context.Service, previous), ct);
+            await context.ProxySwitch.SyncWithRegistryAsync(ct);
+        }
     }
 
     /// <summary>Waits until the proxy has no request in flight to the old colour, or the drain timeout; logs which.</summary>
