@@ -24,19 +24,20 @@ public sealed class RetireOldRelease : DeploymentStage
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
         var state = context.State;
-        await context.Catalog.AppendHistoryAsync(
-            context.Service,
-            new HistoryEntry(
-                context.DeployId,
-                context.Version,
-                state.NewColor!,
-                state.PreviousColor,
-                state.StartedAt,
-                context.Time.GetUtcNow(),
-                state.StageDurations.ToDictionary(s => s.Stage, s => Math.Round(s.Duration.TotalSeconds, 3))),
-            ct);
-        await context.Journal.ClearAsync(ct);
-        state.Committed = true;
+        try
+        {
+            await CommitAsync(context, ct);
+        }
+        catch
+        {
+            // Not committed: the rollback gives the old colour its traffic back, so its drain is not waited for.
+            if (state.OldColorDrain is { } watched)
+            {
+                await watched.StopAsync();
+            }
+
+            throw;
+        }
 
         // Committed: from here a failure must not roll back, and the message must say the new release is live.
         try
@@ -57,6 +58,25 @@ public sealed class RetireOldRelease : DeploymentStage
         }
 
         await context.DeployLock.ReleaseAsync();
+    }
+
+    /// <summary>Appends the history entry and clears the journal: from here on the new release stays.</summary>
+    private static async Task CommitAsync(DeploymentContext context, CancellationToken ct)
+    {
+        var state = context.State;
+        await context.Catalog.AppendHistoryAsync(
+            context.Service,
+            new HistoryEntry(
+                context.DeployId,
+                context.Version,
+                state.NewColor!,
+                state.PreviousColor,
+                state.StartedAt,
+                context.Time.GetUtcNow(),
+                state.StageDurations.ToDictionary(s => s.Stage, s => Math.Round(s.Duration.TotalSeconds, 3))),
+            ct);
+        await context.Journal.ClearAsync(ct);
+        state.Committed = true;
     }
 
     /// <summary>Removes every release of the service but this run's: the old colour, and any left by crashed runs.</summary>
