@@ -520,6 +520,34 @@ public sealed class DockerEngineTests
     // ---------------------------------------------------------------- networks
 
     [Test]
+    public async Task Should_Leave_One_Network_When_Separate_Clients_Ensure_The_Same_New_One_At_Once()
+    {
+        // Given four clients of the engine (as four pipeline runs would be), and a network name nobody has used
+        var name = TestEnvironment.UniqueName("pipeline-test-race");
+        var labels = new Dictionary<string, string> { ["pipeline.test"] = "true", ["pipeline.service"] = name };
+        var clients = Enumerable.Range(0, 4).Select(_ => new DockerEngine(TestEnvironment.Docker)).ToList();
+        try
+        {
+            // When each ensures it three times, all at once
+            var ids = await Task.WhenAll(clients.SelectMany(c => Enumerable.Range(0, 3).Select(_ => c.EnsureNetworkAsync(name, labels))));
+
+            // Then one network of that name exists, and every call returned it
+            var listed = await _engine.ListNetworksAsync(new Dictionary<string, string> { ["pipeline.service"] = name });
+            listed.Select(n => n.Id).ShouldBe([ids[0]], $"{listed.Count} networks named {name}");
+            ids.Distinct().ShouldBe([ids[0]]);
+        }
+        finally
+        {
+            foreach (var network in await _engine.ListNetworksAsync(new Dictionary<string, string> { ["pipeline.service"] = name }))
+            {
+                await _engine.RemoveNetworkAsync(network.Id);
+            }
+
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Test]
     public async Task Should_Create_Network_Once_List_It_By_Label_And_Remove_It()
     {
         // Given
