@@ -158,7 +158,8 @@ public sealed class PipelineHarness : IDisposable
 
     /// <summary>
     /// Removes the containers labelled <see cref="Label"/>=<see cref="Id"/>, the releases, probes and tests on this harness's network,
-    /// its proxy, network, registry keys and service folders; returns how many containers it removed. Runs once.
+    /// its proxy, network, the images its services' deploys built, registry keys and service folders; returns how many
+    /// containers it removed. Runs once.
     /// </summary>
     public async Task<int> CleanupAsync(CancellationToken ct = default)
     {
@@ -202,6 +203,7 @@ public sealed class PipelineHarness : IDisposable
         }
 
         await Engine.RemoveNetworkAsync(Network, ct);
+        await RemoveBuiltImagesAsync(ct);
         await Registry.DeletePrefixAsync(KeyPrefix + "/", ct);
         if (Directory.Exists(_root))
         {
@@ -209,6 +211,36 @@ public sealed class PipelineHarness : IDisposable
         }
 
         return containers.Count;
+    }
+
+    /// <summary>
+    /// Removes the images the services' deploys built on the CD engine (each is the last of its build's steps; the steps
+    /// before it may be other builds' too, so they stay). Otherwise every test leaves a few, and the engine's legacy
+    /// builder scans all images on the same parent for each cached step: 11,000 of them made a cached build 0.3-0.5 s.
+    /// </summary>
+    private async Task RemoveBuiltImagesAsync(CancellationToken ct)
+    {
+        if (Defaults.CdEngine.TlsVerify)
+        {
+            return;
+        }
+
+        using var client = new global::Docker.DotNet.DockerClientBuilder().WithEndpoint(Defaults.CdEngine.Host).Build();
+        foreach (var service in _services)
+        {
+            var filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{Labels.Service}={service}"] = true } };
+            foreach (var image in await client.Images.ListImagesAsync(new global::Docker.DotNet.Models.ImagesListParameters { Filters = filters }, ct))
+            {
+                try
+                {
+                    await client.Images.DeleteImageAsync(image.ID, new global::Docker.DotNet.Models.ImageDeleteParameters { Force = true, NoPrune = true }, ct);
+                }
+                catch (global::Docker.DotNet.DockerApiException)
+                {
+                    // Gone already, or still used by a container another test started from it: it is left.
+                }
+            }
+        }
     }
 
     /// <summary>Cleans up (when not done yet) and closes the clients.</summary>
