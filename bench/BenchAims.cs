@@ -18,7 +18,7 @@ internal static class BenchAims
             yield return Aim(p.RouteAddedFailed == 0, $"{p.Proxy}: a new route under load loses nothing (got {(p.RouteAddedFailed is { } n ? n.ToString(CultureInfo.InvariantCulture) : "n/a")} failed)");
 
             yield return Aim(p.RollbackMaxMs <= 2000, $"{p.Proxy}: rollback <= 2 s (got max {F(p.RollbackMaxMs)} ms)");
-            yield return Aim(p.OverheadRatio <= 0.8, $"{p.Proxy}: overhead ratio <= 0.8 (got {F(p.OverheadRatio, "0.00")})");
+            yield return Aim(p.OverheadRatio <= 0.8, $"{p.Proxy}: overhead ratio <= 0.8 (got {F(p.OverheadRatio, "0.000")})");
             yield return Aim(p.Config1000Ms < 1000, $"{p.Proxy}: 1,000-route config applied in < 1 s (got {F(p.Config1000Ms)} ms)");
         }
 

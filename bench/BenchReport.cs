@@ -88,7 +88,7 @@ internal sealed record BenchReport
             ("rollback p50 / max ms", f => $"{Whole(f.RollbackP50Ms)} / {Whole(f.RollbackMaxMs)}"),
             ("deploy median s (pipeline)", f => Seconds(f.PipelineDeployMedianS)),
             ("deploy median s (baseline)", f => Seconds(f.BaselineDeployMedianS)),
-            ("overhead ratio", f => f.OverheadRatio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) : "n/a"),
+            ("overhead ratio", f => f.OverheadRatio is { } r ? r.ToString("0.000", CultureInfo.InvariantCulture) : "n/a"),
             ("1,000-route config ms", f => $"{Whole(f.Config1000Ms)} (render {Whole(f.Config1000RenderMs)}, validate {Whole(f.Config1000ValidateMs)}, apply {Whole(f.Config1000ApplyMs)})"),
         };
         var width = rows.Max(r => r.Name.Length) + 2;

@@ -276,7 +276,7 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
                 RollbackMaxMs = Statistics.Max(rollbackMs),
                 PipelineDeployMedianS = pipelineMedian,
                 BaselineDeployMedianS = baselineMedian,
-                OverheadRatio = pipelineMedian is { } p && baselineMedian is { } b && b > 0 ? Math.Round(p / b, 2) : null,
+                OverheadRatio = pipelineMedian is { } p && baselineMedian is { } b && b > 0 ? Math.Round(p / b, 3) : null,
                 Config1000Ms = config.Total,
                 Config1000RenderMs = config.Render,
                 Config1000ValidateMs = config.Validate,

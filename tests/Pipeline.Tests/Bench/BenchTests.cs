@@ -87,6 +87,19 @@ public sealed class BenchReportTests
     }
 
     [Test]
+    public void Should_Miss_The_Overhead_Aim_Just_Above_0_8_Without_Rounding_It_Away()
+    {
+        // Given a ratio of 0.803 (2.23 / 2.78 s), which two decimals would show as 0.80
+        var report = Report(new ProxyFigures { Proxy = "haproxy", Requests = 100_000, OverheadRatio = 0.803 });
+
+        // When the aims are checked
+        var notes = BenchAims.Notes(report).ToList();
+
+        // Then it is missed, and the figure says why
+        notes.ShouldContain("aim MISSED: haproxy: overhead ratio <= 0.8 (got 0.803)");
+    }
+
+    [Test]
     public void Should_Miss_The_Total_Requests_Aim_Below_100000_Requests_Over_Both_Proxies()
     {
         // Given 99,999 requests over the two proxies
