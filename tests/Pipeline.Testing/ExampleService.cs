@@ -20,6 +20,9 @@ public static class ExampleService
         return directory;
     }
 
+    /// <summary>A shell word that expands to the container's IPv4 addresses but loopback, each followed by a space.</summary>
+    public const string Addresses = "$(ip -4 -o addr show | awk '$2 != \"lo\" { sub(\"/.*\", \"\", $4); printf \"%s \", $4 }')";
+
     /// <summary>Makes the copy's tests.sh run <paramref name="shellLine"/> first, before it looks at TEST_TYPE.</summary>
     public static void RunFirstInTests(string directory, string shellLine)
     {

@@ -74,7 +74,7 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         // Given a service whose tests print the addresses they run from
         var service = TestEnvironment.UniqueName("stack");
         var dir = _harness.CreateService(service);
-        ExampleService.RunFirstInTests(dir, "echo \"running from: $(ip -4 -o addr show | awk '$2 != \"lo\" { sub(\"/.*\", \"\", $4); printf \"%s \", $4 }')\"");
+        ExampleService.RunFirstInTests(dir, $"echo \"running from: {ExampleService.Addresses}\"");
 
         // When it is deployed twice (the first deploy starts the probe beside its release)
         foreach (var version in new[] { "1.0.0", "1.1.0" })
@@ -119,9 +119,10 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         answer.StatusCode.ShouldBe(HttpStatusCode.OK);
         answer.Headers.GetValues("X-Pipeline-Color").ShouldHaveSingleItem().ShouldBe("blue");
         (await answer.Content.ReadAsStringAsync()).Trim().ShouldBe("slow answer");
-        var drained = run.Log.ToList().FindIndex(l => l.Contains("has no request in flight to blue", StringComparison.Ordinal));
+        var log = run.Log.ToList();
+        var drained = log.FindIndex(l => l.Contains("has no request in flight to blue", StringComparison.Ordinal));
         drained.ShouldBeGreaterThanOrEqualTo(0, string.Join('\n', run.Log));
-        var removed = run.Log.ToList().FindIndex(l => l.StartsWith("Removed ", StringComparison.Ordinal) && l.Contains("(blue, 1.0.0)", StringComparison.Ordinal));
+        var removed = log.FindIndex(l => l.StartsWith("Removed ", StringComparison.Ordinal) && l.Contains("(blue, 1.0.0)", StringComparison.Ordinal));
         removed.ShouldBeGreaterThan(drained, string.Join('\n', run.Log));
         (await _harness.ReleasesAsync(service)).ShouldHaveSingleItem().Labels[Labels.Color].ShouldBe("green");
     }

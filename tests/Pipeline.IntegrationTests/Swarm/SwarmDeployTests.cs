@@ -63,7 +63,7 @@ public sealed class SwarmDeployTests
         var harness = TestSwarm.Own(SwarmHarness.Create());
         var service = TestEnvironment.UniqueName("swfrom");
         var dir = harness.CreateService(service);
-        ExampleService.RunFirstInTests(dir, "[ \"$TEST_TYPE\" = pre-integration ] && echo \"running from: $(ip -4 -o addr show | awk '$2 != \"lo\" { sub(\"/.*\", \"\", $4); printf \"%s \", $4 }')\"");
+        ExampleService.RunFirstInTests(dir, $"[ \"$TEST_TYPE\" = pre-integration ] && echo \"running from: {ExampleService.Addresses}\"");
 
         // When it is deployed
         var run = FaultRun.Execute(SwarmHarness.For(harness, dir, "1.0.0"));
