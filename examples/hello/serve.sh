@@ -12,6 +12,9 @@ for dir in "$root" "$root${SERVICE_ROUTE:-/}"; do
 done
 # busybox httpd as PID 1 ignores SIGTERM; trap it so `docker stop` is quick.
 trap 'kill "$server" 2>/dev/null; exit 0' TERM INT
-httpd -f -p "$port" -h "$root" &
+# busybox httpd listens with a backlog of 9: under load, connections beyond it wait a second for a SYN retransmission.
+# busybox nc listens with a backlog of one per -l (-ll and more: a server that runs httpd per connection), here 128.
+backlog=$(printf '%0128d' 0 | tr 0 l)
+nc -"$backlog" -p "$port" -e httpd -i -h "$root" &
 server=$!
 wait "$server"
