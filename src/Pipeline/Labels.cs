@@ -25,6 +25,8 @@ public static class Labels
     public const string Network = "pipeline.network";
     /// <summary>On a release container Heal or Scale started in place of another (or beside the others): the id of that run.</summary>
     public const string HealedBy = "pipeline.healed-by";
+    /// <summary>On a network claim (a volume): the id of the call that holds it, the only one that may create the network.</summary>
+    public const string NetworkClaim = "pipeline.network-claim";
 }
 
 /// <summary>The values of the <see cref="Labels.Role"/> label.</summary>
@@ -38,6 +40,8 @@ public static class Roles
     public const string Test = "test";
     /// <summary>The pipeline network a deploy created.</summary>
     public const string Network = "network";
+    /// <summary>A volume held while one call creates a network, so two runs never create two of one name (removed after).</summary>
+    public const string NetworkClaim = "network-claim";
     /// <summary>
     /// A probe container on the release network that checks a new release's health from the production side: one
     /// long-lived per network (labelled <see cref="Labels.Network"/> and the deploy that started it), or one per check.

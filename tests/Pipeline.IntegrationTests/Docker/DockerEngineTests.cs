@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.Net;
 using System.Net.Sockets;
 using Pipeline.Docker;
+using Pipeline.Provisioning;
 
 namespace Pipeline.IntegrationTests.Docker;
 
@@ -531,10 +532,11 @@ public sealed class DockerEngineTests
             // When each ensures it three times, all at once
             var ids = await Task.WhenAll(clients.SelectMany(c => Enumerable.Range(0, 3).Select(_ => c.EnsureNetworkAsync(name, labels))));
 
-            // Then one network of that name exists, and every call returned it
+            // Then one network of that name exists, every call returned it, and no claim is left
             var listed = await _engine.ListNetworksAsync(new Dictionary<string, string> { ["pipeline.service"] = name });
             listed.Select(n => n.Id).ShouldBe([ids[0]], $"{listed.Count} networks named {name}");
             ids.Distinct().ShouldBe([ids[0]]);
+            (await _engine.ListVolumesAsync(new Dictionary<string, string>())).ShouldNotContain(v => v.Name == $"{name}-network-claim");
         }
         finally
         {
@@ -544,6 +546,61 @@ public sealed class DockerEngineTests
             }
 
             clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Test]
+    public async Task Should_Wait_For_The_Network_Another_Run_Claimed_Instead_Of_Creating_A_Second_One()
+    {
+        // Given another run's claim on a new network's name: it is creating the network
+        var name = TestEnvironment.UniqueName("pipeline-test-claimed");
+        var claim = $"{name}-network-claim";
+        await _engine.CreateVolumeAsync(claim, new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim, [Labels.NetworkClaim] = "another-run" });
+        try
+        {
+            // When this run ensures the network meanwhile
+            var ensuring = _engine.EnsureNetworkAsync(name, new Dictionary<string, string> { ["pipeline.test"] = "true", ["pipeline.service"] = name });
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            ensuring.IsCompleted.ShouldBeFalse("it waits while another run holds the claim");
+
+            // And the other run's network appears (the docker CLI, as that run) and its claim is given up
+            var created = await new ProcessCommandRunner().RunAsync("docker", ["network", "create", "--label", "pipeline.test=true", "--label", $"pipeline.service={name}", name]);
+            created.ExitCode.ShouldBe(0, created.Output);
+            await _engine.RemoveVolumeAsync(claim);
+
+            // Then this run settles on that network: one network of the name
+            var id = await ensuring.WaitAsync(TimeSpan.FromSeconds(10));
+            id.ShouldBe(created.Output.Trim());
+            (await _engine.ListNetworksAsync(new Dictionary<string, string> { ["pipeline.service"] = name })).Select(n => n.Id).ShouldBe([id]);
+        }
+        finally
+        {
+            await _engine.RemoveNetworkAsync(name);
+            await _engine.RemoveVolumeAsync(claim);
+        }
+    }
+
+    [Test]
+    public async Task Should_Take_Over_A_Network_Claim_A_Crashed_Run_Left_And_Create_The_Network()
+    {
+        // Given the claim of a run that crashed while creating the network (the volume, with its id, and no network)
+        var name = TestEnvironment.UniqueName("pipeline-test-claimed");
+        var claim = $"{name}-network-claim";
+        await _engine.CreateVolumeAsync(claim, new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim, [Labels.NetworkClaim] = "crashed-run" });
+        using var patient = new DockerEngine(TestEnvironment.Docker) { NetworkClaimPatience = TimeSpan.FromSeconds(1) };
+        try
+        {
+            // When a run ensures the network
+            var id = await patient.EnsureNetworkAsync(name, new Dictionary<string, string> { ["pipeline.test"] = "true", ["pipeline.service"] = name });
+
+            // Then it waited the claim out, took it over, created the network and gave the claim up
+            (await _engine.ListNetworksAsync(new Dictionary<string, string> { ["pipeline.service"] = name })).Select(n => n.Id).ShouldBe([id]);
+            (await _engine.ListVolumesAsync(new Dictionary<string, string>())).ShouldNotContain(v => v.Name == claim);
+        }
+        finally
+        {
+            await _engine.RemoveNetworkAsync(name);
+            await _engine.RemoveVolumeAsync(claim);
         }
     }
 
