@@ -97,6 +97,11 @@ public abstract class DeploymentStage : AsyncFrostingTask<DeploymentContext>
 
         // Work started beside the stages (the service image's build, the pushes) ends before the run reports and unwinds.
         await context.SettleBesideWorkAsync();
+        if (!context.State.Committed && context.State.OldColorDrain is { } drain)
+        {
+            // The rollback gives the old colour its traffic back: its drain is no longer waited for.
+            await drain.StopAsync();
+        }
 
         try
         {

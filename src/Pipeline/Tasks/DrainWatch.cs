@@ -5,7 +5,8 @@ namespace Pipeline.Tasks;
 /// <summary>
 /// Watches the old colour drain in the proxy beside the post-integration tests: since the switch no new request goes to
 /// it, so what is in flight to it can only end, and RetireOldRelease then waits only for what is left. Stopped (and
-/// awaited) when the tests fail, since the rollback gives the old colour its traffic back.
+/// awaited) by a stage's failure handler before the deploy is committed, since the rollback gives the old colour its
+/// traffic back.
 /// </summary>
 internal sealed class DrainWatch
 {
@@ -50,9 +51,15 @@ internal sealed class DrainWatch
         }
     }
 
-    /// <summary>Stops watching and waits until the watch has stopped.</summary>
+    /// <summary>Stops watching and waits until the watch has stopped; nothing to do when it has already ended.</summary>
     public async Task StopAsync()
     {
+        if (Result.IsCompleted)
+        {
+            _stop.Dispose();
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         await Result.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
         _stop.Dispose();

@@ -39,22 +39,8 @@ public sealed class PostIntegrationTests : DeploymentStage
         }
 
         // Meanwhile, watch the old colour drain: RetireOldRelease then waits only for what is still in flight to it.
-        var drain = DrainWatch.Start(context, ct);
-        try
-        {
-            await RunTestsAsync(context, proxyUrl, baseUrl, environment, ct);
-        }
-        catch
-        {
-            if (drain is not null)
-            {
-                await drain.StopAsync();
-            }
-
-            throw;
-        }
-
-        context.State.OldColorDrain = drain;
+        context.State.OldColorDrain = DrainWatch.Start(context, ct);
+        await RunTestsAsync(context, proxyUrl, baseUrl, environment, ct);
     }
 
     private static async Task RunTestsAsync(DeploymentContext context, Uri proxyUrl, Uri baseUrl, Dictionary<string, string> environment, CancellationToken ct)

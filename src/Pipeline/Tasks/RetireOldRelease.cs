@@ -24,20 +24,7 @@ public sealed class RetireOldRelease : DeploymentStage
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
         var state = context.State;
-        try
-        {
-            await CommitAsync(context, ct);
-        }
-        catch
-        {
-            // Not committed: the rollback gives the old colour its traffic back, so its drain is not waited for.
-            if (state.OldColorDrain is { } watched)
-            {
-                await watched.StopAsync();
-            }
-
-            throw;
-        }
+        await CommitAsync(context, ct);
 
         // Committed: from here a failure must not roll back, and the message must say the new release is live.
         try
