@@ -12,9 +12,6 @@ for dir in "$root" "$root${SERVICE_ROUTE:-/}"; do
 done
 # busybox httpd as PID 1 ignores SIGTERM; trap it so `docker stop` is quick.
 trap 'kill "$server" 2>/dev/null; exit 0' TERM INT
-# busybox httpd listens with a backlog of 9: under load, connections beyond it wait a second for a SYN retransmission.
-# busybox nc listens with a backlog of one per -l (-ll and more: a server that runs httpd per connection), here 128.
-backlog=$(printf '%0128d' 0 | tr 0 l)
-nc -"$backlog" -p "$port" -e httpd -i -h "$root" &
+httpd -f -p "$port" -h "$root" &
 server=$!
 wait "$server"
