@@ -554,12 +554,11 @@ public sealed class DockerEngineTests
     {
         // Given another run's claim on a new network's name: it is creating the network
         var name = TestEnvironment.UniqueName("pipeline-test-claimed");
-        var claim = $"{name}-network-claim";
-        await _engine.CreateVolumeAsync(claim, new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim, [Labels.NetworkClaim] = "another-run" });
+        var claim = await ClaimNetworkAsync(name, "another-run");
         try
         {
             // When this run ensures the network meanwhile
-            var ensuring = _engine.EnsureNetworkAsync(name, new Dictionary<string, string> { ["pipeline.test"] = "true", ["pipeline.service"] = name });
+            var ensuring = _engine.EnsureNetworkAsync(name, TestNetworkLabels(name));
             await Task.Delay(TimeSpan.FromMilliseconds(500));
             ensuring.IsCompleted.ShouldBeFalse("it waits while another run holds the claim");
 
@@ -571,7 +570,7 @@ public sealed class DockerEngineTests
             // Then this run settles on that network: one network of the name
             var id = await ensuring.WaitAsync(TimeSpan.FromSeconds(10));
             id.ShouldBe(created.Output.Trim());
-            (await _engine.ListNetworksAsync(new Dictionary<string, string> { ["pipeline.service"] = name })).Select(n => n.Id).ShouldBe([id]);
+            (await _engine.ListNetworksAsync(TestNetworkLabels(name))).Select(n => n.Id).ShouldBe([id]);
         }
         finally
         {
@@ -585,16 +584,15 @@ public sealed class DockerEngineTests
     {
         // Given the claim of a run that crashed while creating the network (the volume, with its id, and no network)
         var name = TestEnvironment.UniqueName("pipeline-test-claimed");
-        var claim = $"{name}-network-claim";
-        await _engine.CreateVolumeAsync(claim, new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim, [Labels.NetworkClaim] = "crashed-run" });
+        var claim = await ClaimNetworkAsync(name, "crashed-run");
         using var patient = new DockerEngine(TestEnvironment.Docker) { NetworkClaimPatience = TimeSpan.FromSeconds(1) };
         try
         {
             // When a run ensures the network
-            var id = await patient.EnsureNetworkAsync(name, new Dictionary<string, string> { ["pipeline.test"] = "true", ["pipeline.service"] = name });
+            var id = await patient.EnsureNetworkAsync(name, TestNetworkLabels(name));
 
             // Then it waited the claim out, took it over, created the network and gave the claim up
-            (await _engine.ListNetworksAsync(new Dictionary<string, string> { ["pipeline.service"] = name })).Select(n => n.Id).ShouldBe([id]);
+            (await _engine.ListNetworksAsync(TestNetworkLabels(name))).Select(n => n.Id).ShouldBe([id]);
             (await _engine.ListVolumesAsync(new Dictionary<string, string>())).ShouldNotContain(v => v.Name == claim);
         }
         finally
@@ -603,6 +601,16 @@ public sealed class DockerEngineTests
             await _engine.RemoveVolumeAsync(claim);
         }
     }
+
+    /// <summary>Leaves the claim the run <paramref name="holder"/> holds while it creates the network <paramref name="name"/>; returns the claim's volume.</summary>
+    private async Task<string> ClaimNetworkAsync(string name, string holder)
+    {
+        var claim = $"{name}-network-claim";
+        await _engine.CreateVolumeAsync(claim, new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim, [Labels.NetworkClaim] = holder });
+        return claim;
+    }
+
+    private static Dictionary<string, string> TestNetworkLabels(string name) => new() { ["pipeline.test"] = "true", ["pipeline.service"] = name };
 
     [Test]
     public async Task Should_Create_Network_Once_List_It_By_Label_And_Remove_It()
