@@ -8,6 +8,9 @@ namespace Pipeline.Docker;
 // Networks: ensure, remove, list.
 public sealed partial class DockerEngine
 {
+    /// <summary>The volume whose holder alone may create the network <paramref name="network"/>.</summary>
+    internal static string NetworkClaimOf(string network) => $"{network}-network-claim";
+
     /// <summary>How long a call waits for another to create the network it claimed before taking the claim over.</summary>
     internal TimeSpan NetworkClaimPatience { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -26,7 +29,7 @@ public sealed partial class DockerEngine
         {
             return await CallAsync($"creating network {name}", async () =>
             {
-                var claim = $"{name}-network-claim";
+                var claim = NetworkClaimOf(name);
                 var ours = Guid.NewGuid().ToString("N");
                 (string Holder, long Since)? waitingFor = null;
                 while (true)

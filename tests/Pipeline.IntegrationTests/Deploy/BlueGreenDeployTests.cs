@@ -121,9 +121,9 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         (await answer.Content.ReadAsStringAsync()).Trim().ShouldBe("slow answer");
         var log = run.Log.ToList();
         var drained = log.FindIndex(l => l.Contains("has no request in flight to blue", StringComparison.Ordinal));
-        drained.ShouldBeGreaterThanOrEqualTo(0, string.Join('\n', run.Log));
+        drained.ShouldBeGreaterThanOrEqualTo(0, string.Join('\n', log));
         var removed = log.FindIndex(l => l.StartsWith("Removed ", StringComparison.Ordinal) && l.Contains("(blue, 1.0.0)", StringComparison.Ordinal));
-        removed.ShouldBeGreaterThan(drained, string.Join('\n', run.Log));
+        removed.ShouldBeGreaterThan(drained, string.Join('\n', log));
         (await _harness.ReleasesAsync(service)).ShouldHaveSingleItem().Labels[Labels.Color].ShouldBe("green");
     }
 

@@ -525,7 +525,7 @@ public sealed class DockerEngineTests
     {
         // Given four clients of the engine (as four pipeline runs would be), and a network name nobody has used
         var name = TestEnvironment.UniqueName("pipeline-test-race");
-        var labels = new Dictionary<string, string> { ["pipeline.test"] = "true", ["pipeline.service"] = name };
+        var labels = TestNetworkLabels(name);
         var clients = Enumerable.Range(0, 4).Select(_ => new DockerEngine(TestEnvironment.Docker)).ToList();
         try
         {
@@ -536,7 +536,7 @@ public sealed class DockerEngineTests
             var listed = await _engine.ListNetworksAsync(new Dictionary<string, string> { ["pipeline.service"] = name });
             listed.Select(n => n.Id).ShouldBe([ids[0]], $"{listed.Count} networks named {name}");
             ids.Distinct().ShouldBe([ids[0]]);
-            (await _engine.ListVolumesAsync(new Dictionary<string, string>())).ShouldNotContain(v => v.Name == $"{name}-network-claim");
+            (await _engine.ListVolumesAsync(new Dictionary<string, string>())).ShouldNotContain(v => v.Name == DockerEngine.NetworkClaimOf(name));
         }
         finally
         {
@@ -605,7 +605,7 @@ public sealed class DockerEngineTests
     /// <summary>Leaves the claim the run <paramref name="holder"/> holds while it creates the network <paramref name="name"/>; returns the claim's volume.</summary>
     private async Task<string> ClaimNetworkAsync(string name, string holder)
     {
-        var claim = $"{name}-network-claim";
+        var claim = DockerEngine.NetworkClaimOf(name);
         await _engine.CreateVolumeAsync(claim, new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim, [Labels.NetworkClaim] = holder });
         return claim;
     }
