@@ -15,11 +15,15 @@ internal sealed class BenchEnvironment : IDisposable
 {
     private readonly List<string> _services = [];
 
-    public BenchEnvironment(string proxyKind, DeploymentOptions defaults)
+    public BenchEnvironment(string proxyKind, DeploymentOptions defaults, int listenBacklog)
     {
         Harness = new PipelineHarness(proxyKind, "bench", defaults);
         BaselinePort = TestEnvironment.FreePort();
+        ListenBacklog = listenBacklog;
     }
+
+    /// <summary>The listen backlog of the services' copies of examples/hello; 0 for busybox httpd's own (9).</summary>
+    public int ListenBacklog { get; }
 
     /// <summary>The host port the pipeline's proxy publishes HTTPS on, or null for none.</summary>
     public int? HttpsPort { get; set; }
@@ -34,7 +38,10 @@ internal sealed class BenchEnvironment : IDisposable
     /// <summary>A template the pipeline's deploys render with instead of the built-in one (e.g. one that logs every request).</summary>
     public string? ProxyTemplate { get; set; }
 
-    /// <summary>A copy of examples/hello for <paramref name="service"/>; <paramref name="failAt"/> (a TEST_TYPE) makes those tests fail.</summary>
+    /// <summary>
+    /// A copy of examples/hello for <paramref name="service"/>, listening with <see cref="ListenBacklog"/>;
+    /// <paramref name="failAt"/> (a TEST_TYPE) makes those tests fail.
+    /// </summary>
     public string CreateService(string service, string? failAt = null)
     {
         lock (_services)
@@ -45,7 +52,13 @@ internal sealed class BenchEnvironment : IDisposable
             }
         }
 
-        return Harness.CreateService(failAt is null ? service : $"{service}-fails-{failAt}", failAt);
+        var directory = Harness.CreateService(failAt is null ? service : $"{service}-fails-{failAt}", failAt);
+        if (ListenBacklog > 0)
+        {
+            ExampleService.ListenWithBacklog(directory, ListenBacklog);
+        }
+
+        return directory;
     }
 
     public DeploymentOptions OptionsFor(string serviceDirectory, string service, string version, string route = "/") =>

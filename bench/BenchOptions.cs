@@ -55,6 +55,13 @@ internal sealed record BenchOptions
     public bool CaptureProxyLog { get; init; }
 
     /// <summary>
+    /// The listen backlog of the deployed copies of examples/hello: busybox nc listens with it and runs httpd per
+    /// connection (serve.sh's <c>LISTEN_BACKLOG</c>); 0 keeps busybox httpd's own listener, whose backlog of 9 overflows
+    /// under the bench's load (README "Benchmark"). The default value is 128.
+    /// </summary>
+    public int ListenBacklog { get; init; } = 128;
+
+    /// <summary>
     /// <c>--orchestrator=swarm</c>: the swarm bench (<see cref="SwarmBench"/>: the deploys on one engine and on the test
     /// swarm, and a worker killed) instead of the proxy bench. The default value is false.
     /// </summary>
@@ -108,6 +115,7 @@ internal sealed record BenchOptions
             ConfigRoutes = Int("config-routes", o.ConfigRoutes, 0, 100_000),
             Baseline = Bool("baseline", o.Baseline),
             CaptureProxyLog = Bool("capture-proxy-log", o.CaptureProxyLog),
+            ListenBacklog = Int("listen-backlog", o.ListenBacklog, 0, 4096),
         };
     }
 

@@ -58,6 +58,9 @@ internal sealed record BenchReport
     public required int KeepAliveConnections { get; init; }
     public required int CloseConnections { get; init; }
     public required double RequestIntervalMs { get; init; }
+
+    /// <summary>The deployed examples/hello's listen backlog (<c>--listen-backlog</c>); 0 = busybox httpd's own, 9.</summary>
+    public int ListenBacklog { get; init; }
     public required IReadOnlyList<ProxyFigures> Proxies { get; init; }
     public ConcurrencyFigures? Concurrency { get; init; }
 

@@ -38,7 +38,8 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
         var wall = Stopwatch.StartNew();
         log($"Bench: {options.Deploys} deploys + {options.Rollbacks} rollbacks per proxy ({string.Join(", ", options.Proxies)}), " +
             $"load {options.Connections} keep-alive + {options.CloseConnections} Connection: close raw-socket clients on 127.0.0.1, " +
-            $"{options.Interval.TotalMilliseconds:0} ms between a client's requests, no retries.");
+            $"{options.Interval.TotalMilliseconds:0} ms between a client's requests, no retries; examples/hello listens " +
+            (options.ListenBacklog > 0 ? $"through busybox nc, backlog {options.ListenBacklog}." : "with busybox httpd's own listener, backlog 9."));
 
         var figures = new List<ProxyFigures>();
         foreach (var kind in options.Proxies)
@@ -47,7 +48,7 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
         }
 
         var concurrency = options.ConcurrentServices > 0
-            ? await MeasureConcurrencyAsync(options.Proxies[0], options.ConcurrentServices, defaults, log, ct)
+            ? await MeasureConcurrencyAsync(options.Proxies[0], options.ConcurrentServices, options.ListenBacklog, defaults, log, ct)
             : null;
 
         var report = new BenchReport
@@ -63,6 +64,7 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
             KeepAliveConnections = options.Connections,
             CloseConnections = options.CloseConnections,
             RequestIntervalMs = options.Interval.TotalMilliseconds,
+            ListenBacklog = options.ListenBacklog,
             Proxies = figures,
             Concurrency = concurrency,
         };
@@ -90,7 +92,7 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
 
     private static async Task<ProxyFigures> MeasureProxyAsync(string kind, BenchOptions options, string root, DeploymentOptions defaults, Action<string> log, CancellationToken ct)
     {
-        using var env = new BenchEnvironment(kind, defaults);
+        using var env = new BenchEnvironment(kind, defaults, options.ListenBacklog);
         var problems = new List<string>();
         try
         {
@@ -327,9 +329,9 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
         return (Round(total), Round(render), Round(validate), Round(total - render - validate));
     }
 
-    private static async Task<ConcurrencyFigures> MeasureConcurrencyAsync(string kind, int count, DeploymentOptions defaults, Action<string> log, CancellationToken ct)
+    private static async Task<ConcurrencyFigures> MeasureConcurrencyAsync(string kind, int count, int listenBacklog, DeploymentOptions defaults, Action<string> log, CancellationToken ct)
     {
-        using var env = new BenchEnvironment(kind, defaults);
+        using var env = new BenchEnvironment(kind, defaults, listenBacklog);
         var problems = new List<string>();
         try
         {

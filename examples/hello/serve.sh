@@ -12,6 +12,12 @@ for dir in "$root" "$root${SERVICE_ROUTE:-/}"; do
 done
 # busybox httpd as PID 1 ignores SIGTERM; trap it so `docker stop` is quick.
 trap 'kill "$server" 2>/dev/null; exit 0' TERM INT
-httpd -f -p "$port" -h "$root" &
+if [ -n "${LISTEN_BACKLOG:-}" ]; then
+  # httpd listens with a backlog of 9. With LISTEN_BACKLOG=N (the bench sets 128) busybox nc listens instead, with a
+  # backlog of one per -l (-ll and more: it runs httpd per connection).
+  nc -"$(printf "%0${LISTEN_BACKLOG}d" 0 | tr 0 l)" -p "$port" -e httpd -i -h "$root" &
+else
+  httpd -f -p "$port" -h "$root" &
+fi
 server=$!
 wait "$server"

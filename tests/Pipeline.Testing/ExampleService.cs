@@ -20,6 +20,18 @@ public static class ExampleService
         return directory;
     }
 
+    /// <summary>
+    /// Makes the copy listen through busybox nc with a backlog of <paramref name="backlog"/> (serve.sh's
+    /// <c>LISTEN_BACKLOG</c>, set in both images) instead of busybox httpd's own listener, whose backlog is 9.
+    /// </summary>
+    public static void ListenWithBacklog(string directory, int backlog)
+    {
+        foreach (var dockerfile in new[] { "Dockerfile", "Dockerfile.tests" })
+        {
+            File.AppendAllText(Path.Combine(directory, dockerfile), $"ENV LISTEN_BACKLOG={backlog}\n");
+        }
+    }
+
     /// <summary>A shell word that expands to the container's IPv4 addresses but loopback, each followed by a space.</summary>
     public const string Addresses = "$(ip -4 -o addr show | awk '$2 != \"lo\" { sub(\"/.*\", \"\", $4); printf \"%s \", $4 }')";
 

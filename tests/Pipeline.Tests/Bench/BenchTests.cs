@@ -156,17 +156,18 @@ public sealed class BenchOptionsTests
         options.CaptureProxyLog.ShouldBeFalse();
         options.HttpsConnections.ShouldBe(4);
         options.RouteAdded.ShouldBeTrue();
+        options.ListenBacklog.ShouldBe(128);
     }
 
     [Test]
     public void Should_Read_A_Short_Run_From_The_Options()
     {
-        var given = new Dictionary<string, string> { ["deploys"] = "3", ["rollbacks"] = "1", ["connections"] = "8", ["proxy"] = "nginx", ["baseline"] = "false", ["capture-proxy-log"] = "true", ["https-connections"] = "0", ["route-added"] = "false" };
+        var given = new Dictionary<string, string> { ["deploys"] = "3", ["rollbacks"] = "1", ["connections"] = "8", ["proxy"] = "nginx", ["baseline"] = "false", ["capture-proxy-log"] = "true", ["https-connections"] = "0", ["route-added"] = "false", ["listen-backlog"] = "0" };
 
         var options = BenchOptions.Parse(given.GetValueOrDefault);
 
         (options.Deploys, options.Rollbacks, options.Connections, options.Baseline, options.CaptureProxyLog).ShouldBe((3, 1, 8, false, true));
-        (options.HttpsConnections, options.RouteAdded).ShouldBe((0, false));
+        (options.HttpsConnections, options.RouteAdded, options.ListenBacklog).ShouldBe((0, false, 0));
         options.Proxies.ShouldBe(["nginx"]);
     }
 
@@ -174,6 +175,7 @@ public sealed class BenchOptionsTests
     [TestCase("deploys", "0", "--deploys=0: expected a whole number from 1 to 1000.")]
     [TestCase("services", "51", "--services=51: expected a whole number from 0 to 50.")]
     [TestCase("rollbacks", "-1", "--rollbacks=-1: expected a whole number from 0 to 1000.")]
+    [TestCase("listen-backlog", "4097", "--listen-backlog=4097: expected a whole number from 0 to 4096.")]
     [TestCase("capture-proxy-log", "maybe", "--capture-proxy-log=maybe: use true or false.")]
     public void Should_Name_The_Bad_Option(string name, string value, string message)
     {
