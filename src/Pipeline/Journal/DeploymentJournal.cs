@@ -43,6 +43,8 @@ public sealed class DeploymentJournal(IServiceRegistry registry, string prefix, 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly string _prefix = $"{prefix}/journal/{service}/";
     private readonly string _auditPrefix = $"{prefix}/audit/{service}/";
+    private readonly SemaphoreSlim _recording = new(1, 1);
+    private long? _next;
 
     /// <summary>The prefix of the journal's keys.</summary>
     public string KeyPrefix => _prefix;
@@ -50,15 +52,33 @@ public sealed class DeploymentJournal(IServiceRegistry registry, string prefix, 
     /// <summary>The prefix of the audit entries of this service (who cleared which stuck step).</summary>
     public string AuditPrefix => _auditPrefix;
 
-    /// <summary>Persists an undo step (stamped with this journal's deploy id); only then may the caller make the change.</summary>
+    /// <summary>
+    /// Persists an undo step (stamped with this journal's deploy id) under the next sequence number; only then may the
+    /// caller make the change. The journal is read for that number once (again after a step was removed here); after
+    /// that this journal counts on from the last one it wrote: a run writes its journal holding the service's deploy lock (its registry refuses the write
+    /// otherwise), so no one else writes there meanwhile.
+    /// </summary>
     public async Task RecordAsync(UndoStep step, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(step);
-        var existing = await registry.GetPrefixAsync(_prefix, ct);
-        var numbers = Numbered(existing.Keys).Select(n => n.Number).ToList();
-        var next = numbers.Count == 0 ? 1 : numbers.Max() + 1;
         var stamped = step.DeployId is null && deployId is not null ? step with { DeployId = deployId } : step;
-        await registry.PutAsync($"{_prefix}{next:D6}", JsonSerializer.Serialize(stamped, Json), null, ct);
+        await _recording.WaitAsync(ct);
+        try
+        {
+            var next = _next ?? await NextNumberAsync(ct);
+            await registry.PutAsync($"{_prefix}{next:D6}", JsonSerializer.Serialize(stamped, Json), null, ct);
+            _next = next + 1;
+        }
+        finally
+        {
+            _recording.Release();
+        }
+    }
+
+    private async Task<long> NextNumberAsync(CancellationToken ct)
+    {
+        var numbers = Numbered((await registry.GetPrefixAsync(_prefix, ct)).Keys).Select(n => n.Number).ToList();
+        return numbers.Count == 0 ? 1 : numbers.Max() + 1;
     }
 
     /// <summary>The recorded entries in the order they were recorded (damaged ones included, foreign keys left out).</summary>
@@ -71,11 +91,19 @@ public sealed class DeploymentJournal(IServiceRegistry registry, string prefix, 
             .ToList();
     }
 
-    /// <summary>Forgets one step (after it ran).</summary>
-    public Task RemoveAsync(string key, CancellationToken ct = default) => registry.DeleteAsync(key, ct);
+    /// <summary>Forgets one step (after it ran); the next step recorded is numbered after the highest one left.</summary>
+    public Task RemoveAsync(string key, CancellationToken ct = default)
+    {
+        _next = null;
+        return registry.DeleteAsync(key, ct);
+    }
 
     /// <summary>Forgets every step: the deploy committed and there is nothing left to undo.</summary>
-    public Task ClearAsync(CancellationToken ct = default) => registry.DeletePrefixAsync(_prefix, ct);
+    public Task ClearAsync(CancellationToken ct = default)
+    {
+        _next = null;
+        return registry.DeletePrefixAsync(_prefix, ct);
+    }
 
     /// <summary>
     /// Clears a stuck step without running it, for an operator who has dealt with it by hand: first records who did it
@@ -103,6 +131,7 @@ public sealed class DeploymentJournal(IServiceRegistry registry, string prefix, 
         var value = entries[match.Key];
         var audit = who with { Key = match.Key, Step = value };
         await registry.PutAsync($"{_auditPrefix}{audit.At.UtcDateTime:yyyyMMddHHmmssfff}-{audit.DeployId}", JsonSerializer.Serialize(audit, Json), null, ct);
+        _next = null;
         await registry.DeleteAsync(match.Key, ct);
         return Parse(match.Key, value);
     }

@@ -253,14 +253,27 @@ public abstract class ContainerProxy : IProxy
     /// <inheritdoc />
     public async Task<string?> ReadLiveConfigAsync(CancellationToken ct = default)
     {
-        var info = await Engine.InspectContainerAsync(Options.ContainerName, ct).ConfigureAwait(false);
-        if (info is null)
+        string id;
+        string? text;
+        if (running is { } seen && Time.GetElapsedTime(seen.CheckedAt) < RunningRecheck)
         {
-            return null;
+            // Seen running a moment ago (by EnsureRunningAsync or a change): read through its session, no new look.
+            id = seen.ContainerId;
+            text = await ReadFileAsync(id, LiveConfigPath, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            var info = await Engine.InspectContainerAsync(Options.ContainerName, ct).ConfigureAwait(false);
+            if (info is null)
+            {
+                return null;
+            }
+
+            id = info.Id;
+            text = await ReadFileAsync(info, LiveConfigPath, ct).ConfigureAwait(false);
         }
 
-        var text = await ReadFileAsync(info, LiveConfigPath, ct).ConfigureAwait(false);
-        live = text is null ? null : (info.Id, ProxyDocument.Parse(text));
+        live = text is null ? null : (id, ProxyDocument.Parse(text));
         return text;
     }
 

@@ -67,6 +67,27 @@ public sealed class DeploymentJournalTests
     }
 
     [Test]
+    public async Task Should_Write_Each_Further_Step_In_One_Call_Numbered_After_Its_Last()
+    {
+        // Given a journal that recorded a step (reading the journal for its number)
+        var journal = new DeploymentJournal(_registry, "p", "hello");
+        await journal.RecordAsync(UndoStep.RemoveContainer("a"));
+        var calls = new List<string>();
+        _registry.Refuse = operation =>
+        {
+            calls.Add(operation);
+            return false;
+        };
+
+        // When it records two more
+        await journal.RecordAsync(UndoStep.RemoveContainer("b"));
+        await journal.RecordAsync(UndoStep.RemoveContainer("c"));
+
+        // Then each was one write, without reading the journal again
+        calls.ShouldBe(["put 'p/journal/hello/000002'", "put 'p/journal/hello/000003'"]);
+    }
+
+    [Test]
     public async Task Should_Keep_Each_Services_Journal_Apart()
     {
         // Given journals of two services, one a prefix of the other's name
