@@ -253,27 +253,14 @@ public abstract class ContainerProxy : IProxy
     /// <inheritdoc />
     public async Task<string?> ReadLiveConfigAsync(CancellationToken ct = default)
     {
-        string id;
-        string? text;
-        if (running is { } seen && Time.GetElapsedTime(seen.CheckedAt) < RunningRecheck)
+        var info = await Engine.InspectContainerAsync(Options.ContainerName, ct).ConfigureAwait(false);
+        if (info is null)
         {
-            // Seen running a moment ago (by EnsureRunningAsync or a change): read through its session, no new look.
-            id = seen.ContainerId;
-            text = await ReadFileAsync(id, LiveConfigPath, ct).ConfigureAwait(false);
-        }
-        else
-        {
-            var info = await Engine.InspectContainerAsync(Options.ContainerName, ct).ConfigureAwait(false);
-            if (info is null)
-            {
-                return null;
-            }
-
-            id = info.Id;
-            text = await ReadFileAsync(info, LiveConfigPath, ct).ConfigureAwait(false);
+            return null;
         }
 
-        live = text is null ? null : (id, ProxyDocument.Parse(text));
+        var text = await ReadFileAsync(info, LiveConfigPath, ct).ConfigureAwait(false);
+        live = text is null ? null : (info.Id, ProxyDocument.Parse(text));
         return text;
     }
 
