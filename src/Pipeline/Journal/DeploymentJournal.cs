@@ -55,8 +55,8 @@ public sealed class DeploymentJournal(IServiceRegistry registry, string prefix, 
     /// <summary>
     /// Persists an undo step (stamped with this journal's deploy id) under the next sequence number; only then may the
     /// caller make the change. The journal is read for that number once (again after a step was removed here); after
-    /// that this journal counts on from the last one it wrote: a run writes its journal holding the service's deploy lock (its registry refuses the write
-    /// otherwise), so no one else writes there meanwhile.
+    /// that this journal counts on from the last one it wrote: a run writes its journal holding the service's deploy
+    /// lock (its registry refuses the write otherwise), so no one else writes there meanwhile.
     /// </summary>
     public async Task RecordAsync(UndoStep step, CancellationToken ct = default)
     {
