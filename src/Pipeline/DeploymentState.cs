@@ -38,7 +38,7 @@ public sealed class DeploymentState
     /// <summary>True once RetireOldRelease committed the deploy (history written, journal cleared): from then on a failure rolls nothing back.</summary>
     public bool Committed { get; set; }
 
-    /// <summary>The proxy's runtime session being opened while the pre-integration tests run (SwitchProxy waits for it); null before.</summary>
+    /// <summary>The proxy's sessions being opened since DeployRelease started (SwitchProxy waits for them); null before.</summary>
     public Task? ProxyPrepared { get; set; }
 
     /// <summary>The old colour's drain, watched from the start of the post-integration tests (RetireOldRelease waits for it); null before, and on a first deploy.</summary>

@@ -11,6 +11,8 @@ namespace Pipeline.Tasks;
 /// Starts the colour that is not live through the release runtime (containers on the production engine, or a swarm
 /// service), from the registry image, on the release network, labelled; waits until every replica answers its health
 /// path, asked from the production side (the network's long-lived probe, started beside the release when none runs).
+/// Meanwhile the sessions to the proxy are opened (<see cref="SwitchProxy.OpenSessionsAsync"/>), so the switch after
+/// the pre-integration tests is only the change.
 /// </summary>
 [TaskName("DeployRelease")]
 [TaskDescription("Starts the next colour from the registry image through the release runtime and waits until every replica is healthy.")]
@@ -20,6 +22,8 @@ public sealed class DeployRelease : DeploymentStage
     /// <inheritdoc />
     protected override async Task RunStageAsync(DeploymentContext context, CancellationToken ct)
     {
+        context.State.ProxyPrepared = SwitchProxy.OpenSessionsAsync(context.Proxy, ct);
+
         // The pushes may still run beside the stages before: production changes only once they succeeded.
         await PushImage.AwaitAsync(context);
         var runtime = context.Runtime;

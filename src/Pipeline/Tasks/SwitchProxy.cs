@@ -26,7 +26,7 @@ public sealed class SwitchProxy : DeploymentStage
         await using var proxyLock = await proxySwitch.AcquireLockAsync(ct);
         if (context.State.ProxyPrepared is { } preparing)
         {
-            // Opened while the pre-integration tests ran; if that failed, the steps below open it.
+            // Opened since DeployRelease started; if that failed, the steps below open them.
             await preparing.ContinueWith(_ => { }, TaskScheduler.Default);
         }
 
@@ -81,5 +81,21 @@ public sealed class SwitchProxy : DeploymentStage
         context.Log.Information(
             $"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({confirmed.TotalMilliseconds:0} ms after the change; " +
             $"{(change == ProxyChange.Runtime ? "switched at runtime, no reload" : change == ProxyChange.Reload ? "new routes, reloaded" : "it already did")}).");
+    }
+
+    /// <summary>
+    /// Opens the sessions to a running proxy (its runtime interface and its shell) ahead of the switch; they change
+    /// nothing. Only a head start: the switch opens them itself when this failed, and says what failed if it cannot.
+    /// </summary>
+    internal static async Task OpenSessionsAsync(IProxy proxy, CancellationToken ct)
+    {
+        try
+        {
+            await proxy.PrepareAsync(ct);
+        }
+        catch (Exception e) when (e is ProxyException or Docker.DockerEngineException or OperationCanceledException)
+        {
+            // The switch opens them itself.
+        }
     }
 }
