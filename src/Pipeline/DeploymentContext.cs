@@ -158,7 +158,7 @@ public class DeploymentContext : FrostingContext, IAsyncDisposable, IFrostingTas
     /// <summary>Unwinds this service's journal: a failing stage's handler, recovery from a dead run and <c>--target=Rollback</c> use it.</summary>
     public RollbackRunner RollbackRunner => _rollbackRunner ??= new(
         Journal,
-        new RollbackScope(Service, Catalog, ProductionEngine, ProxySwitch) { Releases = Runtime },
+        new RollbackScope(Service, Catalog, ProductionEngine, ProxySwitch) { Releases = Runtime, DrainTimeout = Options.DrainTimeout, Time = Time },
         Options.UndoTimeout,
         line => Log.Information(line),
         Time,

@@ -34,6 +34,12 @@ public sealed class RollbackScope(string service, ServiceCatalog catalog, IDocke
     /// <value>The default value is null: those steps fail, naming the missing runtime.</value>
     public IReleaseRuntime? Releases { get; init; }
 
+    /// <summary>How long a release being removed may keep answering requests the proxy sent it before the restore.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The clock the drain is timed with.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>The release runtime, or an exception naming why a release step cannot run without it.</summary>
     public IReleaseRuntime RequireReleases(UndoStep step) =>
         Releases ?? throw new InvalidOperationException($"no release runtime was given to the rollback, so {step.Kind} cannot run");

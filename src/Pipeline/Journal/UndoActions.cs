@@ -313,6 +313,16 @@ internal sealed class RemoveReleaseAction : UndoAction
             throw new UndoBlockedException($"release {release.Name} was not removed: {routed}; removing it would take that traffic down");
         }
 
+        // Nothing routes to it any more, but it may still be answering requests the proxy sent it before the restore.
+        try
+        {
+            await ProxyDrain.WaitAsync(scope.Proxy.Proxy, release.Service, release.Color, scope.DrainTimeout, scope.Time, ct);
+        }
+        catch (Exception e) when (e is ProxyException or DockerEngineException)
+        {
+            // No proxy to ask (it was removed by an earlier step, or is gone): nothing is sent through it.
+        }
+
         await runtime.RemoveAsync(release, TimeSpan.Zero, ct);
         return new UndoOutcome(step.Description);
     }
