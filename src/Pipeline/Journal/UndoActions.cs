@@ -314,9 +314,16 @@ internal sealed class RemoveReleaseAction : UndoAction
         }
 
         // Nothing routes to it any more, but it may still be answering requests the proxy sent it before the restore.
+        var drained = "";
         try
         {
-            await ProxyDrain.WaitAsync(scope.Proxy.Proxy, release.Service, release.Color, scope.DrainTimeout, scope.Time, ct);
+            var drain = await ProxyDrain.WaitAsync(scope.Proxy.Proxy, release.Service, release.Color, scope.DrainTimeout, scope.Time, ct);
+            drained = drain switch
+            {
+                { Drained: true, Waited.TotalMilliseconds: >= 100 } => $" (after {drain.Waited.TotalSeconds:0.0} s, when the proxy had no request in flight to it any more)",
+                { Drained: true } => "",
+                _ => $" (the proxy still had {drain.InFlight} request(s) in flight to it when the drain timeout of {scope.DrainTimeout.TotalSeconds:0.#} s passed)",
+            };
         }
         catch (Exception e) when (e is ProxyException or DockerEngineException)
         {
@@ -324,7 +331,7 @@ internal sealed class RemoveReleaseAction : UndoAction
         }
 
         await runtime.RemoveAsync(release, TimeSpan.Zero, ct);
-        return new UndoOutcome(step.Description);
+        return new UndoOutcome(step.Description + drained);
     }
 }
 

@@ -96,10 +96,7 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         // Given a live release with a path that answers after 6 s, and a request on that path in flight through the proxy
         var service = TestEnvironment.UniqueName("drain");
         var dir = _harness.CreateService(service);
-        var slow = Path.Combine(dir, "slow");
-        File.WriteAllText(slow, "#!/bin/sh\nsleep 6\necho Content-Type: text/plain\necho\necho slow answer\n");
-        File.SetUnixFileMode(slow, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-        File.AppendAllText(Path.Combine(dir, "Dockerfile"), "\nCOPY slow /www/cgi-bin/slow\n");
+        AddSlowPath(dir);
         PipelineHarness.Run(_harness.OptionsFor(dir, "1.0.0")).ShouldBe(0);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var inFlight = http.GetAsync(new Uri(_harness.ProxyUrl, "/cgi-bin/slow"));
@@ -128,6 +125,50 @@ public sealed class BlueGreenDeployTests(string proxyKind)
     }
 
     [Test]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Should_Remove_The_New_Colour_In_A_Rollback_Only_After_Its_Request_In_Flight_Was_Answered()
+    {
+        // Given a live release with a path that answers after 6 s, and a next version whose post-integration tests fail after 4 s
+        var service = TestEnvironment.UniqueName("undrain");
+        var dir = _harness.CreateService(service);
+        AddSlowPath(dir);
+        PipelineHarness.Run(_harness.OptionsFor(dir, "1.0.0")).ShouldBe(0);
+        ExampleService.RunFirstInTests(dir, "[ \"$TEST_TYPE\" = post-integration ] && { sleep 4; echo \"failing post-integration on purpose\"; exit 7; }");
+
+        // When it is deployed, and a request on the slow path goes to the new colour once the proxy serves it
+        var deploy = Task.Run(() => Faults.FaultRun.Execute(_harness.OptionsFor(dir, "1.1.0")));
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while ((await _harness.GetThroughProxyAsync()).Color != "green")
+        {
+            deploy.IsCompleted.ShouldBeFalse("the deploy ended before the proxy served green");
+            waited.Elapsed.ShouldBeLessThan(TimeSpan.FromMinutes(2), "the proxy never served green");
+            await Task.Delay(20);
+        }
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var inFlight = http.GetAsync(new Uri(_harness.ProxyUrl, "/cgi-bin/slow"));
+        waited.Restart();
+        while (await _harness.Proxy.InFlightAsync(service, "green") == 0)
+        {
+            waited.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(3), "the proxy never counted the slow request");
+            await Task.Delay(20);
+        }
+
+        // Then the deploy failed and rolled back, but green answered the slow request in full before it was removed
+        var run = await deploy;
+        run.ExitCode.ShouldNotBe(0);
+        using var answer = await inFlight;
+        answer.StatusCode.ShouldBe(HttpStatusCode.OK);
+        answer.Headers.GetValues("X-Pipeline-Color").ShouldHaveSingleItem().ShouldBe("green");
+        (await answer.Content.ReadAsStringAsync()).Trim().ShouldBe("slow answer");
+        run.Log.ShouldContain(
+            l => l.StartsWith($"rollback: removed release {service}-green-", StringComparison.Ordinal) && l.Contains(" (after ", StringComparison.Ordinal),
+            string.Join('\n', run.Log));
+        (await _harness.GetThroughProxyAsync()).Color.ShouldBe("blue");
+        (await _harness.ReleasesAsync(service)).ShouldHaveSingleItem().Labels[Labels.Color].ShouldBe("blue");
+    }
+
+    [Test]
     public async Task Should_Remove_Everything_It_Started_When_The_First_Deploy_Fails_After_The_Switch()
     {
         // Given no proxy, network or keys yet
@@ -141,6 +182,16 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         (await _harness.SnapshotAsync(service)).Diff(before).ShouldBeEmpty();
         (await _harness.Proxy.FindContainerAsync()).ShouldBeNull();
         (await NetworkProbesAsync()).ShouldBeEmpty();
+    }
+
+    /// <summary>Adds /cgi-bin/slow to the service in <paramref name="dir"/>: it answers "slow answer" after 6 s.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static void AddSlowPath(string dir)
+    {
+        var slow = Path.Combine(dir, "slow");
+        File.WriteAllText(slow, "#!/bin/sh\nsleep 6\necho Content-Type: text/plain\necho\necho slow answer\n");
+        File.SetUnixFileMode(slow, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        File.AppendAllText(Path.Combine(dir, "Dockerfile"), "\nCOPY slow /www/cgi-bin/slow\n");
     }
 
     /// <summary>The long-lived probes on the harness's network.</summary>
