@@ -58,21 +58,33 @@ public sealed class DeploymentJournal(IServiceRegistry registry, string prefix, 
     /// that this journal counts on from the last one it wrote: a run writes its journal holding the service's deploy
     /// lock (its registry refuses the write otherwise), so no one else writes there meanwhile.
     /// </summary>
-    public async Task RecordAsync(UndoStep step, CancellationToken ct = default)
+    public Task RecordAsync(UndoStep step, CancellationToken ct = default) => RecordAsync([step], ct);
+
+    /// <summary>
+    /// Persists several undo steps under consecutive sequence numbers, written at once (undone newest first, in the
+    /// order given); only when all are persisted may the caller make the changes. A write that fails leaves a gap in
+    /// the numbering, never a number used twice.
+    /// </summary>
+    public async Task RecordAsync(IReadOnlyList<UndoStep> steps, CancellationToken ct = default)
     {
-        ArgumentNullException.ThrowIfNull(step);
-        var stamped = step.DeployId is null && deployId is not null ? step with { DeployId = deployId } : step;
+        ArgumentNullException.ThrowIfNull(steps);
         await _recording.WaitAsync(ct);
         try
         {
-            var next = _next ?? await NextNumberAsync(ct);
-            await registry.PutAsync($"{_prefix}{next:D6}", JsonSerializer.Serialize(stamped, Json), null, ct);
-            _next = next + 1;
+            var first = _next ?? await NextNumberAsync(ct);
+            _next = first + steps.Count;
+            await Task.WhenAll(steps.Select((step, i) => registry.PutAsync($"{_prefix}{first + i:D6}", JsonSerializer.Serialize(Stamped(step), Json), null, ct)));
         }
         finally
         {
             _recording.Release();
         }
+    }
+
+    private UndoStep Stamped(UndoStep step)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        return step.DeployId is null && deployId is not null ? step with { DeployId = deployId } : step;
     }
 
     private async Task<long> NextNumberAsync(CancellationToken ct)

@@ -24,31 +24,19 @@ public sealed class SwitchProxy : DeploymentStage
         var proxySwitch = context.ProxySwitch;
         var proxy = proxySwitch.Proxy;
         await using var proxyLock = await proxySwitch.AcquireLockAsync(ct);
-        if (context.State.ProxyPrepared is { } preparing)
-        {
-            // Opened since DeployRelease started; if that failed, the steps below open them.
-            await preparing.ContinueWith(_ => { }, TaskScheduler.Default);
-        }
 
-        await proxy.EnsureRunningAsync(
-            token => context.Journal.RecordAsync(UndoStep.RemoveContainer(context.Options.ProxyContainer), token),
-            ct);
-        if (await proxy.InstallCertificateAsync(ct) == ProxyChange.Runtime)
-        {
-            context.Log.Information($"{proxy.Kind} at {proxy.PublicHttpsUrl} now answers TLS with the configured certificate (replaced without a reload).");
-        }
-
-        // The registry read once: the config after the switch (this service's colour given, the old one its standby).
-        var previousConfig = await proxy.ReadLiveConfigAsync(ct);
-        var next = await proxySwitch.RenderFromRegistryAsync(
+        // The registry read once, while the proxy is made ready: the config after the switch (this service's colour
+        // given, the old one its standby), and the config the proxy runs now.
+        var rendering = proxySwitch.RenderFromRegistryAsync(
             new Dictionary<string, string> { [context.Service] = context.State.NewColor! }, required: context.Service, ct);
-        if (previousConfig is not null)
-        {
-            await context.Journal.RecordAsync(UndoStep.RestoreProxy(previousConfig, appliedConfig: next), ct);
-        }
+        var reading = ReadyAndReadLiveConfigAsync(context, ct);
+        await Task.WhenAll(rendering, (Task)reading);
+        var (next, previousConfig) = (await rendering, await reading);
 
         var colorKey = context.Catalog.ColorKey(context.Service);
-        await context.Journal.RecordAsync(UndoStep.RestoreKey(colorKey, context.State.PreviousColor), ct);
+        var restoreKey = UndoStep.RestoreKey(colorKey, context.State.PreviousColor);
+        await context.Journal.RecordAsync(
+            previousConfig is null ? [restoreKey] : [UndoStep.RestoreProxy(previousConfig, appliedConfig: next), restoreKey], ct);
         await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
 
         // The proxy answers from the new colour as soon as the runtime change is made (or the reloaded config serves);
@@ -81,6 +69,27 @@ public sealed class SwitchProxy : DeploymentStage
         context.Log.Information(
             $"{proxy.Kind} at {proxy.PublicUrl} answers from {context.State.NewColor} ({confirmed.TotalMilliseconds:0} ms after the change; " +
             $"{(change == ProxyChange.Runtime ? "switched at runtime, no reload" : change == ProxyChange.Reload ? "new routes, reloaded" : "it already did")}).");
+    }
+
+    /// <summary>Waits for the sessions DeployRelease opened, starts the proxy if it is not running, installs the certificate; returns the config it runs.</summary>
+    private static async Task<string?> ReadyAndReadLiveConfigAsync(DeploymentContext context, CancellationToken ct)
+    {
+        var proxy = context.ProxySwitch.Proxy;
+        if (context.State.ProxyPrepared is { } preparing)
+        {
+            // Opened since DeployRelease started; if that failed, the steps below open them.
+            await preparing.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        await proxy.EnsureRunningAsync(
+            token => context.Journal.RecordAsync(UndoStep.RemoveContainer(context.Options.ProxyContainer), token),
+            ct);
+        if (await proxy.InstallCertificateAsync(ct) == ProxyChange.Runtime)
+        {
+            context.Log.Information($"{proxy.Kind} at {proxy.PublicHttpsUrl} now answers TLS with the configured certificate (replaced without a reload).");
+        }
+
+        return await proxy.ReadLiveConfigAsync(ct);
     }
 
     /// <summary>

@@ -88,6 +88,37 @@ public sealed class DeploymentJournalTests
     }
 
     [Test]
+    public async Task Should_Record_Steps_Given_Together_Under_Consecutive_Numbers_In_Their_Order()
+    {
+        // Given a journal with one step
+        var journal = new DeploymentJournal(_registry, "p", "hello");
+        await journal.RecordAsync(UndoStep.RemoveContainer("a"));
+
+        // When two steps are recorded together
+        await journal.RecordAsync([UndoStep.RemoveContainer("b"), UndoStep.RemoveContainer("c")]);
+
+        // Then they follow it, in the order given (so they are undone c, b, a)
+        (await journal.ReadAsync()).Select(e => (e.Sequence, e.Step!.Arguments["name"])).ShouldBe([("000001", "a"), ("000002", "b"), ("000003", "c")]);
+    }
+
+    [Test]
+    public async Task Should_Not_Reuse_The_Number_Of_A_Step_Whose_Write_Failed()
+    {
+        // Given a journal whose write of its second and third steps fails for the third only
+        var journal = new DeploymentJournal(_registry, "p", "hello");
+        await journal.RecordAsync(UndoStep.RemoveContainer("a"));
+        _registry.Refuse = operation => operation == "put 'p/journal/hello/000003'";
+        await Should.ThrowAsync<ServiceRegistryException>(() => journal.RecordAsync([UndoStep.RemoveContainer("b"), UndoStep.RemoveContainer("c")]));
+        _registry.Refuse = null;
+
+        // When the next step is recorded
+        await journal.RecordAsync(UndoStep.RemoveContainer("d"));
+
+        // Then it comes after the failed number, and every step written is kept
+        (await journal.ReadAsync()).Select(e => (e.Sequence, e.Step!.Arguments["name"])).ShouldBe([("000001", "a"), ("000002", "b"), ("000004", "d")]);
+    }
+
+    [Test]
     public async Task Should_Keep_Each_Services_Journal_Apart()
     {
         // Given journals of two services, one a prefix of the other's name
