@@ -165,7 +165,7 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
                             if (run.State?.SwitchLatency is { } latency)
                             {
                                 switchMs.Add(latency.TotalMilliseconds);
-                                line += $", switch {latency.TotalMilliseconds:0} ms";
+                                line += $", switch {latency.TotalMilliseconds:0} ms ({string.Join(", ", run.State.SwitchSteps.Select(s => $"{s.Step} {s.Took.TotalMilliseconds:0}"))})";
                             }
                         }
                         else

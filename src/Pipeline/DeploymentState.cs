@@ -47,6 +47,9 @@ public sealed class DeploymentState
     /// <summary>From the start of SwitchProxy (pre-integration tests passed) to the proxy answering from the new colour; null until confirmed.</summary>
     public TimeSpan? SwitchLatency { get; set; }
 
+    /// <summary>How long each step of SwitchProxy took, in order (lock, read, journal, colour key, change, confirm); empty before it ran.</summary>
+    public List<(string Step, TimeSpan Took)> SwitchSteps { get; } = [];
+
     /// <summary>From a failing stage's error handler starting to the journal unwound; null when no rollback ran.</summary>
     public TimeSpan? RollbackDuration { get; set; }
 

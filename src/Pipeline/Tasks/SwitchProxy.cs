@@ -23,7 +23,16 @@ public sealed class SwitchProxy : DeploymentStage
         var stageStarted = context.Time.GetTimestamp();
         var proxySwitch = context.ProxySwitch;
         var proxy = proxySwitch.Proxy;
+        var lap = stageStarted;
+        void Lap(string step)
+        {
+            var now = context.Time.GetTimestamp();
+            context.State.SwitchSteps.Add((step, context.Time.GetElapsedTime(lap, now)));
+            lap = now;
+        }
+
         await using var proxyLock = await proxySwitch.AcquireLockAsync(ct);
+        Lap("lock");
 
         // The registry read once, while the proxy is made ready: the config after the switch (this service's colour
         // given, the old one its standby), and the config the proxy runs now.
@@ -32,12 +41,15 @@ public sealed class SwitchProxy : DeploymentStage
         var reading = ReadyAndReadLiveConfigAsync(context, ct);
         await Task.WhenAll(rendering, (Task)reading);
         var (next, previousConfig) = (await rendering, await reading);
+        Lap("read");
 
         var colorKey = context.Catalog.ColorKey(context.Service);
         var restoreKey = UndoStep.RestoreKey(colorKey, context.State.PreviousColor);
         await context.Journal.RecordAsync(
             previousConfig is null ? [restoreKey] : [UndoStep.RestoreProxy(previousConfig, appliedConfig: next), restoreKey], ct);
+        Lap("journal");
         await context.ServiceRegistry.PutAsync(colorKey, context.State.NewColor!, null, ct);
+        Lap("colour key");
 
         // The proxy answers from the new colour as soon as the runtime change is made (or the reloaded config serves);
         // confirm through the proxy from then on, while the file on disk is written.
@@ -61,8 +73,9 @@ public sealed class SwitchProxy : DeploymentStage
             await applying;
         }
 
-        var confirming = SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
-        await confirming;
+        Lap("change");
+        await SwitchConfirmation.WaitForColorAsync(context, context.State.NewColor!, ct);
+        Lap("confirm");
         context.State.SwitchLatency = context.Time.GetElapsedTime(stageStarted);
         var confirmed = context.Time.GetElapsedTime(switchStarted);
         var change = await applying;
