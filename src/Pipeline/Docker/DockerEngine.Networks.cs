@@ -39,7 +39,7 @@ public sealed partial class DockerEngine
                         return existing.ID;
                     }
 
-                    var holder = await ClaimAsync(claim, ours, ct).ConfigureAwait(false);
+                    var holder = await ClaimAsync(claim, ours, labels.GetValueOrDefault(Labels.DeployId), ct).ConfigureAwait(false);
                     if (holder == ours)
                     {
                         return await CreateClaimedNetworkAsync(name, labels, claim, ct).ConfigureAwait(false);
@@ -66,12 +66,19 @@ public sealed partial class DockerEngine
         }
     }
 
-    /// <summary>Creates the claim volume with <paramref name="ours"/> on it, or finds it already there; returns the id it holds.</summary>
-    private async Task<string> ClaimAsync(string claim, string ours, CancellationToken ct)
+    /// <summary>
+    /// Creates the claim volume with <paramref name="ours"/> on it (and the deploy making it, so its rollback can remove a
+    /// claim it left), or finds it already there; returns the id it holds.
+    /// </summary>
+    private async Task<string> ClaimAsync(string claim, string ours, string? deployId, CancellationToken ct)
     {
-        var volume = await _client.Volumes.CreateAsync(
-            new VolumesCreateParameters { Name = claim, Labels = new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim, [Labels.NetworkClaim] = ours } },
-            ct).ConfigureAwait(false);
+        var labels = new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim, [Labels.NetworkClaim] = ours };
+        if (deployId is not null)
+        {
+            labels[Labels.DeployId] = deployId;
+        }
+
+        var volume = await _client.Volumes.CreateAsync(new VolumesCreateParameters { Name = claim, Labels = labels }, ct).ConfigureAwait(false);
         return HolderOf(volume.Labels);
     }
 
@@ -109,6 +116,27 @@ public sealed partial class DockerEngine
         {
         }
     }
+
+    /// <inheritdoc />
+    public Task RemoveNetworkClaimAsync(string name, string deployId, CancellationToken ct = default) =>
+        CallAsync($"removing the claim on network {name} of deploy {deployId}", async () =>
+        {
+            try
+            {
+                var claim = await _client.Volumes.InspectAsync(NetworkClaimOf(name), ct).ConfigureAwait(false);
+                if (claim.Labels is { } labels
+                    && labels.TryGetValue(Labels.Role, out var role) && role == Roles.NetworkClaim
+                    && labels.TryGetValue(Labels.DeployId, out var claimedBy) && claimedBy == deployId)
+                {
+                    await RemoveClaimAsync(claim.Name, HolderOf(claim.Labels), ct).ConfigureAwait(false);
+                }
+            }
+            catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+            }
+
+            return true;
+        });
 
     /// <inheritdoc />
     public Task RemoveNetworkAsync(string name, CancellationToken ct = default) =>

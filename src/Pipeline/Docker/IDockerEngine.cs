@@ -90,6 +90,12 @@ public interface IDockerEngine : IDisposable
     /// <summary>Removes a network; a missing network is not an error.</summary>
     Task RemoveNetworkAsync(string name, CancellationToken ct = default);
 
+    /// <summary>
+    /// Removes the claim to create network <paramref name="name"/> that the deploy <paramref name="deployId"/> left (a
+    /// run killed between claiming the name and creating the network); a claim of another deploy, or none, is left.
+    /// </summary>
+    Task RemoveNetworkClaimAsync(string name, string deployId, CancellationToken ct = default);
+
     /// <summary>Lists networks carrying all of the given labels.</summary>
     Task<IReadOnlyList<NetworkInfo>> ListNetworksAsync(IReadOnlyDictionary<string, string> labels, CancellationToken ct = default);
 

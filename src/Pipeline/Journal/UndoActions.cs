@@ -151,6 +151,12 @@ internal sealed class RemoveNetworkAction : UndoAction
     public override async Task<UndoOutcome> RunAsync(UndoStep step, RollbackScope scope, CancellationToken ct)
     {
         var name = step.Required("name");
+        if (step.DeployId is { } deployId)
+        {
+            // A run killed between claiming the network's name and creating it left the claim.
+            await scope.Production.RemoveNetworkClaimAsync(name, deployId, ct);
+        }
+
         var network = (await scope.Production.ListNetworksAsync(new Dictionary<string, string>(), ct)).FirstOrDefault(n => n.Name == name);
         if (network is null)
         {

@@ -602,11 +602,43 @@ public sealed class DockerEngineTests
         }
     }
 
-    /// <summary>Leaves the claim the run <paramref name="holder"/> holds while it creates the network <paramref name="name"/>; returns the claim's volume.</summary>
-    private async Task<string> ClaimNetworkAsync(string name, string holder)
+    [Test]
+    public async Task Should_Remove_Only_The_Network_Claim_The_Named_Deploy_Left()
+    {
+        // Given the claims two killed deploys left on two new networks' names
+        var mine = TestEnvironment.UniqueName("pipeline-test-claimed");
+        var theirs = TestEnvironment.UniqueName("pipeline-test-claimed");
+        var claims = new[] { await ClaimNetworkAsync(mine, "killed-run", deployId: "deploy-1"), await ClaimNetworkAsync(theirs, "other-run", deployId: "deploy-2") };
+        try
+        {
+            // When deploy-1's claims are removed from both names, and from a name nobody claimed
+            await _engine.RemoveNetworkClaimAsync(mine, "deploy-1");
+            await _engine.RemoveNetworkClaimAsync(theirs, "deploy-1");
+            await _engine.RemoveNetworkClaimAsync(TestEnvironment.UniqueName("pipeline-test-unclaimed"), "deploy-1");
+
+            // Then only deploy-1's claim is gone
+            var left = (await _engine.ListVolumesAsync(new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim })).Select(v => v.Name).ToList();
+            left.ShouldNotContain(claims[0]);
+            left.ShouldContain(claims[1]);
+        }
+        finally
+        {
+            await _engine.RemoveVolumeAsync(claims[0]);
+            await _engine.RemoveVolumeAsync(claims[1]);
+        }
+    }
+
+    /// <summary>Leaves the claim the run <paramref name="holder"/> (of deploy <paramref name="deployId"/>) holds while it creates the network <paramref name="name"/>; returns the claim's volume.</summary>
+    private async Task<string> ClaimNetworkAsync(string name, string holder, string? deployId = null)
     {
         var claim = DockerEngine.NetworkClaimOf(name);
-        await _engine.CreateVolumeAsync(claim, new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim, [Labels.NetworkClaim] = holder });
+        var labels = new Dictionary<string, string> { [Labels.Role] = Roles.NetworkClaim, [Labels.NetworkClaim] = holder };
+        if (deployId is not null)
+        {
+            labels[Labels.DeployId] = deployId;
+        }
+
+        await _engine.CreateVolumeAsync(claim, labels);
         return claim;
     }
 

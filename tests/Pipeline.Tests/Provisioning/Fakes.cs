@@ -185,6 +185,8 @@ internal sealed class FakeImageEngine : IDockerEngine
     public Task<byte[]?> GetFileAsync(string id, string path, CancellationToken ct = default) => throw new NotSupportedException();
     public Task<string> EnsureNetworkAsync(string name, IReadOnlyDictionary<string, string> labels, CancellationToken ct = default) => throw new NotSupportedException();
     public Task RemoveNetworkAsync(string name, CancellationToken ct = default) => throw new NotSupportedException();
+
+    public Task RemoveNetworkClaimAsync(string name, string deployId, CancellationToken ct = default) => throw new NotSupportedException();
     public Task<IReadOnlyList<NetworkInfo>> ListNetworksAsync(IReadOnlyDictionary<string, string> labels, CancellationToken ct = default) => throw new NotSupportedException();
     public Task CreateVolumeAsync(string name, IReadOnlyDictionary<string, string> labels, CancellationToken ct = default) => throw new NotSupportedException();
     public Task RemoveVolumeAsync(string name, CancellationToken ct = default) => throw new NotSupportedException();

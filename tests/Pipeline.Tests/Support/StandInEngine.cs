@@ -166,6 +166,9 @@ public sealed class StandInEngine : IDockerEngine
             return name;
         });
 
+    /// <summary>Nothing to remove: this engine's networks are made without a claim volume.</summary>
+    public Task RemoveNetworkClaimAsync(string name, string deployId, CancellationToken ct = default) => Task.CompletedTask;
+
     /// <inheritdoc />
     public Task RemoveNetworkAsync(string name, CancellationToken ct = default) =>
         RemoveAsync("network", name, ct, () =>
