@@ -94,18 +94,9 @@ public sealed class BlueGreenDeployTests(string proxyKind)
     public async Task Should_Retire_The_Old_Colour_Only_After_Its_Request_In_Flight_Was_Answered()
     {
         // Given a live release with a path that answers after 6 s, and a request on that path in flight through the proxy
-        var service = TestEnvironment.UniqueName("drain");
-        var dir = _harness.CreateService(service);
-        AddSlowPath(dir);
-        PipelineHarness.Run(_harness.OptionsFor(dir, "1.0.0")).ShouldBe(0);
+        var (service, dir) = DeployWithSlowPath("drain");
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-        var inFlight = http.GetAsync(new Uri(_harness.ProxyUrl, "/cgi-bin/slow"));
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (await _harness.Proxy.InFlightAsync(service, "blue") == 0)
-        {
-            waited.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5), "the proxy never counted the slow request");
-            await Task.Delay(50);
-        }
+        var inFlight = await StartSlowRequestAsync(http, service, "blue");
 
         // When the next version is deployed
         var run = Faults.FaultRun.Execute(_harness.OptionsFor(dir, "1.1.0"));
@@ -129,10 +120,7 @@ public sealed class BlueGreenDeployTests(string proxyKind)
     public async Task Should_Remove_The_New_Colour_In_A_Rollback_Only_After_Its_Request_In_Flight_Was_Answered()
     {
         // Given a live release with a path that answers after 6 s, and a next version whose post-integration tests fail after 4 s
-        var service = TestEnvironment.UniqueName("undrain");
-        var dir = _harness.CreateService(service);
-        AddSlowPath(dir);
-        PipelineHarness.Run(_harness.OptionsFor(dir, "1.0.0")).ShouldBe(0);
+        var (service, dir) = DeployWithSlowPath("undrain");
         ExampleService.RunFirstInTests(dir, "[ \"$TEST_TYPE\" = post-integration ] && { sleep 4; echo \"failing post-integration on purpose\"; exit 7; }");
 
         // When it is deployed, and a request on the slow path goes to the new colour once the proxy serves it
@@ -146,13 +134,7 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         }
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-        var inFlight = http.GetAsync(new Uri(_harness.ProxyUrl, "/cgi-bin/slow"));
-        waited.Restart();
-        while (await _harness.Proxy.InFlightAsync(service, "green") == 0)
-        {
-            waited.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(3), "the proxy never counted the slow request");
-            await Task.Delay(20);
-        }
+        var inFlight = await StartSlowRequestAsync(http, service, "green");
 
         // Then the deploy failed and rolled back, but green answered the slow request in full before it was removed
         var run = await deploy;
@@ -184,14 +166,32 @@ public sealed class BlueGreenDeployTests(string proxyKind)
         (await NetworkProbesAsync()).ShouldBeEmpty();
     }
 
-    /// <summary>Adds /cgi-bin/slow to the service in <paramref name="dir"/>: it answers "slow answer" after 6 s.</summary>
-    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    private static void AddSlowPath(string dir)
+    /// <summary>Sends a request for /cgi-bin/slow through the proxy; returns it once the proxy counts it in flight to <paramref name="color"/>.</summary>
+    private async Task<Task<HttpResponseMessage>> StartSlowRequestAsync(HttpClient http, string service, string color)
     {
+        var inFlight = http.GetAsync(new Uri(_harness.ProxyUrl, "/cgi-bin/slow"));
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (await _harness.Proxy.InFlightAsync(service, color) == 0)
+        {
+            waited.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5), $"the proxy never counted the slow request to {color}");
+            await Task.Delay(20);
+        }
+
+        return inFlight;
+    }
+
+    /// <summary>Deploys 1.0.0 (blue) of a new service with /cgi-bin/slow, which answers "slow answer" after 6 s; returns its name and folder.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private (string Service, string Dir) DeployWithSlowPath(string prefix)
+    {
+        var service = TestEnvironment.UniqueName(prefix);
+        var dir = _harness.CreateService(service);
         var slow = Path.Combine(dir, "slow");
         File.WriteAllText(slow, "#!/bin/sh\nsleep 6\necho Content-Type: text/plain\necho\necho slow answer\n");
         File.SetUnixFileMode(slow, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         File.AppendAllText(Path.Combine(dir, "Dockerfile"), "\nCOPY slow /www/cgi-bin/slow\n");
+        PipelineHarness.Run(_harness.OptionsFor(dir, "1.0.0")).ShouldBe(0);
+        return (service, dir);
     }
 
     /// <summary>The long-lived probes on the harness's network.</summary>
