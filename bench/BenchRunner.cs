@@ -101,6 +101,7 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
             var failing = env.CreateService(service, "post-integration");
             var baseService = $"bench{env.Id}-base";
             var baseDir = env.CreateService(baseService);
+            var signalledAgainBefore = ContainerProxy.ReloadsSignalledAgain;
             log($"[{kind}] bench {env.Id}: proxy {env.Harness.ProxyContainer} on 127.0.0.1:{env.Harness.ProxyPort}, keys {env.Harness.KeyPrefix}/, network {env.Harness.Network}; baseline on 127.0.0.1:{env.BaselinePort}.");
             var artifacts = Path.Combine(root, "artifacts", "bench");
             if (options.CaptureProxyLog)
@@ -253,6 +254,7 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
             }
 
             var config = options.ConfigRoutes > 0 ? await MeasureBigConfigAsync(env, service, options.ConfigRoutes, problems, log, ct) : default;
+            log($"[{kind}] proxy reloads by the pipeline signalled a second time (no new worker 5 s after the first signal): {ContainerProxy.ReloadsSignalledAgain - signalledAgainBefore}.");
             var pipelineMedian = Statistics.Median(pipelineS);
             var baselineMedian = Statistics.Median(baselineS);
             return new ProxyFigures
@@ -318,8 +320,10 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
         await env.Harness.Proxy.ValidateAsync(config, ct);
         var validate = clock.Elapsed.TotalMilliseconds;
         clock.Restart();
+        var signalledAgain = ContainerProxy.ReloadsSignalledAgain;
         await env.Harness.Proxy.ApplyAsync(config, ct);
         var apply = clock.Elapsed.TotalMilliseconds;
+        var repeated = ContainerProxy.ReloadsSignalledAgain > signalledAgain ? "; its reload was signalled again: no new worker 5 s after the first signal" : "";
         var total = render + apply;
 
         // Confirm the last route is served (the proxy adds X-Pipeline-Service per route).
@@ -331,7 +335,7 @@ internal sealed class BenchRunner(string repositoryRoot, Action<string> log, Tim
             problems.Add($"after applying {count} routes, /svc{count:0000}/ was answered by '{served ?? "(no X-Pipeline-Service)"}' with HTTP {(int)response.StatusCode}");
         }
 
-        log($"[{env.ProxyKind}] {count} routes: render {render:0} ms, apply {apply:0} ms (the validator alone took {validate:0} ms), total {total:0} ms ({config.Length / 1024} KiB); /svc{count:0000}/ served by {served ?? "nobody"}.");
+        log($"[{env.ProxyKind}] {count} routes: render {render:0} ms, apply {apply:0} ms (the validator alone took {validate:0} ms), total {total:0} ms ({config.Length / 1024} KiB){repeated}; /svc{count:0000}/ served by {served ?? "nobody"}.");
         return (Round(total), Round(render), Round(validate), Round(apply));
     }
 

@@ -64,6 +64,7 @@ public sealed partial class FaultMatrixTests
         try
         {
             // When the next version is deployed: the switch's reload takes effect, but the pipeline never sees it
+            var signalledAgain = Pipeline.Proxy.ContainerProxy.ReloadsSignalledAgain;
             var run = FaultRun.Execute(options);
 
             // Then the switch failed; the previous config was put back and loaded again before anything was undone, so the
@@ -75,6 +76,7 @@ public sealed partial class FaultMatrixTests
                 "started no new worker within 20 s of the reload",
                 $"\nRolled back: restored registry key {live.Catalog.ColorKey(live.Service)}, the proxy still ran the previous config, deleted registry key {live.Catalog.ReleaseKey(live.Service, "green")}, removed release {live.Service}-green-",
             ]);
+            Pipeline.Proxy.ContainerProxy.ReloadsSignalledAgain.ShouldBeGreaterThan(signalledAgain, "the reload that showed no new worker was signalled again, and counted");
         }
         finally
         {
