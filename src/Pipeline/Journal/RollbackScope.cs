@@ -35,7 +35,8 @@ public sealed class RollbackScope(string service, ServiceCatalog catalog, IDocke
     public IReleaseRuntime? Releases { get; init; }
 
     /// <summary>How long a release being removed may keep answering requests the proxy sent it before the restore.</summary>
-    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <value>The default value is <c>--drain-timeout</c>'s default.</value>
+    public TimeSpan DrainTimeout { get; init; } = new Configuration.DeploymentOptions().DrainTimeout;
 
     /// <summary>The clock the drain is timed with.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
